@@ -1,0 +1,143 @@
+"""Every Cypher statement the project runs, and nothing else.
+
+Data statements are shared by FalkorDB and Neo4j, so they keep to the Cypher both accept
+(no ``elementId()``, ``datetime()``, ``CALL {} IN TRANSACTIONS``, APOC, dynamic labels or
+``EXISTS {}`` subqueries). Schema setup differs per backend and is idempotent on both.
+Every value is a parameter; the only text formatted into a statement is from the constant
+tuples below, never user or model text.
+
+The lexical graph (one document's slice):
+``(:Document)-[:HAS_CHUNK]->(:Chunk)-[:MENTIONS]->(:Entity)`` plus typed relations between
+entities. Entities are shared across documents (keyed by type and normalised name); chunks never are.
+Every node and relationship a document pass writes carries ``pass_id``; stale ones are removed
+only after the new pass is fully written.
+"""
+
+from __future__ import annotations
+
+# -- schema -----------------------------------------------------------------------------------------
+#: (label, property) pairs that get a unique key / index.
+KEYED_NODES: tuple[tuple[str, str], ...] = (
+    ("Document", "id"),
+    ("Chunk", "id"),
+    ("Entity", "key"),
+)
+#: Extra lookups that are not keys.
+INDEXED_PROPERTIES: tuple[tuple[str, str], ...] = (
+    ("Chunk", "document_id"),
+    ("Entity", "type"),
+)
+
+#: FalkorDB: list what exists, then create only what is missing (its CREATE INDEX is not idempotent).
+FALKOR_LIST_INDEXES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
+FALKOR_CREATE_INDEX = "CREATE INDEX FOR (n:{label}) ON (n.{prop})"
+
+
+def neo4j_schema_statements() -> list[str]:
+    """Neo4j 5: constraints for keys, range indexes for lookups, all ``IF NOT EXISTS``."""
+    statements = [
+        f"CREATE CONSTRAINT {label.lower()}_{prop}_unique IF NOT EXISTS "
+        f"FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
+        for label, prop in KEYED_NODES
+    ]
+    statements += [
+        f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
+        for label, prop in INDEXED_PROPERTIES
+    ]
+    return statements
+
+
+# -- writes for one document pass ---------------------------------------------------------------------
+UPSERT_DOCUMENT = """
+MERGE (d:Document {id: $document_id})
+SET d += $properties, d.pass_id = $pass_id
+"""
+
+UPSERT_CHUNKS = """
+MATCH (d:Document {id: $document_id})
+UNWIND $chunks AS c
+MERGE (ch:Chunk {id: c.id})
+SET ch.document_id = $document_id, ch.chunk_index = c.chunk_index, ch.text = c.text,
+    ch.content_sha256 = c.content_sha256, ch.pass_id = $pass_id
+MERGE (d)-[r:HAS_CHUNK]->(ch)
+SET r.pass_id = $pass_id
+"""
+
+UPSERT_MENTIONS = """
+UNWIND $mentions AS m
+MATCH (ch:Chunk {id: m.chunk_id})
+MERGE (e:Entity {key: m.key})
+ON CREATE SET e.name = m.name, e.type = m.type
+MERGE (ch)-[r:MENTIONS]->(e)
+SET r.pass_id = $pass_id
+"""
+
+#: Relation types between entities. A statement per type, because Cypher cannot take a type as a parameter.
+RELATION_TYPES: tuple[str, ...] = ("ISSUED", "BILLED_TO", "INCLUDES", "PAID_IN", "DATED")
+
+_UPSERT_RELATION = """
+UNWIND $relations AS rel
+MATCH (a:Entity {{key: rel.source}})
+MATCH (b:Entity {{key: rel.target}})
+MERGE (a)-[r:{rel_type} {{document_id: $document_id}}]->(b)
+SET r.pass_id = $pass_id
+"""
+
+UPSERT_RELATION: dict[str, str] = {t: _UPSERT_RELATION.format(rel_type=t) for t in RELATION_TYPES}
+
+#: After a pass is written: drop what an earlier pass wrote for this document and this pass did not.
+DELETE_STALE_CHUNKS = """
+MATCH (ch:Chunk {document_id: $document_id})
+WHERE ch.pass_id <> $pass_id
+DETACH DELETE ch
+"""
+
+DELETE_STALE_MENTIONS = """
+MATCH (ch:Chunk {document_id: $document_id})-[r:MENTIONS]->(:Entity)
+WHERE r.pass_id <> $pass_id
+DELETE r
+"""
+
+DELETE_STALE_RELATIONS = """
+MATCH (:Entity)-[r {document_id: $document_id}]->(:Entity)
+WHERE r.pass_id <> $pass_id
+DELETE r
+"""
+
+#: Shared entities no document mentions any more.
+DELETE_ORPHAN_ENTITIES = """
+MATCH (e:Entity)
+WHERE NOT (e)<-[:MENTIONS]-(:Chunk)
+DETACH DELETE e
+"""
+
+DELETE_DOCUMENT = """
+MATCH (d:Document {id: $document_id})
+OPTIONAL MATCH (d)-[:HAS_CHUNK]->(ch:Chunk)
+DETACH DELETE ch, d
+"""
+
+# -- reads ------------------------------------------------------------------------------------------
+GET_DOCUMENT = "MATCH (d:Document {id: $document_id}) RETURN properties(d) AS properties"
+
+GET_CHUNKS = """
+MATCH (d:Document {id: $document_id})-[:HAS_CHUNK]->(ch:Chunk)
+RETURN ch.id AS id, ch.chunk_index AS chunk_index, ch.text AS text, ch.pass_id AS pass_id
+ORDER BY ch.chunk_index
+"""
+
+COUNT_DOCUMENT_GRAPH = """
+MATCH (d:Document {id: $document_id})
+OPTIONAL MATCH (d)-[:HAS_CHUNK]->(ch:Chunk)
+OPTIONAL MATCH (ch)-[m:MENTIONS]->(:Entity)
+RETURN count(DISTINCT ch) AS chunks, count(m) AS mentions
+"""
+
+COUNT_NODES = "MATCH (n) RETURN count(n) AS nodes"
+
+GRAPH_SNAPSHOT = """
+MATCH (n)
+OPTIONAL MATCH (n)-[r]->(m)
+RETURN labels(n) AS labels, properties(n) AS properties, type(r) AS rel, properties(r) AS rel_properties,
+       properties(m) AS target
+"""

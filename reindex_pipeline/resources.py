@@ -1,0 +1,128 @@
+"""Dagster resources: every store the pipeline reads or writes, configured, never read from env here.
+
+``build_resources`` (called when Definitions load, not at import) wires them to the environment the
+launcher exports; secrets are passed as ``dg.EnvVar`` so the UI shows the variable, not the value.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+import psycopg
+from pydantic import Field
+
+from reindex_pipeline.graph.store import FalkorGraph, GraphStore, Neo4jGraph
+from reindex_pipeline.settings import Settings
+
+_local_qdrant: dict[str, Any] = {}
+_local_qdrant_lock = threading.Lock()
+
+
+class AppDatabase(dg.ConfigurableResource):
+    """The app's PostgreSQL (documents, chunks, derived data, audit, queue)."""
+
+    url: str = Field(description="postgresql:// URL of the app database")
+
+    @contextmanager
+    def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        with psycopg.connect(self.url, autocommit=autocommit) as conn:
+            yield conn
+
+
+class QdrantStore(dg.ConfigurableResource):
+    """Qdrant: a server at ``url``, or local mode at ``path`` (one client per process, see below)."""
+
+    url: str | None = Field(default=None, description="Qdrant server URL; unset means local mode")
+    api_key: str | None = Field(default=None, description="API key for the server")
+    path: str | None = Field(default=None, description="local-mode storage folder")
+    collection: str = Field(default="document_chunks", description="collection (alias) name")
+
+    def client(self):
+        """A client. Local mode allows ONE client per folder per process: it is shared here, and
+        across processes the ``qdrant`` concurrency pool (dagster.yaml) keeps a second one out."""
+        from qdrant_client import QdrantClient
+
+        if self.url:
+            return QdrantClient(url=self.url, api_key=self.api_key)
+        if not self.path:
+            raise ValueError("QdrantStore needs a url (QDRANT_URL) or a local path (QDRANT_PATH)")
+        with _local_qdrant_lock:
+            client = _local_qdrant.get(self.path)
+            if client is None:
+                client = _local_qdrant[self.path] = QdrantClient(path=self.path)
+            return client
+
+
+def close_local_qdrant(path: str) -> None:
+    """Release a local-mode folder held by this process (tests and the CLI)."""
+    with _local_qdrant_lock:
+        client = _local_qdrant.pop(path, None)
+    if client is not None:
+        client.close()
+
+
+class GraphDatabase(dg.ConfigurableResource):
+    """The graph store: Neo4j when ``neo4j_uri`` is set, otherwise FalkorDB."""
+
+    neo4j_uri: str | None = None
+    neo4j_user: str = "neo4j"
+    neo4j_password: str | None = None
+    neo4j_database: str = "neo4j"
+    falkordb_host: str = "127.0.0.1"
+    falkordb_port: int = 6379
+    graph_name: str = "reindex"
+
+    @property
+    def backend(self) -> str:
+        return "neo4j" if self.neo4j_uri else "falkordb"
+
+    @contextmanager
+    def open(self) -> Iterator[GraphStore]:
+        store: GraphStore
+        if self.neo4j_uri:
+            store = Neo4jGraph(self.neo4j_uri, self.neo4j_user, self.neo4j_password, self.neo4j_database)
+        else:
+            store = FalkorGraph(self.falkordb_host, self.falkordb_port, self.graph_name)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+class Bucket(dg.ConfigurableResource):
+    """The restores bucket: any fsspec URL (a local folder by default)."""
+
+    url: str = Field(description="fsspec URL, e.g. file:///srv/bucket or s3://bucket/prefix")
+
+    def filesystem(self):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(self.url)
+        return fs, root.rstrip("/")
+
+
+def build_resources(environ: Mapping[str, str]) -> dict[str, dg.ConfigurableResource]:
+    """Resources for the environment the launcher (or the operator) set up."""
+    settings = Settings.from_env(environ)
+
+    def secret(name: str) -> dg.EnvVar | None:
+        return dg.EnvVar(name) if environ.get(name) else None
+
+    return {
+        # An unset DATABASE_URL fails when first used, naming the variable.
+        "app_db": AppDatabase(url=dg.EnvVar("DATABASE_URL")),
+        "qdrant": QdrantStore(
+            url=settings.qdrant_url, api_key=secret("QDRANT_API_KEY"),
+            path=None if settings.qdrant_url else str(settings.qdrant_path),
+        ),
+        "graph": GraphDatabase(
+            neo4j_uri=settings.neo4j_uri, neo4j_user=settings.neo4j_user,
+            neo4j_password=secret("NEO4J_PASSWORD"), neo4j_database=settings.neo4j_database,
+            falkordb_host=settings.falkordb_host, falkordb_port=settings.falkordb_port,
+        ),
+        "bucket": Bucket(url=settings.effective_bucket_url),
+    }

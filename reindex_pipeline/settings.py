@@ -1,0 +1,110 @@
+"""Every environment variable the project reads, resolved in one place.
+
+Nothing here runs at import time: callers pass an environment mapping (usually ``os.environ``)
+to :func:`Settings.from_env`. An external service replaces its embedded counterpart when its
+variable is set; the embedded one is then not started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+#: name -> (what it does, default). The README's table is checked against this.
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "REINDEX_STATE_DIR": ("Folder for embedded services' data, pid files and logs.", "./.reindex-state"),
+    "DATABASE_URL": ("Any PostgreSQL for the app schema; no embedded Postgres is started.", "embedded"),
+    "DAGSTER_PG_URL": (
+        "Postgres for Dagster's instance storage.",
+        "embedded `dagster` database, or DATABASE_URL when that is set",
+    ),
+    "QDRANT_URL": ("A Qdrant server; local mode is not used.", "local mode under the state folder"),
+    "QDRANT_API_KEY": ("API key for QDRANT_URL.", "none"),
+    "NEO4J_URI": ("A Neo4j server (bolt/neo4j URI); FalkorDB is not started.", "embedded FalkorDB"),
+    "NEO4J_USER": ("Neo4j user.", "neo4j"),
+    "NEO4J_PASSWORD": ("Neo4j password.", "none"),
+    "NEO4J_DATABASE": ("Neo4j database name.", "neo4j"),
+    "BUCKET_URL": ("Restores bucket: any fsspec URL (s3://, gs://, file://).", "<state>/bucket"),
+    "OPENAI_API_KEY": ("Use OpenAI for extraction and embeddings.", "offline models"),
+    "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
+    "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
+    "DAGSTER_PORT": ("Port of the Dagster UI started by `up`.", "3000"),
+    "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up`; set it to use your own FalkorDB).", "127.0.0.1"),
+    "FALKORDB_PORT": ("Embedded FalkorDB port (exported by `up`).", "chosen at start"),
+    "QDRANT_PATH": ("Local-mode Qdrant folder (exported by `up`).", "<state>/qdrant"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. ``None`` for an external URL means: use the embedded service."""
+
+    state_dir: Path
+    database_url: str | None
+    dagster_pg_url: str | None
+    qdrant_url: str | None
+    qdrant_api_key: str | None
+    neo4j_uri: str | None
+    neo4j_user: str
+    neo4j_password: str | None
+    neo4j_database: str
+    bucket_url: str | None
+    openai_api_key: str | None
+    operator_user_id: str | None
+    max_attempts: int
+    dagster_port: int
+    falkordb_host: str = "127.0.0.1"
+    falkordb_port: int = 6379
+    qdrant_local_path: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, cwd: Path | None = None) -> Settings:
+        def get(name: str) -> str | None:
+            value = environ.get(name, "").strip()
+            return value or None
+
+        state = Path(get("REINDEX_STATE_DIR") or (cwd or Path.cwd()) / ".reindex-state")
+        return cls(
+            state_dir=state.expanduser().resolve(),
+            database_url=get("DATABASE_URL"),
+            dagster_pg_url=get("DAGSTER_PG_URL"),
+            qdrant_url=get("QDRANT_URL"),
+            qdrant_api_key=get("QDRANT_API_KEY"),
+            neo4j_uri=get("NEO4J_URI"),
+            neo4j_user=get("NEO4J_USER") or "neo4j",
+            neo4j_password=get("NEO4J_PASSWORD"),
+            neo4j_database=get("NEO4J_DATABASE") or "neo4j",
+            bucket_url=get("BUCKET_URL"),
+            openai_api_key=get("OPENAI_API_KEY"),
+            operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
+            max_attempts=_positive_int("REINDEX_MAX_ATTEMPTS", get("REINDEX_MAX_ATTEMPTS"), 4),
+            dagster_port=_positive_int("DAGSTER_PORT", get("DAGSTER_PORT"), 3000),
+            falkordb_host=get("FALKORDB_HOST") or "127.0.0.1",
+            falkordb_port=_positive_int("FALKORDB_PORT", get("FALKORDB_PORT"), 6379),
+            qdrant_local_path=get("QDRANT_PATH"),
+        )
+
+    @property
+    def qdrant_path(self) -> Path:
+        return Path(self.qdrant_local_path) if self.qdrant_local_path else self.state_dir / "qdrant"
+
+    @property
+    def bucket_path(self) -> Path:
+        return self.state_dir / "bucket"
+
+    @property
+    def effective_bucket_url(self) -> str:
+        return self.bucket_url or self.bucket_path.as_uri()
+
+
+def _positive_int(name: str, raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value

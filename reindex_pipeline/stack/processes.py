@@ -1,0 +1,136 @@
+"""Child processes that die with their parent, and safe checks on pids read back from disk."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import psutil
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _parent_death_signal(sig: int) -> Callable[[], None]:
+    """A ``preexec_fn`` asking Linux to send ``sig`` to the child when its parent dies.
+
+    It runs after Popen's uid switch, so the setting survives it (a uid change clears it).
+    """
+
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, sig)
+
+    return preexec
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    death_signal: int = signal.SIGTERM,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen:
+    """Start a supervised child in its own session, output appended to ``log_path``.
+
+    Its own session keeps a terminal's Ctrl-C away from it, so the launcher stops children in order.
+    If the launcher is killed (even by SIGKILL) the kernel sends ``death_signal`` to the child.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            user=user,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=_parent_death_signal(death_signal),
+        )
+
+
+def process_matches(pid: int | None, needle: str) -> bool:
+    """True when ``pid`` is alive and its command line contains ``needle``.
+
+    Guards against pid reuse: a pid read from a stale file is only acted on when it is still ours.
+    """
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return needle in " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def terminate(pid: int, sig: int = signal.SIGTERM, timeout: float = 20.0) -> bool:
+    """Signal ``pid`` and wait for it to go; SIGKILL after ``timeout``. True if it is gone."""
+    try:
+        proc = psutil.Process(pid)
+        proc.send_signal(sig)
+        proc.wait(timeout=timeout)
+        return True
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        try:
+            proc.kill()
+            proc.wait(timeout=5)
+        except psutil.NoSuchProcess:
+            pass
+        return not psutil.pid_exists(pid)
+
+
+def free_port(preferred: int | None = None) -> int:
+    """``preferred`` if it is free on 127.0.0.1, otherwise any free port."""
+    if preferred and port_is_free(preferred):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, proc: subprocess.Popen | None = None,
+               log_path: Path | None = None) -> None:
+    """Poll ``check`` until it is true; fail with the log's tail if the process died or time ran out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}.{_tail(log_path)}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not become ready within {timeout:.0f}s.{_tail(log_path)}")
+
+
+def _tail(log_path: Path | None, lines: int = 15) -> str:
+    if log_path is None or not log_path.exists():
+        return ""
+    text = log_path.read_text(errors="replace").splitlines()[-lines:]
+    return f"\nLast lines of {log_path}:\n" + "\n".join(text)
+
+
+def current_user_is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0

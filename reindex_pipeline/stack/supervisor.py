@@ -1,0 +1,295 @@
+"""The embedded stack: start, stop and inspect every service the project runs for itself.
+
+One launcher process owns the stack. It holds an exclusive lock on ``<state>/stack.lock`` for its
+whole life and records what it started in ``<state>/stack.json``. Children are started with a
+parent-death signal, so even a SIGKILLed launcher leaves no server behind; should one survive anyway
+(an older launcher, a different kernel), the next start finds it by pid and cmdline and stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from reindex_pipeline.settings import Settings
+from reindex_pipeline.stack import processes
+from reindex_pipeline.stack.falkordb import EmbeddedFalkorDB, FalkorProcess
+from reindex_pipeline.stack.postgres import DAGSTER_DATABASE, EmbeddedPostgres, PostgresProcess
+
+Notify = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    """A problem a person can act on; the CLI prints it as one line."""
+
+
+class AlreadyRunning(StackError):
+    pass
+
+
+def project_root() -> Path:
+    """The checkout holding ``dagster.yaml`` and ``workspace.yaml`` (the package is installed editable)."""
+    return Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class StackState:
+    """What ``stack.json`` records: enough for ``status`` and ``down`` from another process."""
+
+    launcher_pid: int
+    started_at: float
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True)
+
+    @classmethod
+    def read(cls, path: Path) -> StackState | None:
+        try:
+            raw = json.loads(path.read_text())
+            return cls(**raw)
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise StackError(f"{path} is unreadable ({exc}); delete it and start again") from exc
+
+
+class Stack:
+    """Embedded services for one state folder. Use as a context manager or call start/stop."""
+
+    def __init__(self, settings: Settings, notify: Notify | None = None):
+        self.settings = settings
+        self.notify = notify or (lambda message: None)
+        self.state_dir = settings.state_dir
+        self.state_path = self.state_dir / "stack.json"
+        self.lock_path = self.state_dir / "stack.lock"
+        self.logs = self.state_dir / "logs"
+        self.postgres = EmbeddedPostgres(self.state_dir / "postgres", self.logs / "postgres.log")
+        self.falkordb = EmbeddedFalkorDB(self.state_dir / "falkordb", self.logs / "falkordb.log")
+        self._lock: IO[str] | None = None
+        self._pg: PostgresProcess | None = None
+        self._fk: FalkorProcess | None = None
+        self._dagster = None
+        self.state: StackState | None = None
+
+    # -- start ------------------------------------------------------------------------------------
+    def start(self) -> StackState:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            previous = StackState.read(self.state_path)
+            self._recover(previous)
+            ports = (previous.services if previous else {}) or {}
+            services: dict[str, dict[str, Any]] = {}
+            env = self._external_environment()
+            if self.settings.database_url is None:
+                self._pg = self.postgres.start(preferred_port=ports.get("postgres", {}).get("port"))
+                services["postgres"] = {"pid": self._pg.pid, "port": self._pg.port, "url": self._pg.app_url}
+                env["DATABASE_URL"] = self._pg.app_url
+                env.setdefault("DAGSTER_PG_URL", self._pg.dagster_url)
+            if self.settings.neo4j_uri is None:
+                self._fk = self.falkordb.start(preferred_port=ports.get("falkordb", {}).get("port"))
+                services["falkordb"] = {"pid": self._fk.pid, "port": self._fk.port}
+                env["FALKORDB_HOST"], env["FALKORDB_PORT"] = "127.0.0.1", str(self._fk.port)
+            if self.settings.qdrant_url is None:
+                self.settings.qdrant_path.mkdir(parents=True, exist_ok=True)
+                services["qdrant"] = {"path": str(self.settings.qdrant_path), "mode": "local"}
+                env["QDRANT_PATH"] = str(self.settings.qdrant_path)
+            if self.settings.bucket_url is None:
+                self.settings.bucket_path.mkdir(parents=True, exist_ok=True)
+            env["BUCKET_URL"] = self.settings.effective_bucket_url
+            env["REINDEX_STATE_DIR"] = str(self.state_dir)
+            self.state = StackState(os.getpid(), time.time(), services, env)
+            self._write_state()
+            return self.state
+        except BaseException:
+            self.stop()
+            raise
+
+    def _external_environment(self) -> dict[str, str]:
+        s = self.settings
+        env: dict[str, str] = {}
+        if s.database_url:
+            env["DATABASE_URL"] = s.database_url
+            env["DAGSTER_PG_URL"] = s.dagster_pg_url or s.database_url
+        elif s.dagster_pg_url:
+            env["DAGSTER_PG_URL"] = s.dagster_pg_url
+        if s.qdrant_url:
+            env["QDRANT_URL"] = s.qdrant_url
+        if s.neo4j_uri:
+            env["NEO4J_URI"] = s.neo4j_uri
+        return env
+
+    def start_dagster(self, port: int, host: str = "127.0.0.1") -> str:
+        """Run ``dagster dev`` (webserver + daemon) against Postgres-backed instance storage."""
+        assert self.state is not None, "start the stack first"
+        home = self.state_dir / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
+        env = {**os.environ, **self.state.environment, "DAGSTER_HOME": str(home)}
+        env.setdefault("DAGSTER_PG_URL", env["DATABASE_URL"])
+        env["DAGSTER_ARTIFACTS_DIR"] = str(self.state_dir / "dagster_artifacts")
+        port = processes.free_port(port)
+        argv = [_venv_bin("dagster"), "dev", "-w", str(project_root() / "workspace.yaml"),
+                "-h", host, "-p", str(port)]
+        self._dagster = processes.spawn(argv, log_path=self.logs / "dagster.log", env=env,
+                                        death_signal=signal.SIGTERM, cwd=project_root())
+        url = f"http://{host}:{port}"
+        self.state.services["dagster"] = {"pid": self._dagster.pid, "port": port, "url": url}
+        self._write_state()
+        processes.wait_until(lambda: _http_ok(f"{url}/server_info"), timeout=180, what="Dagster webserver",
+                             proc=self._dagster, log_path=self.logs / "dagster.log")
+        return url
+
+    # -- stop -------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop what this launcher started, newest first. Safe to call twice."""
+        if self._dagster is not None:
+            # dagster dev shuts its webserver, daemon and code servers down on SIGINT.
+            processes.terminate(self._dagster.pid, signal.SIGINT, timeout=60)
+            self._dagster.wait(timeout=5)
+            self._dagster = None
+        if self._fk is not None:
+            EmbeddedFalkorDB.stop(self._fk)
+            self._fk = None
+        if self._pg is not None:
+            EmbeddedPostgres.stop(self._pg)
+            self._pg = None
+        if self._lock is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.state_path.unlink()
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def dagster_exited(self) -> int | None:
+        return None if self._dagster is None else self._dagster.poll()
+
+    # -- recovery ---------------------------------------------------------------------------------
+    def _take_lock(self) -> None:
+        handle = open(self.lock_path, "a+")  # noqa: SIM115 - held for the launcher's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            state = StackState.read(self.state_path)
+            owner = f" (launcher pid {state.launcher_pid})" if state else ""
+            raise AlreadyRunning(
+                f"the stack in {self.state_dir} is already running{owner}; "
+                "see `reindex-pipeline status`, or stop it with `reindex-pipeline down`"
+            ) from None
+        self._lock = handle
+
+    def _recover(self, previous: StackState | None) -> None:
+        """We hold the lock, so any recorded launcher is dead: stop what it left behind."""
+        if previous is not None:
+            self.notify(
+                f"Recovering from an unclean stop: launcher pid {previous.launcher_pid} is gone "
+                f"but left {self.state_path.name} behind."
+            )
+            for name, service in previous.services.items():
+                pid = service.get("pid")
+                if pid and self._is_ours(name, pid):
+                    self.notify(f"Stopping leftover {name} (pid {pid}).")
+                    processes.terminate(pid, signal.SIGINT if name in ("postgres", "dagster") else signal.SIGTERM)
+            self.state_path.unlink(missing_ok=True)
+        orphan = self.postgres.stop_orphan()
+        if orphan is not None:
+            self.notify(f"Stopped an orphaned PostgreSQL server (pid {orphan}) on {self.postgres.data_dir}.")
+
+    def _is_ours(self, name: str, pid: int) -> bool:
+        if name == "postgres":
+            return processes.process_matches(pid, str(self.postgres.data_dir))
+        if name == "falkordb":
+            return self.falkordb.is_ours(pid)
+        if name == "dagster":
+            return processes.process_matches(pid, "dagster")
+        return False
+
+    def _write_state(self) -> None:
+        assert self.state is not None
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(self.state.to_json())
+        tmp.replace(self.state_path)
+
+
+# -- used by `status` and `down` from another process ------------------------------------------------
+def read_status(settings: Settings) -> tuple[StackState | None, dict[str, bool]]:
+    """The recorded state and, per service with a pid, whether that process is alive and ours."""
+    state = StackState.read(settings.state_dir / "stack.json")
+    if state is None:
+        return None, {}
+    stack = Stack(settings)
+    alive = {"launcher": _lock_is_held(settings.state_dir / "stack.lock")}
+    for name, service in state.services.items():
+        if service.get("pid"):
+            alive[name] = stack._is_ours(name, service["pid"])
+    return state, alive
+
+
+def stop_running(settings: Settings, notify: Notify, timeout: float = 90.0) -> bool:
+    """Ask a running launcher to stop (SIGTERM) and wait; clean up orphans if it is gone. True if stopped."""
+    state, alive = read_status(settings)
+    if state is None:
+        return False
+    if alive.get("launcher"):
+        notify(f"Stopping the stack (launcher pid {state.launcher_pid}) ...")
+        if not processes.terminate(state.launcher_pid, signal.SIGTERM, timeout=timeout):
+            raise StackError(f"launcher pid {state.launcher_pid} did not stop within {timeout:.0f}s")
+    leftovers = {name: s["pid"] for name, s in state.services.items() if alive.get(name)}
+    stack = Stack(settings)
+    for name, pid in leftovers.items():
+        if stack._is_ours(name, pid):
+            notify(f"Stopping leftover {name} (pid {pid}).")
+            processes.terminate(pid, signal.SIGINT if name in ("postgres", "dagster") else signal.SIGTERM)
+    (settings.state_dir / "stack.json").unlink(missing_ok=True)
+    return True
+
+
+def _lock_is_held(lock_path: Path) -> bool:
+    """True while a launcher holds the stack lock (the kernel drops it when that process dies)."""
+    try:
+        with open(lock_path, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+    except BlockingIOError:
+        return True
+
+
+def _venv_bin(name: str) -> str:
+    import sys
+
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+__all__ = ["AlreadyRunning", "Stack", "StackError", "StackState", "read_status", "stop_running",
+           "DAGSTER_DATABASE"]
