@@ -40,7 +40,8 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except (StackError, ValueError, RuntimeError, psycopg.OperationalError) as exc:
-            err.print(f"[red]error:[/red] {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
+            message = str(exc).strip() or repr(exc)
+            err.print(f"[red]error:[/red] {message.splitlines()[0]}", soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -79,9 +80,9 @@ def up(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     stack = Stack(settings, notify=lambda m: console.print(f"[yellow]{m}[/yellow]"))
+    with console.status("Starting the embedded services ..."):
+        state = stack.start()  # cleans up after itself if it fails
     try:
-        with console.status("Starting the embedded services ..."):
-            state = stack.start()
         _print_services(state.services, settings)
         url = state.environment["DATABASE_URL"]
         with console.status("Migrating the app schema ..."):
@@ -133,7 +134,7 @@ def status() -> None:
     table.add_row("launcher", str(state.launcher_pid), _yes(alive.get("launcher")), "")
     for name, service in state.services.items():
         address = service.get("url") or service.get("path") or f"127.0.0.1:{service.get('port')}"
-        table.add_row(name, str(service.get("pid", "-")), _yes(alive.get(name, True)), address)
+        table.add_row(name, str(service.get("pid", "-")), _yes(alive[name]) if name in alive else "-", address)
     console.print(table)
     if not alive.get("launcher"):
         console.print("[yellow]The launcher is gone: the next `up` (or `down`) cleans up.[/yellow]")

