@@ -30,9 +30,9 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
     "DAGSTER_PORT": ("Port of the Dagster UI started by `up`.", "3000"),
-    "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up`; set it to use your own FalkorDB).", "127.0.0.1"),
-    "FALKORDB_PORT": ("Embedded FalkorDB port (exported by `up`).", "chosen at start"),
-    "QDRANT_PATH": ("Local-mode Qdrant folder (exported by `up`).", "<state>/qdrant"),
+    "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up` to Dagster).", "127.0.0.1"),
+    "FALKORDB_PORT": ("Embedded FalkorDB port (exported by `up` to Dagster).", "chosen at start"),
+    "QDRANT_PATH": ("Local-mode Qdrant folder (exported by `up` to Dagster).", "<state>/qdrant"),
 }
 
 

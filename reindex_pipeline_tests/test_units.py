@@ -1,0 +1,62 @@
+"""Pure functions: settings, chunking, graph keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reindex_pipeline.graph.keys import entity_key, normalise_name
+from reindex_pipeline.ingest.chunking import split_pages
+from reindex_pipeline.settings import ENV_VARS, Settings
+
+
+def test_settings_default_to_embedded_services(tmp_path: Path) -> None:
+    s = Settings.from_env({}, cwd=tmp_path)
+    assert s.state_dir == (tmp_path / ".reindex-state").resolve()
+    assert (s.database_url, s.qdrant_url, s.neo4j_uri, s.bucket_url) == (None, None, None, None)
+    assert s.effective_bucket_url == (s.state_dir / "bucket").as_uri()
+    assert s.max_attempts == 4
+
+
+def test_settings_take_external_services_and_reject_bad_numbers(tmp_path: Path) -> None:
+    s = Settings.from_env({"DATABASE_URL": "postgresql://h/db", "QDRANT_URL": "http://q:6333",
+                           "NEO4J_URI": "bolt://n:7687", "BUCKET_URL": "s3://b/p", "REINDEX_MAX_ATTEMPTS": "6",
+                           "REINDEX_STATE_DIR": str(tmp_path)})
+    assert (s.database_url, s.qdrant_url, s.neo4j_uri, s.effective_bucket_url, s.max_attempts) == (
+        "postgresql://h/db", "http://q:6333", "bolt://n:7687", "s3://b/p", 6)
+    with pytest.raises(ValueError, match="REINDEX_MAX_ATTEMPTS must be a whole number"):
+        Settings.from_env({"REINDEX_MAX_ATTEMPTS": "four"})
+    with pytest.raises(ValueError, match="at least 1"):
+        Settings.from_env({"REINDEX_MAX_ATTEMPTS": "0"})
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [name for name in ENV_VARS if f"`{name}`" not in readme]
+    assert missing == []
+
+
+def test_chunks_respect_size_pages_and_spans() -> None:
+    pages = ["# Title\n" + "\n".join(f"line {i} " + "x" * 60 for i in range(30)), "short page"]
+    chunks = split_pages(pages, max_chars=300)
+    assert all(len(c.content) <= 300 for c in chunks)
+    assert [c.chunk_index for c in chunks] == list(range(len(chunks)))
+    assert chunks[-1].content == "short page" and chunks[-1].page_number == 2
+    for c in chunks:
+        page = pages[c.page_number - 1]
+        assert page[c.metadata["char_start"]:c.metadata["char_end"]].strip() == c.content
+    assert chunks[0].metadata["section"] == "Title"
+
+
+def test_a_line_longer_than_a_chunk_is_cut() -> None:
+    chunks = split_pages(["y" * 1000], max_chars=400)
+    assert [len(c.content) for c in chunks] == [400, 400, 200]
+    assert split_pages([""]) == []
+
+
+def test_entity_keys_are_normalised() -> None:
+    assert entity_key("Vendor", "  ACME\t Corp  ") == "vendor:acme corp"
+    assert normalise_name("Ünïcode  Straße ") == "ünïcode strasse"
+    with pytest.raises(ValueError, match="non-blank name"):
+        entity_key("vendor", " \n ")
