@@ -27,24 +27,25 @@ def graph(stack_state) -> Iterator[FalkorGraph]:
 
 
 def _write_document(graph: FalkorGraph, document_id: str, text: str, pass_id: str) -> None:
-    graph.run(queries.UPSERT_DOCUMENT, {"document_id": document_id, "pass_id": pass_id,
-                                        "properties": {"filename": text, "workspace_id": "w1"}})
+    graph.run(queries.ENSURE_DOCUMENT, {"document_id": document_id})
     graph.run(queries.UPSERT_CHUNKS, {"document_id": document_id, "pass_id": pass_id, "chunks": [
-        {"id": f"{document_id}:0", "chunk_index": 0, "text": text, "content_sha256": "h0"},
-        {"id": f"{document_id}:1", "chunk_index": 1, "text": "plain", "content_sha256": "h1"},
+        {"id": f"{document_id}:0:{pass_id}", "chunk_index": 0, "text": text, "content_sha256": "h0"},
+        {"id": f"{document_id}:1:{pass_id}", "chunk_index": 1, "text": "plain", "content_sha256": "h1"},
     ]})
     graph.run(queries.UPSERT_MENTIONS, {"pass_id": pass_id, "mentions": [
-        {"chunk_id": f"{document_id}:0", "key": entity_key("vendor", text), "name": text, "type": "vendor"},
-        {"chunk_id": f"{document_id}:1", "key": "currency:EUR", "name": "EUR", "type": "currency"},
+        {"chunk_id": f"{document_id}:0:{pass_id}", "key": entity_key("vendor", text), "name": text, "type": "vendor"},
+        {"chunk_id": f"{document_id}:1:{pass_id}", "key": "currency:EUR", "name": "EUR", "type": "currency"},
     ]})
     graph.run(queries.UPSERT_RELATION["PAID_IN"], {"document_id": document_id, "pass_id": pass_id, "relations": [
         {"source": entity_key("vendor", text), "target": "currency:EUR"},
     ]})
+    graph.run(queries.SET_DOCUMENT_PROPERTIES, {"document_id": document_id, "pass_id": pass_id,
+                                                "properties": {"filename": text, "workspace_id": "w1"}})
 
 
 def _belongs_to_doc1(row: dict) -> bool:
     props = row["properties"]
-    return (props.get("id") in ("doc-1", "doc-1:0", "doc-1:1") or props.get("document_id") == "doc-1"
+    return (props.get("id") in ("doc-1", "doc-1:0:p1", "doc-1:1:p1") or props.get("document_id") == "doc-1"
             or props.get("key") == entity_key("vendor", NASTY))
 
 

@@ -274,6 +274,8 @@ def _render_receipt(rng: random.Random, i: int, lang: str) -> tuple[list[str], d
         *[f"| {it['description']} | {it['quantity']} | {it['amount']} |" for it in items], "",
         f"**{lb['total']}: {money(total)} {currency}**", "", f"{lb['paid']} ****{rng.randint(1000, 9999)}",
     ]
+    for it in items:
+        it["unit_price"] = None  # a receipt's table shows no unit price
     expected = {"document_type": "receipt", "invoice_number": number, "invoice_date": day.isoformat(),
                 "currency": currency, "vendor_name": store, "total": money(total), "line_items": items,
                 "language": lang}

@@ -25,5 +25,6 @@ def entity_key(entity_type: str, name: str) -> str:
     return f"{normalise_name(entity_type)}:{normal}"
 
 
-def chunk_node_id(document_id: str, chunk_index: int) -> str:
-    return f"{document_id}:{chunk_index}"
+def chunk_node_id(document_id: str, chunk_index: int, pass_id: str) -> str:
+    """Chunk nodes belong to one pass of one document (see ``graph.queries``)."""
+    return f"{document_id}:{chunk_index}:{pass_id}"

@@ -9,8 +9,11 @@ tuples below, never user or model text.
 The lexical graph (one document's slice):
 ``(:Document)-[:HAS_CHUNK]->(:Chunk)-[:MENTIONS]->(:Entity)`` plus typed relations between
 entities. Entities are shared across documents (keyed by type and normalised name); chunks never are.
-Every node and relationship a document pass writes carries ``pass_id``; stale ones are removed
-only after the new pass is fully written.
+
+A document pass is blue/green: its chunks (ids carry the pass), mentions and relations are written
+NEXT TO the previous pass's, the Document node's properties are set last, and only then are the
+previous pass's parts deleted. A pass that fails is removed (``DELETE_PASS``) and the previous pass
+stays exactly as it was; readers always see at least one complete pass.
 """
 
 from __future__ import annotations
@@ -48,8 +51,11 @@ def neo4j_schema_statements() -> list[str]:
 
 
 # -- writes for one document pass ---------------------------------------------------------------------
-UPSERT_DOCUMENT = """
-MERGE (d:Document {id: $document_id})
+ENSURE_DOCUMENT = "MERGE (d:Document {id: $document_id})"
+
+#: Last write of a pass: it becomes the document's current pass.
+SET_DOCUMENT_PROPERTIES = """
+MATCH (d:Document {id: $document_id})
 SET d += $properties, d.pass_id = $pass_id
 """
 
@@ -79,8 +85,7 @@ _UPSERT_RELATION = """
 UNWIND $relations AS rel
 MATCH (a:Entity {{key: rel.source}})
 MATCH (b:Entity {{key: rel.target}})
-MERGE (a)-[r:{rel_type} {{document_id: $document_id}}]->(b)
-SET r.pass_id = $pass_id
+MERGE (a)-[r:{rel_type} {{document_id: $document_id, pass_id: $pass_id}}]->(b)
 """
 
 UPSERT_RELATION: dict[str, str] = {t: _UPSERT_RELATION.format(rel_type=t) for t in RELATION_TYPES}
@@ -111,6 +116,19 @@ WHERE NOT (e)<-[:MENTIONS]-(:Chunk)
 DETACH DELETE e
 """
 
+#: Remove everything one (failed) pass wrote; the previous pass is untouched.
+DELETE_PASS_CHUNKS = """
+MATCH (ch:Chunk {document_id: $document_id})
+WHERE ch.pass_id = $pass_id
+DETACH DELETE ch
+"""
+
+DELETE_PASS_RELATIONS = """
+MATCH (:Entity)-[r {document_id: $document_id}]->(:Entity)
+WHERE r.pass_id = $pass_id
+DELETE r
+"""
+
 DELETE_DOCUMENT = """
 MATCH (d:Document {id: $document_id})
 OPTIONAL MATCH (d)-[:HAS_CHUNK]->(ch:Chunk)
@@ -134,6 +152,20 @@ RETURN count(DISTINCT ch) AS chunks, count(m) AS mentions
 """
 
 COUNT_NODES = "MATCH (n) RETURN count(n) AS nodes"
+
+DOCUMENT_SLICE = """
+MATCH (d:Document {id: $document_id})
+OPTIONAL MATCH (d)-[:HAS_CHUNK]->(ch:Chunk)
+OPTIONAL MATCH (ch)-[:MENTIONS]->(e:Entity)
+RETURN properties(d) AS document, ch.id AS chunk, ch.text AS text, ch.pass_id AS pass_id, e.key AS entity
+ORDER BY chunk, entity
+"""
+
+DOCUMENT_RELATIONS = """
+MATCH (a:Entity)-[r {document_id: $document_id}]->(b:Entity)
+RETURN a.key AS source, type(r) AS type, b.key AS target, r.pass_id AS pass_id
+ORDER BY source, type, target
+"""
 
 GRAPH_SNAPSHOT = """
 MATCH (n)

@@ -1,0 +1,136 @@
+"""Who may reindex what: seed 003's eligibility (§3.2, §12.1.3) and RBAC, as pure functions.
+
+``select_documents`` takes the requester and candidate documents and returns the eligible ones and
+the skipped ones with a reason. It never reads a database; callers pass rows in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ADMIN = "admin"
+ACTIVE = "active"
+
+# Skip reasons, in the order they are checked.
+NOT_IN_WORKSPACE = "not_in_workspace"
+DELETED = "deleted"
+NOT_CONVERTED = "not_converted"
+NOT_FULLY_INDEXED = "not_fully_indexed"
+NOT_OWNER = "not_owner"
+NOT_FOUND = "not_found"
+
+
+class RequesterRefused(PermissionError):
+    """The requester may not reindex anything (unknown, inactive or suspended)."""
+
+
+@dataclass(frozen=True)
+class Requester:
+    id: str
+    role: str
+    status: str
+    username: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+    @property
+    def scope(self) -> str:
+        """Seed 003 §12.6's audit scope."""
+        return "all_documents" if self.is_admin else "owned_documents"
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: str
+    workspace_id: str
+    owner_id: str | None
+    filename: str
+    convert_status: str
+    index_status: str
+    deleted_at: datetime | None = None
+    #: the run that set ``index_status = 'indexing'``, if any (a run may resume its own documents)
+    indexing_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    id: str
+    filename: str
+    reason: str
+
+
+@dataclass
+class Selection:
+    requester: Requester
+    workspace_id: str | None
+    eligible: list[DocumentRow] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def eligible_ids(self) -> list[str]:
+        return [d.id for d in self.eligible]
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in self.skipped:
+            counts[s.reason] = counts.get(s.reason, 0) + 1
+        return counts
+
+    def confirmation(self) -> str:
+        """Seed 003 §8's confirmation wording: admin sees ALL, a user sees 'that you own'."""
+        return confirmation_text(self.requester, len(self.eligible), self.workspace_id is not None)
+
+
+def check_requester(requester: Requester | None, requester_id: str) -> Requester:
+    if requester is None:
+        raise RequesterRefused(f"requester {requester_id} is not a known user")
+    if requester.status != ACTIVE:
+        raise RequesterRefused(f"requester {requester.username or requester.id} is {requester.status}, not active")
+    return requester
+
+
+def skip_reason(doc: DocumentRow, requester: Requester, workspace_id: str | None,
+                run_id: str | None = None) -> str | None:
+    """Why ``doc`` may not be reindexed by ``requester`` (None: it may)."""
+    if workspace_id is not None and doc.workspace_id != workspace_id:
+        return NOT_IN_WORKSPACE
+    if doc.deleted_at is not None:
+        return DELETED
+    if doc.convert_status != "converted":
+        return NOT_CONVERTED
+    resuming = run_id is not None and doc.index_status == "indexing" and doc.indexing_run_id == run_id
+    if doc.index_status != "indexed" and not resuming:
+        return NOT_FULLY_INDEXED
+    if not requester.is_admin and (doc.owner_id is None or doc.owner_id != requester.id):
+        return NOT_OWNER
+    return None
+
+
+def select_documents(requester: Requester, documents: Iterable[DocumentRow], workspace_id: str | None = None,
+                     requested_ids: Iterable[str] | None = None, run_id: str | None = None) -> Selection:
+    """Split ``documents`` into eligible and skipped; ids asked for but absent are skipped as not_found."""
+    selection = Selection(requester, workspace_id)
+    seen: set[str] = set()
+    for doc in documents:
+        seen.add(doc.id)
+        reason = skip_reason(doc, requester, workspace_id, run_id)
+        if reason is None:
+            selection.eligible.append(doc)
+        else:
+            selection.skipped.append(Skipped(doc.id, doc.filename, reason))
+    for missing in sorted(set(requested_ids or ()) - seen):
+        selection.skipped.append(Skipped(missing, "", NOT_FOUND))
+    return selection
+
+
+def confirmation_text(requester: Requester, count: int, in_workspace: bool) -> str:
+    where = "in this workspace" if in_workspace else "across all workspaces"
+    if count == 0:
+        return "No fully indexed documents to reindex"
+    if requester.is_admin:
+        return f"This will re-run data extraction and indexing for ALL {count} documents {where}."
+    return f"This will re-run data extraction and indexing for {count} documents that you own {where}."
