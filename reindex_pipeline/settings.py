@@ -29,6 +29,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "OPENAI_API_KEY": ("Use OpenAI for extraction and embeddings.", "offline models"),
     "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
+    "REINDEX_MAX_DOCUMENTS_PER_RUN": ("Cap of documents per reindex run (a backfill is split into runs).", "100"),
     "DAGSTER_PORT": ("Port of the Dagster UI started by `up`.", "3000"),
     "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up` to Dagster).", "127.0.0.1"),
     "FALKORDB_PORT": ("Embedded FalkorDB port (exported by `up` to Dagster).", "chosen at start"),
@@ -53,6 +54,7 @@ class Settings:
     openai_api_key: str | None
     operator_user_id: str | None
     max_attempts: int
+    max_documents_per_run: int
     dagster_port: int
     falkordb_host: str = "127.0.0.1"
     falkordb_port: int = 6379
@@ -79,6 +81,8 @@ class Settings:
             openai_api_key=get("OPENAI_API_KEY"),
             operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
             max_attempts=_positive_int("REINDEX_MAX_ATTEMPTS", get("REINDEX_MAX_ATTEMPTS"), 4),
+            max_documents_per_run=_positive_int("REINDEX_MAX_DOCUMENTS_PER_RUN",
+                                                get("REINDEX_MAX_DOCUMENTS_PER_RUN"), 100),
             dagster_port=_positive_int("DAGSTER_PORT", get("DAGSTER_PORT"), 3000),
             falkordb_host=get("FALKORDB_HOST") or "127.0.0.1",
             falkordb_port=_positive_int("FALKORDB_PORT", get("FALKORDB_PORT"), 6379),

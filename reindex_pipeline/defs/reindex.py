@@ -1,0 +1,149 @@
+"""The reindex: three document-partitioned assets materialised by one step per run.
+
+``extracted_data`` (Postgres), ``chunk_embeddings`` (Qdrant) and ``graph_entities`` (graph) all derive
+from ``preserved_ocr_output``. Reindex = re-materialise selected document partitions. A ranged run
+(a UI backfill) handles many documents in one run, up to ``max_documents_per_run``; every document
+is checked for eligibility and the requester's rights before anything is written.
+"""
+
+
+import os
+import time
+
+import dagster as dg
+from pydantic import Field
+
+from reindex_pipeline.db import documents as db
+from reindex_pipeline.embeddings import EmbeddingModel
+from reindex_pipeline.partitions import documents
+from reindex_pipeline.reindex.extractors import Extractor
+from reindex_pipeline.reindex.runner import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, ReindexRunner, Stores
+from reindex_pipeline.reindex.runner import resolve_requester as resolve
+from reindex_pipeline.reindex.runner import select as select_for_run
+from reindex_pipeline.reindex.selection import RequesterRefused
+from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore
+from reindex_pipeline.settings import Settings
+from reindex_pipeline.vectors import VectorIndex, collection_name
+
+OCR = dg.AssetKey("preserved_ocr_output")
+EXTRACTED = dg.AssetKey("extracted_data")
+EMBEDDINGS = dg.AssetKey("chunk_embeddings")
+GRAPH_ENTITIES = dg.AssetKey("graph_entities")
+PHASE_OF = {EXTRACTED: EXTRACTION, EMBEDDINGS: VECTORS, GRAPH_ENTITIES: GRAPH}
+ASSET_OF = {phase: key for key, phase in PHASE_OF.items()}
+
+
+class ReindexConfig(dg.Config):
+    """Who asked and what for. Every field is optional so a UI backfill runs with no config at all."""
+
+    requester_id: str | None = Field(default=None, description="user id; empty: the deployment's operator")
+    workspace_id: str | None = Field(default=None, description="limit to one workspace; empty: all")
+    document_ids: list[str] | None = Field(default=None, description="limit to these documents")
+    phases: list[str] = Field(default=list(ALL_PHASES), description="extraction, vector_indexing, graphrag_indexing")
+    dry_run: bool = Field(default=False, description="preview the selection, write nothing")
+
+
+class ReindexPolicy(dg.ConfigurableResource):
+    """Deployment-wide reindex settings."""
+
+    operator_user_id: str | None = Field(default=None, description="admin id UI backfills run as")
+
+
+def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
+    spec = dict(partitions_def=documents, group_name="derived", skippable=True)
+
+    @dg.multi_asset(
+        name="reindex_documents",
+        specs=[
+            dg.AssetSpec(EXTRACTED, deps=[OCR], kinds={"postgres"}, **spec,
+                         description="documents_data, documents_data_line_items and document metadata"),
+            dg.AssetSpec(EMBEDDINGS, deps=[OCR], kinds={"qdrant"}, **spec,
+                         description="one Qdrant point per preserved chunk, deterministic ids"),
+            dg.AssetSpec(GRAPH_ENTITIES, deps=[OCR, EXTRACTED], kinds={"neo4j"}, **spec,
+                         description="(Document)-[:HAS_CHUNK]->(Chunk)-[:MENTIONS]->(Entity) and entity relations"),
+        ],
+        partitions_def=documents,
+        can_subset=True,
+        pool="qdrant",
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=max_documents_per_run),
+    )
+    def reindex_documents(context: dg.AssetExecutionContext, config: ReindexConfig, app_db: AppDatabase,
+                          qdrant: QdrantStore, graph: GraphDatabase, extractor: Extractor,
+                          embeddings: EmbeddingModel, reindex_policy: ReindexPolicy):
+        selected = {PHASE_OF[k] for k in context.selected_asset_keys}
+        unknown = set(config.phases) - set(ALL_PHASES)
+        if unknown:
+            raise dg.Failure(f"unknown phases {sorted(unknown)}; use {list(ALL_PHASES)}")
+        phases = [p for p in ALL_PHASES if p in selected and p in config.phases]
+        run_id = context.run.run_id
+        with app_db.connect(autocommit=True) as conn:
+            try:
+                requester, source = resolve(conn, config.requester_id, reindex_policy.operator_user_id)
+            except RequesterRefused as exc:
+                raise dg.Failure(f"reindex refused: {exc}") from None
+            selection = select_for_run(conn, requester, context.partition_keys, config.workspace_id,
+                                       config.document_ids, run_id)
+            org_id = db.org_of(conn, requester.id)
+            audit_base = {"run_id": run_id, "user_id": requester.id, "user_role": requester.role,
+                          "scope": requester.scope, "workspace_id": config.workspace_id, "phases": phases,
+                          "requester_source": source}
+            context.log.info(f"{selection.confirmation()} Skipped: {selection.skipped_by_reason() or 'none'}.")
+            if config.dry_run:
+                context.log.info("Dry run: nothing written. Eligible: " + ", ".join(selection.eligible_ids))
+                return
+            db.audit(conn, "reindex.initiated", org_id, config.workspace_id, requester.id,
+                     {**audit_base, "document_count": len(selection.eligible),
+                      "skipped": selection.skipped_by_reason()})
+
+        stores = Stores(connect=app_db.connect, extractor=extractor)
+        if VECTORS in phases:
+            stores.embedder = embeddings.embedder()
+            stores.vectors = VectorIndex(qdrant.client(), collection_name(qdrant.collection, stores.embedder.model),
+                                         stores.embedder.model, stores.embedder.dimensions)
+            stores.vectors.ensure_collection()
+        failed: list[dict] = []
+        done = 0
+        started = time.monotonic()
+        with graph.open() as graph_store:
+            if GRAPH in phases:
+                graph_store.ensure_schema()
+                stores.graph = graph_store
+            runner = ReindexRunner(stores, run_id, phases, context.log.warning)
+            for doc in selection.eligible:
+                outcome = runner.reindex_document(doc)
+                if not outcome.ok:
+                    failed.append({"document_id": doc.id, "phase": outcome.failed_phase, "error": outcome.error})
+                    continue
+                done += 1
+                for phase, metadata in outcome.metadata.items():
+                    yield dg.AssetMaterialization(asset_key=ASSET_OF[phase], partition=doc.id,
+                                                  metadata={**metadata, "requester": requester.id})
+
+        counts = {"document_count": len(selection.eligible), "completed": done, "failed": len(failed),
+                  "skipped": selection.skipped_by_reason(), "duration_s": round(time.monotonic() - started, 2)}
+        with app_db.connect(autocommit=True) as conn:
+            db.audit(conn, "reindex.failed" if failed else "reindex.completed", org_id, config.workspace_id,
+                     requester.id, {**audit_base, **counts, "failures": failed[:50]})
+        if failed:
+            raise dg.Failure(
+                description=f"{len(failed)} of {len(selection.eligible)} documents failed; the others completed. "
+                            "Failed documents kept their previous index. Retry re-runs only the failed ones.",
+                metadata={"failed": dg.MetadataValue.json(failed), **{k: v for k, v in counts.items()
+                                                                      if k != "skipped"}},
+            )
+
+    return reindex_documents
+
+
+@dg.definitions
+def reindex_definitions() -> dg.Definitions:
+    settings = Settings.from_env(os.environ)
+    return dg.Definitions(
+        assets=[build_reindex_asset(settings.max_documents_per_run)],
+        resources={
+            "extractor": Extractor(openai_api_key=dg.EnvVar("OPENAI_API_KEY") if settings.openai_api_key else None),
+            "embeddings": EmbeddingModel(
+                openai_api_key=dg.EnvVar("OPENAI_API_KEY") if settings.openai_api_key else None),
+            "reindex_policy": ReindexPolicy(operator_user_id=settings.operator_user_id),
+        },
+    )

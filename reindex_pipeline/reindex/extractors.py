@@ -1,0 +1,57 @@
+"""Extractors behind one resource: the offline rules (default) or OpenAI structured outputs."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+from reindex_pipeline.reindex.extraction import RULES_EXTRACTOR, RULES_VERSION, Extraction, extract_rules
+
+OPENAI_PROMPT = (
+    "You extract fields from OCR'd invoices and receipts given as markdown. Return only what the document "
+    "states; use null for anything absent. Dates as YYYY-MM-DD, amounts as printed (e.g. 1,234.50)."
+)
+
+
+class ExtractionFailed(RuntimeError):
+    """The extractor gave no usable result for a document (refusal, malformed output, rate limit)."""
+
+
+class Extractor(dg.ConfigurableResource):
+    """Turns a document's markdown into :class:`Extraction`. ``version`` is recorded on every row."""
+
+    version: str = Field(default=RULES_VERSION, description="recorded as documents_data.extractor_version")
+    openai_api_key: str | None = Field(default=None, description="use OpenAI structured outputs when set")
+    openai_model: str = "gpt-4o-mini"
+    openai_base_url: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"openai:{self.openai_model}" if self.openai_api_key else RULES_EXTRACTOR
+
+    def extract(self, pages: list[str]) -> Extraction:
+        if not self.openai_api_key:
+            return extract_rules(pages)
+        return self._extract_openai("\n\n---\n\n".join(pages))
+
+    def _extract_openai(self, markdown: str) -> Extraction:
+        import openai
+
+        client = openai.OpenAI(api_key=self.openai_api_key, base_url=self.openai_base_url, max_retries=0)
+        try:
+            completion = client.chat.completions.parse(
+                model=self.openai_model, response_format=Extraction,
+                messages=[{"role": "system", "content": OPENAI_PROMPT}, {"role": "user", "content": markdown}],
+            )
+        except openai.RateLimitError as exc:
+            raise ExtractionFailed(f"OpenAI rate limit: {exc.message}") from exc
+        except openai.APIStatusError as exc:
+            raise ExtractionFailed(f"OpenAI error {exc.status_code}: {exc.message}") from exc
+        except (openai.APIConnectionError, ValueError) as exc:  # ValueError: output did not match the schema
+            raise ExtractionFailed(f"OpenAI extraction failed: {exc}") from exc
+        message = completion.choices[0].message
+        if message.refusal:
+            raise ExtractionFailed(f"OpenAI refused: {message.refusal}")
+        if message.parsed is None:
+            raise ExtractionFailed("OpenAI returned no parsable extraction")
+        return message.parsed

@@ -1,0 +1,311 @@
+"""The reindex assets on a real instance against the embedded Postgres, Qdrant (local) and FalkorDB."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import dagster as dg
+import psycopg
+import pytest
+
+from reindex_pipeline.db import documents as db
+from reindex_pipeline.defs.ocr import preserved_ocr_output
+from reindex_pipeline.defs.reindex import ReindexPolicy, build_reindex_asset
+from reindex_pipeline.demo.corpus import build_users
+from reindex_pipeline.demo.loader import load_demo_corpus
+from reindex_pipeline.embeddings import EmbeddingModel, LocalEmbedder
+from reindex_pipeline.graph import queries
+from reindex_pipeline.graph.store import FalkorGraph
+from reindex_pipeline.graph.writer import document_slice
+from reindex_pipeline.reindex.extractors import Extractor
+from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, close_local_qdrant
+from reindex_pipeline.vectors import VectorIndex, collection_name
+
+SEED = 7
+USERS = {u.username: u for u in build_users(SEED)}
+ASSET = build_reindex_asset(max_documents_per_run=100)
+
+
+class FailingEmbeddingModel(EmbeddingModel):
+    """Fault injection at the model boundary: the real embedder, except for one document's text."""
+
+    poison: str = ""
+
+    def embedder(self):
+        real, poison = LocalEmbedder(self.batch_size), self.poison
+
+        class Poisoned:
+            model, dimensions = real.model, real.dimensions
+
+            def embed(self, texts):
+                if any(poison in t for t in texts):
+                    raise ConnectionError("embedding service dropped the connection")
+                return real.embed(texts)
+
+        return Poisoned()
+
+
+class FailingGraphDatabase(GraphDatabase):
+    """Fault injection at the store boundary: a real FalkorDB whose relation writes fail for one document."""
+
+    poison_document: str = ""
+
+    @contextmanager
+    def open(self):
+        with super().open() as store:
+            real_run, poison = store.run, self.poison_document
+
+            def run(statement, params=None):
+                if "MERGE (a)-[r:" in statement and (params or {}).get("document_id") == poison:
+                    raise RuntimeError("graph write failed mid-pass")
+                return real_run(statement, params)
+
+            store.run = run
+            yield store
+
+
+@dataclass
+class Env:
+    db_url: str
+    graph_name: str
+    collection: str
+    instance: dg.DagsterInstance
+    doc_ids: list[str]
+
+    def resources(self, version: str = "rules-1.0", operator: str | None = None, embeddings=None, graph=None):
+        return {
+            "app_db": AppDatabase(url=self.db_url),
+            "qdrant": QdrantStore(path=os.environ["QDRANT_PATH"], collection=self.collection),
+            "graph": graph or GraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=self.graph_name),
+            "extractor": Extractor(version=version),
+            "embeddings": embeddings or EmbeddingModel(),
+            "reindex_policy": ReindexPolicy(operator_user_id=operator),
+        }
+
+    def run(self, keys: list[str] | None = None, raise_on_error: bool = True, **config) -> dg.ExecuteInProcessResult:
+        keys = keys or self.doc_ids
+        resources = config.pop("resources", None) or self.resources()
+        return dg.materialize(
+            [ASSET, preserved_ocr_output], selection=[ASSET], instance=self.instance, resources=resources,
+            run_config={"ops": {"reindex_documents": {"config": config}}}, raise_on_error=raise_on_error,
+            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
+        )
+
+    def vectors(self) -> VectorIndex:
+        client = QdrantStore(path=os.environ["QDRANT_PATH"]).client()
+        return VectorIndex(client, collection_name(self.collection, "all-MiniLM-L6-v2"), "all-MiniLM-L6-v2", 384)
+
+    @contextmanager
+    def graph(self) -> Iterator[FalkorGraph]:
+        store = FalkorGraph("127.0.0.1", int(os.environ["FALKORDB_PORT"]), graph=self.graph_name)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def docs(self, where: str = "TRUE", params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(self.db_url) as conn:
+            return conn.execute(f"SELECT id::text, owner_id::text, workspace_id::text, index_status FROM documents "  # noqa: S608
+                                f"WHERE {where} ORDER BY created_at", params).fetchall()
+
+    def eligible(self, owner: str | None = None) -> list[str]:
+        rows = self.docs("convert_status = 'converted' AND index_status = 'indexed' AND deleted_at IS NULL")
+        return [r[0] for r in rows if owner is None or r[1] == owner]
+
+    def snapshot(self, document_id: str) -> dict:
+        with psycopg.connect(self.db_url) as conn:
+            derived = db.extracted_snapshot(conn, document_id)
+            ocr = conn.execute("SELECT md5(string_agg(markdown, '|' ORDER BY page_number)) FROM pages "
+                               "WHERE document_id = %s", (document_id,)).fetchone()[0]
+            chunks = conn.execute("SELECT md5(string_agg(chunk_content || chunk_metadata::text, '|' "
+                                  "ORDER BY chunk_index)) FROM chunks WHERE document_id = %s",
+                                  (document_id,)).fetchone()[0]
+        index = self.vectors()
+        points = [(str(p.id), p.payload, hashlib.md5(repr(p.vector).encode()).hexdigest())
+                  for p in index.points(document_id)] if index.client.collection_exists(index.collection) else []
+        with self.graph() as g:
+            graph = document_slice(g, document_id)
+        return {"derived": derived, "ocr": ocr, "chunks": chunks, "points": points, "graph": graph}
+
+
+@pytest.fixture()
+def env(app_db: str) -> Iterator[Env]:
+    load_demo_corpus(app_db, 60, SEED)
+    instance = dg.DagsterInstance.ephemeral()
+    with psycopg.connect(app_db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id::text FROM documents ORDER BY created_at")]
+    instance.add_dynamic_partitions("documents", ids)
+    e = Env(app_db, f"g_{uuid.uuid4().hex[:10]}", f"c_{uuid.uuid4().hex[:10]}", instance, ids)
+    yield e
+    with e.graph() as g:
+        g.delete_all()
+    client = QdrantStore(path=os.environ["QDRANT_PATH"]).client()
+    for c in client.get_collections().collections:
+        if c.name.startswith(e.collection):
+            client.delete_collection(c.name)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_qdrant():
+    yield
+    close_local_qdrant(os.environ.get("QDRANT_PATH", ""))
+
+
+def _chunk_count(env: Env, document_id: str) -> int:
+    with psycopg.connect(env.db_url) as conn:
+        return conn.execute("SELECT count(*) FROM chunks WHERE document_id = %s", (document_id,)).fetchone()[0]
+
+
+def test_admin_reindexes_every_eligible_document_user_only_theirs(env: Env) -> None:
+    bob = USERS["bob"].id
+    everything_before = {d: env.snapshot(d) for d in env.doc_ids}
+
+    env.run(requester_id=str(bob))
+    bobs = set(env.eligible(owner=str(bob)))
+    assert bobs
+    for doc_id in env.doc_ids:
+        after = env.snapshot(doc_id)
+        if doc_id in bobs:
+            assert after["derived"]["data"] and after["points"] and after["graph"]["nodes"]
+        else:  # foreign, unowned and ineligible documents: byte-for-byte unchanged in all three stores
+            assert after == everything_before[doc_id], doc_id
+
+    env.run(requester_id=str(USERS["admin"].id))
+    for doc_id in env.eligible():
+        snap = env.snapshot(doc_id)
+        assert len(snap["points"]) == _chunk_count(env, doc_id) and snap["derived"]["data"]
+    with psycopg.connect(env.db_url) as conn:
+        audit = conn.execute("SELECT kind, details FROM audit_events ORDER BY id").fetchall()
+    kinds = [k for k, _ in audit]
+    assert kinds == ["reindex.initiated", "reindex.completed", "reindex.initiated", "reindex.completed"]
+    assert audit[0][1]["scope"] == "owned_documents" and audit[0][1]["user_role"] == "user"
+    assert audit[2][1]["scope"] == "all_documents" and audit[3][1]["completed"] == len(env.eligible())
+    assert audit[0][1]["skipped"]["not_owner"] > 0
+
+
+def test_new_extraction_version_reaches_every_eligible_document_and_nothing_else(env: Env) -> None:
+    admin = str(USERS["admin"].id)
+    env.run(requester_id=admin)
+    before = {d: env.snapshot(d) for d in env.doc_ids}
+    env.run(requester_id=admin, resources=env.resources(version="rules-2.0"), phases=["extraction"])
+    eligible = set(env.eligible())
+    for doc_id in env.doc_ids:
+        after = env.snapshot(doc_id)
+        assert after["ocr"] == before[doc_id]["ocr"] and after["chunks"] == before[doc_id]["chunks"]
+        assert after["points"] == before[doc_id]["points"] and after["graph"] == before[doc_id]["graph"]
+        versions = {row["extractor_version"] for row in after["derived"]["data"]}
+        assert versions == ({"rules-2.0"} if doc_id in eligible else set())
+
+
+def test_two_reindexes_in_a_row_leave_no_duplicates_or_leftovers(env: Env) -> None:
+    admin = str(USERS["admin"].id)
+    env.run(requester_id=admin)
+    first = {d: env.snapshot(d)["derived"] for d in env.eligible()}
+    env.run(requester_id=admin)
+    index = env.vectors()
+    with env.graph() as g:
+        for doc_id in env.eligible():
+            chunks = _chunk_count(env, doc_id)
+            assert index.count(doc_id) == chunks
+            assert len({str(p.id) for p in index.points(doc_id)}) == chunks
+            assert g.run(queries.COUNT_DOCUMENT_GRAPH, {"document_id": doc_id})[0]["chunks"] == chunks
+            assert env.snapshot(doc_id)["derived"] == first[doc_id]
+        total_chunks = g.run("MATCH (c:Chunk) RETURN count(c) AS n")[0]["n"]
+    assert total_chunks == sum(_chunk_count(env, d) for d in env.eligible())
+
+
+def test_a_failing_document_keeps_its_old_index_and_the_others_complete(env: Env) -> None:
+    admin = str(USERS["admin"].id)
+    env.run(requester_id=admin)
+    eligible = env.eligible()
+    victim_vec, victim_graph = eligible[3], eligible[7]
+    before = {d: env.snapshot(d) for d in (victim_vec, victim_graph)}
+    with psycopg.connect(env.db_url) as conn:
+        poison = conn.execute("SELECT chunk_content FROM chunks WHERE document_id = %s AND chunk_index = 0",
+                              (victim_vec,)).fetchone()[0]
+
+    resources = env.resources(version="rules-3.0", embeddings=FailingEmbeddingModel(poison=poison),
+                              graph=FailingGraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]),
+                                                         graph_name=env.graph_name, poison_document=victim_graph))
+    result = env.run(requester_id=admin, resources=resources, raise_on_error=False)
+    assert not result.success
+
+    for victim, phase in ((victim_vec, "vector_indexing"), (victim_graph, "graphrag_indexing")):
+        assert env.snapshot(victim) == before[victim], f"{victim} lost its previous index"
+        with psycopg.connect(env.db_url) as conn:
+            status, details = conn.execute("SELECT index_status, indexing_details FROM documents WHERE id = %s",
+                                           (victim,)).fetchone()
+            logged = conn.execute("SELECT to_status, details FROM document_status_log WHERE document_id = %s "
+                                  "ORDER BY id DESC LIMIT 1", (victim,)).fetchone()
+        assert status == "indexed"
+        assert details["last_failure"]["phase"] == phase and details[phase]["status"] == "failed"
+        assert logged[0] == "indexed" and logged[1]["outcome"] == "failed"
+    for doc_id in set(eligible) - {victim_vec, victim_graph}:
+        versions = {r["extractor_version"] for r in env.snapshot(doc_id)["derived"]["data"]}
+        assert versions == {"rules-3.0"}
+    materialized = {e.partition for e in result.get_asset_materialization_events()}
+    assert victim_vec not in materialized and victim_graph not in materialized
+    assert len(materialized) == len(eligible) - 2
+
+
+def test_a_reader_never_sees_fewer_points_during_a_reindex(env: Env) -> None:
+    admin = str(USERS["admin"].id)
+    env.run(requester_id=admin, phases=["vector_indexing"])
+    watched = env.eligible()[:5]
+    index = env.vectors()
+    baseline = {d: index.count(d) for d in watched}
+    seen: dict[str, int] = dict(baseline)
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            for d in watched:
+                seen[d] = min(seen[d], index.count(d))
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        env.run(requester_id=admin, phases=["vector_indexing"])
+    finally:
+        stop.set()
+        reader.join()
+    assert seen == baseline
+
+
+def test_dry_run_refusals_and_foreign_documents_write_nothing(env: Env) -> None:
+    before = {d: env.snapshot(d) for d in env.doc_ids}
+    env.run(requester_id=str(USERS["admin"].id), dry_run=True)
+    refused = env.run(requester_id=str(USERS["erin"].id), raise_on_error=False)  # inactive
+    assert not refused.success
+    assert "erin is inactive" in str(refused.failure_data_for_node("reindex_documents").error.message)
+    no_operator = env.run(raise_on_error=False)
+    assert "REINDEX_OPERATOR_USER_ID" in str(no_operator.failure_data_for_node("reindex_documents").error.message)
+    foreign = [d for d in env.eligible() if d not in env.eligible(owner=str(USERS["bob"].id))][:3]
+    env.run(requester_id=str(USERS["bob"].id), document_ids=foreign)
+    for doc_id in env.doc_ids:
+        assert env.snapshot(doc_id) == before[doc_id]
+    with psycopg.connect(env.db_url) as conn:
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM audit_events ORDER BY id")]
+        statuses = conn.execute("SELECT count(*) FROM document_status_log").fetchone()[0]
+    assert kinds == ["reindex.initiated", "reindex.completed"]  # only bob's (empty) run; dry run wrote nothing
+    assert statuses == 0
+
+
+def test_operator_identity_runs_a_backfill_of_fifty_documents_as_one_run(env: Env) -> None:
+    fifty = env.doc_ids[:50]
+    result = env.run(keys=fifty, resources=env.resources(operator=str(USERS["admin"].id)))
+    assert result.success
+    assert len(env.instance.get_run_records()) == 1
+    assert ASSET.backfill_policy.max_partitions_per_run == 100
+    eligible_in_range = set(env.eligible()) & set(fifty)
+    materialized = {e.partition for e in result.get_asset_materialization_events()}
+    assert materialized == eligible_in_range
+    with psycopg.connect(env.db_url) as conn:
+        details = conn.execute("SELECT details FROM audit_events WHERE kind = 'reindex.completed'").fetchone()[0]
+    assert details["requester_source"] == "operator" and details["user_id"] == str(USERS["admin"].id)
