@@ -53,8 +53,28 @@ class QdrantStore(dg.ConfigurableResource):
         with _local_qdrant_lock:
             client = _local_qdrant.get(self.path)
             if client is None:
-                client = _local_qdrant[self.path] = QdrantClient(path=self.path)
+                client = _local_qdrant[self.path] = _SerializedClient(QdrantClient(path=self.path))
             return client
+
+
+class _SerializedClient:
+    """A local-mode client whose calls take turns. Local mode is not thread-safe: a count running
+    while another thread upserts can fail inside its numpy arrays. A server client needs none of this."""
+
+    def __init__(self, client: Any):
+        self._client = client
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
 
 
 def close_local_qdrant(path: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -261,12 +262,19 @@ def test_a_reader_never_sees_fewer_points_during_a_reindex(env: Env) -> None:
     index = env.vectors()
     baseline = {d: index.count(d) for d in watched}
     seen: dict[str, int] = dict(baseline)
+    polls: list[int] = []
+    errors: list[BaseException] = []
     stop = threading.Event()
 
     def poll() -> None:
-        while not stop.is_set():
-            for d in watched:
-                seen[d] = min(seen[d], index.count(d))
+        try:
+            while not stop.is_set():
+                for d in watched:
+                    seen[d] = min(seen[d], index.count(d))
+                polls.append(1)
+                time.sleep(0.01)  # leave the writer room: local-mode calls take turns
+        except BaseException as exc:  # a dead reader would make this test pass vacuously
+            errors.append(exc)
 
     reader = threading.Thread(target=poll)
     reader.start()
@@ -275,6 +283,8 @@ def test_a_reader_never_sees_fewer_points_during_a_reindex(env: Env) -> None:
     finally:
         stop.set()
         reader.join()
+    assert errors == []
+    assert len(polls) >= 10, "the reader barely ran during the reindex"
     assert seen == baseline
 
 

@@ -190,3 +190,24 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- partition sync -------------------------------------------------------------------------------------
+def created_since(conn: psycopg.Connection, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+    """(created_at iso, id) of live documents created after the cursor, oldest first."""
+    query = "SELECT created_at::text, id::text FROM documents WHERE deleted_at IS NULL"
+    params: tuple[Any, ...] = ()
+    if after is not None:
+        query += " AND (created_at, id) > (%s::timestamptz, %s::uuid)"
+        params = after
+    return conn.execute(query + " ORDER BY created_at, id LIMIT %s", (*params, limit)).fetchall()
+
+
+def deleted_since(conn: psycopg.Connection, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+    """(deleted_at iso, id) of documents deleted after the cursor, oldest first."""
+    query = "SELECT deleted_at::text, id::text FROM documents WHERE deleted_at IS NOT NULL"
+    params: tuple[Any, ...] = ()
+    if after is not None:
+        query += " AND (deleted_at, id) > (%s::timestamptz, %s::uuid)"
+        params = after
+    return conn.execute(query + " ORDER BY deleted_at, id LIMIT %s", (*params, limit)).fetchall()
