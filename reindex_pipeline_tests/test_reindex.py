@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -24,9 +25,11 @@ from reindex_pipeline.embeddings import EmbeddingModel, LocalEmbedder
 from reindex_pipeline.graph import queries
 from reindex_pipeline.graph.store import FalkorGraph
 from reindex_pipeline.graph.writer import document_slice
+from reindex_pipeline.reindex.extraction import Extraction
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, close_local_qdrant
 from reindex_pipeline.vectors import VectorIndex, collection_name
+from reindex_pipeline_tests.fake_openai import FakeOpenAI, completion, embeddings_answer
 
 SEED = 7
 USERS = {u.username: u for u in build_users(SEED)}
@@ -79,12 +82,13 @@ class Env:
     instance: dg.DagsterInstance
     doc_ids: list[str]
 
-    def resources(self, version: str = "rules-1.0", operator: str | None = None, embeddings=None, graph=None):
+    def resources(self, version: str = "rules-1.0", operator: str | None = None, embeddings=None, graph=None,
+                  extractor=None):
         return {
             "app_db": AppDatabase(url=self.db_url),
             "qdrant": QdrantStore(path=os.environ["QDRANT_PATH"], collection=self.collection),
             "graph": graph or GraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=self.graph_name),
-            "extractor": Extractor(version=version),
+            "extractor": extractor or Extractor(version=version),
             "embeddings": embeddings or EmbeddingModel(),
             "reindex_policy": ReindexPolicy(operator_user_id=operator),
         }
@@ -253,6 +257,17 @@ def test_a_failing_document_keeps_its_old_index_and_the_others_complete(env: Env
     materialized = {e.partition for e in result.get_asset_materialization_events()}
     assert victim_vec not in materialized and victim_graph not in materialized
     assert len(materialized) == len(eligible) - 2
+    failed = result.failure_data_for_node("reindex_documents").user_failure_data.metadata["failed_documents"].value
+    assert sorted(f["document_id"] for f in failed) == sorted([victim_vec, victim_graph])
+
+    # The retry (what a backfill's "retry failed" launches) runs only the failed documents and completes them.
+    others_before = {d: env.snapshot(d) for d in eligible[:3]}
+    retry = env.run(keys=[victim_vec, victim_graph], requester_id=admin, document_ids=[victim_vec, victim_graph],
+                    resources=env.resources(version="rules-3.0"))
+    assert {e.partition for e in retry.get_asset_materialization_events()} == {victim_vec, victim_graph}
+    for victim in (victim_vec, victim_graph):
+        assert {r["extractor_version"] for r in env.snapshot(victim)["derived"]["data"]} == {"rules-3.0"}
+    assert {d: env.snapshot(d) for d in eligible[:3]} == others_before
 
 
 def test_a_reader_never_sees_fewer_points_during_a_reindex(env: Env) -> None:
@@ -319,3 +334,61 @@ def test_operator_identity_runs_a_backfill_of_fifty_documents_as_one_run(env: En
     with psycopg.connect(env.db_url) as conn:
         details = conn.execute("SELECT details FROM audit_events WHERE kind = 'reindex.completed'").fetchone()[0]
     assert details["requester_source"] == "operator" and details["user_id"] == str(USERS["admin"].id)
+
+
+def test_openai_paths_end_to_end_and_a_refused_document_fails_alone(env: Env) -> None:
+    """Extraction, embeddings and graph through the real OpenAI client against a local API stand-in."""
+    admin = str(USERS["admin"].id)
+    docs = env.eligible()[:6]
+    with psycopg.connect(env.db_url) as conn:
+        victim_marker = db.load_pages(conn, docs[2])[0].split("\n")[2]  # the number line of one document
+
+    def chat(body: dict):
+        text = body["messages"][1]["content"]
+        if victim_marker in text:
+            return 200, completion(None, refusal="I can't process this document."), {}
+        if body["response_format"]["json_schema"]["name"] == "GraphExtraction":
+            answer = {"entities": [{"name": "Blue Yonder Airlines", "type": "organization"},
+                                   {"name": "EUR", "type": "currency"}],
+                      "relations": [{"source": "Blue Yonder Airlines", "relation": "PAID_IN", "target": "EUR"}]}
+            return 200, completion(json.dumps(answer)), {}
+        return 200, completion(Extraction(document_type="invoice", total="1.00").model_dump_json()), {}
+
+    api = FakeOpenAI()
+    api.on("/chat/completions", chat)
+    api.on("/embeddings", lambda body: embeddings_answer(body, dimensions=1536))
+    try:
+        resources = env.resources(
+            extractor=Extractor(openai_api_key="sk-test", openai_base_url=api.base_url, version="gpt-run-1"),
+            embeddings=EmbeddingModel(openai_api_key="sk-test", openai_base_url=api.base_url),
+        )
+        result = env.run(keys=docs, requester_id=admin, resources=resources, raise_on_error=False)
+    finally:
+        api.close()
+    assert not result.success
+    index = VectorIndex(QdrantStore(path=os.environ["QDRANT_PATH"]).client(),
+                        collection_name(env.collection, "text-embedding-3-small"), "text-embedding-3-small", 1536)
+    for doc_id in docs:
+        snap = env.snapshot(doc_id)
+        if doc_id == docs[2]:
+            assert snap["derived"]["data"] == [] and index.count(doc_id) == 0  # refused: nothing new written
+            continue
+        assert {r["extractor_version"] for r in snap["derived"]["data"]} == {"gpt-run-1"}
+        assert index.count(doc_id) == _chunk_count(env, doc_id)
+        assert {r["entity"] for r in snap["graph"]["nodes"]} >= {"organization:blue yonder airlines", "currency:eur"}
+    with psycopg.connect(env.db_url) as conn:
+        details = conn.execute("SELECT indexing_details FROM documents WHERE id = %s", (docs[2],)).fetchone()[0]
+    assert "OpenAI refused" in details["last_failure"]["error"]
+
+
+def test_keys_inside_the_range_but_outside_the_request_are_never_touched(env: Env) -> None:
+    admin = str(USERS["admin"].id)
+    eligible = env.eligible()
+    window = env.doc_ids[env.doc_ids.index(eligible[0]):env.doc_ids.index(eligible[9]) + 1]
+    wanted = [eligible[0], eligible[9]]
+    before = {d: env.snapshot(d) for d in window}
+    result = env.run(keys=window, requester_id=admin, document_ids=wanted)
+    assert {e.partition for e in result.get_asset_materialization_events()} == set(wanted)
+    for doc_id in window:
+        if doc_id not in wanted:
+            assert env.snapshot(doc_id) == before[doc_id]

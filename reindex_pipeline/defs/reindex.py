@@ -128,8 +128,8 @@ def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(selection.eligible)} documents failed; the others completed. "
                             "Failed documents kept their previous index. Retry re-runs only the failed ones.",
-                metadata={"failed": dg.MetadataValue.json(failed), **{k: v for k, v in counts.items()
-                                                                      if k != "skipped"}},
+                metadata={**{k: v for k, v in counts.items() if k != "skipped"},
+                          "failed_documents": dg.MetadataValue.json(failed)},
             )
 
     return reindex_documents

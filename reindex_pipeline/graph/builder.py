@@ -1,4 +1,7 @@
-"""Build one document's lexical graph from its chunks and extracted fields (pure, offline default).
+"""Build one document's lexical graph from its chunks and its entities (pure).
+
+Entities come from the extracted fields (offline default, ``from_extraction``) or from an LLM's
+structured output (``from_llm``, with OPENAI_API_KEY).
 
 Entities: the vendor, the customer, the invoice (by number), the currency and each line item's product.
 Typed relations: vendor ISSUED invoice, invoice BILLED_TO customer, invoice INCLUDES product,
@@ -9,8 +12,13 @@ entity no chunk names is attached to the first chunk, so every entity hangs off 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 
 from reindex_pipeline.graph.keys import chunk_node_id, entity_key, normalise_name
+from reindex_pipeline.graph.queries import RELATION_TYPES
 from reindex_pipeline.reindex.extraction import Extraction
 
 
@@ -39,40 +47,76 @@ class DocumentGraph:
         return len({m["key"] for m in self.mentions})
 
 
+class GraphEntity(BaseModel):
+    name: str
+    type: str = PydanticField(description="organization, invoice, receipt, product, currency, person, ...")
+
+
+class GraphRelation(BaseModel):
+    source: str = PydanticField(description="name of an entity in `entities`")
+    relation: Literal[RELATION_TYPES]  # type: ignore[valid-type]
+    target: str = PydanticField(description="name of an entity in `entities`")
+
+
+class GraphExtraction(BaseModel):
+    """What an LLM returns for a document's graph (the OpenAI structured-output schema)."""
+
+    entities: list[GraphEntity] = PydanticField(default_factory=list)
+    relations: list[GraphRelation] = PydanticField(default_factory=list)
+
+
+Relation = tuple[str, Entity, Entity]
+
+
 def _entity(kind: str, name: str | None) -> Entity | None:
     if not name or not normalise_name(name):
         return None
     return Entity(entity_key(kind, name), name, kind)
 
 
-def build_document_graph(document_id: str, pass_id: str, chunks: list[ChunkText],
-                         extraction: Extraction) -> DocumentGraph:
-    graph = DocumentGraph()
-    node_ids = {c.chunk_index: chunk_node_id(document_id, c.chunk_index, pass_id) for c in chunks}
-    graph.chunks = [{"id": node_ids[c.chunk_index], "chunk_index": c.chunk_index, "text": c.content,
-                     "content_sha256": c.content_sha256} for c in chunks]
+def from_extraction(extraction: Extraction) -> tuple[list[Entity], list[Relation]]:
+    """The offline default: entities and relations read off the extracted fields."""
     vendor = _entity("organization", extraction.vendor_name)
     customer = _entity("organization", extraction.customer_name)
     invoice = _entity(extraction.document_type, extraction.invoice_number)
     currency = _entity("currency", extraction.currency)
     products = [p for p in (_entity("product", item.description) for item in extraction.line_items) if p]
-    entities = {e.key: e for e in [vendor, customer, invoice, currency, *products] if e is not None}
+    relations: list[Relation] = []
+    for rel_type, source, target in (("ISSUED", vendor, invoice), ("BILLED_TO", invoice, customer),
+                                     ("PAID_IN", invoice, currency), *(("INCLUDES", invoice, p) for p in products)):
+        if source is not None and target is not None:
+            relations.append((rel_type, source, target))
+    return [e for e in (vendor, customer, invoice, currency, *products) if e is not None], relations
+
+
+def from_llm(result: GraphExtraction) -> tuple[list[Entity], list[Relation]]:
+    """Entities and relations an LLM named; relations to entities it did not list are dropped."""
+    entities = [e for e in (_entity(x.type, x.name) for x in result.entities) if e is not None]
+    by_name = {normalise_name(e.name): e for e in entities}
+    relations = [(r.relation, by_name[normalise_name(r.source)], by_name[normalise_name(r.target)])
+                 for r in result.relations
+                 if normalise_name(r.source) in by_name and normalise_name(r.target) in by_name]
+    return entities, relations
+
+
+def build_document_graph(document_id: str, pass_id: str, chunks: list[ChunkText], entities: list[Entity],
+                         relations: list[Relation]) -> DocumentGraph:
+    """Chunks, the chunks' mentions of ``entities``, and ``relations``, for one pass of one document."""
+    graph = DocumentGraph()
+    node_ids = {c.chunk_index: chunk_node_id(document_id, c.chunk_index, pass_id) for c in chunks}
+    graph.chunks = [{"id": node_ids[c.chunk_index], "chunk_index": c.chunk_index, "text": c.content,
+                     "content_sha256": c.content_sha256} for c in chunks]
     if not chunks:
         return graph
     normalised_text = {c.chunk_index: normalise_name(c.content) for c in chunks}
-    for entity in entities.values():
+    for entity in {e.key: e for e in entities}.values():
         needle = normalise_name(entity.name)
         hits = [i for i, text in normalised_text.items() if needle in text] or [chunks[0].chunk_index]
         graph.mentions += [{"chunk_id": node_ids[i], "key": entity.key, "name": entity.name, "type": entity.type}
                            for i in hits]
-
-    def relate(rel_type: str, source: Entity | None, target: Entity | None) -> None:
-        if source is not None and target is not None and source.key != target.key:
+    seen: set[tuple[str, str, str]] = set()
+    for rel_type, source, target in relations:
+        if source.key != target.key and (rel_type, source.key, target.key) not in seen:
+            seen.add((rel_type, source.key, target.key))
             graph.relations.setdefault(rel_type, []).append({"source": source.key, "target": target.key})
-
-    relate("ISSUED", vendor, invoice)
-    relate("BILLED_TO", invoice, customer)
-    relate("PAID_IN", invoice, currency)
-    for product in {p.key: p for p in products}.values():
-        relate("INCLUDES", invoice, product)
     return graph

@@ -18,7 +18,7 @@ from typing import Any
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.embeddings import Embedder
 from reindex_pipeline.graph import writer as graph_writer
-from reindex_pipeline.graph.builder import ChunkText, build_document_graph
+from reindex_pipeline.graph.builder import ChunkText, build_document_graph, from_extraction, from_llm
 from reindex_pipeline.graph.store import GraphStore
 from reindex_pipeline.ingest.chunking import content_hash
 from reindex_pipeline.reindex.extraction import Extraction
@@ -102,14 +102,14 @@ class ReindexRunner:
                     for phase in self.phases:
                         db.set_phase(status, doc.id, self.run_id, phase, "running")
                         started = time.monotonic()
-                        if phase in (EXTRACTION, GRAPH) and extraction is None:
+                        if extraction is None and (phase == EXTRACTION or not self.stores.extractor.uses_llm):
                             extraction = self.stores.extractor.extract(pages)
                         if phase == EXTRACTION:
                             outcome.metadata[phase] = self._write_extraction(conn, doc, extraction)
                         elif phase == VECTORS:
                             outcome.metadata[phase] = self._write_vectors(doc, chunks, pass_id)
                         else:
-                            outcome.metadata[phase] = self._write_graph(doc, chunks, extraction, pass_id)
+                            outcome.metadata[phase] = self._write_graph(doc, pages, chunks, extraction, pass_id)
                         written.append(phase)
                         outcome.metadata[phase]["duration_s"] = round(time.monotonic() - started, 3)
                     if EXTRACTION in written:
@@ -156,13 +156,18 @@ class ReindexRunner:
                                           for c, v in zip(chunks, vectors, strict=True)], pass_id)
         return {"points": len(chunks), "model": embedder.model, "collection": index.collection, "slot": slot}
 
-    def _write_graph(self, doc: DocumentRow, chunks: list[ChunkText], extraction: Extraction,
+    def _write_graph(self, doc: DocumentRow, pages: list[str], chunks: list[ChunkText], extraction: Extraction,
                      pass_id: str) -> dict[str, Any]:
         assert self.stores.graph is not None
-        graph = build_document_graph(doc.id, pass_id, chunks, extraction)
+        if self.stores.extractor.uses_llm:
+            entities, relations = from_llm(self.stores.extractor.extract_graph(pages))
+        else:
+            entities, relations = from_extraction(extraction)
+        graph = build_document_graph(doc.id, pass_id, chunks, entities, relations)
         graph_writer.write_pass(self.stores.graph, doc.id, pass_id, graph)
         return {"chunks": len(graph.chunks), "entities": graph.entity_count,
-                "relations": sum(len(r) for r in graph.relations.values())}
+                "relations": sum(len(r) for r in graph.relations.values()),
+                "source": "llm" if self.stores.extractor.uses_llm else "extracted_fields"}
 
     def _drop(self, document_id: str, pass_id: str, written: list[str]) -> None:
         """Remove a failed pass from every store it reached (the Postgres transaction just rolls back)."""
