@@ -26,7 +26,9 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "NEO4J_PASSWORD": ("Neo4j password.", "none"),
     "NEO4J_DATABASE": ("Neo4j database name.", "neo4j"),
     "BUCKET_URL": ("Restores bucket: any fsspec URL (s3://, gs://, file://).", "<state>/bucket"),
-    "OPENAI_API_KEY": ("Use OpenAI for extraction and embeddings.", "offline models"),
+    "OPENAI_API_KEY": ("Use OpenAI for extraction, graph entities and embeddings.", "offline models"),
+    "OPENAI_MODEL": ("Chat model for structured-output extraction and graph entities.", "gpt-4o-mini"),
+    "OPENAI_EMBEDDING_MODEL": ("OpenAI embedding model.", "text-embedding-3-small"),
     "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
     "REINDEX_MAX_DOCUMENTS_PER_RUN": ("Cap of documents per reindex run (a backfill is split into runs).", "100"),
@@ -52,6 +54,8 @@ class Settings:
     neo4j_database: str
     bucket_url: str | None
     openai_api_key: str | None
+    openai_model: str
+    openai_embedding_model: str
     operator_user_id: str | None
     max_attempts: int
     max_documents_per_run: int
@@ -79,6 +83,8 @@ class Settings:
             neo4j_database=get("NEO4J_DATABASE") or "neo4j",
             bucket_url=get("BUCKET_URL"),
             openai_api_key=get("OPENAI_API_KEY"),
+            openai_model=get("OPENAI_MODEL") or "gpt-4o-mini",
+            openai_embedding_model=get("OPENAI_EMBEDDING_MODEL") or "text-embedding-3-small",
             operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
             max_attempts=_positive_int("REINDEX_MAX_ATTEMPTS", get("REINDEX_MAX_ATTEMPTS"), 4),
             max_documents_per_run=_positive_int("REINDEX_MAX_DOCUMENTS_PER_RUN",

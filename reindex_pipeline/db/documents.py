@@ -211,3 +211,9 @@ def deleted_since(conn: psycopg.Connection, after: tuple[str, str] | None, limit
         query += " AND (deleted_at, id) > (%s::timestamptz, %s::uuid)"
         params = after
     return conn.execute(query + " ORDER BY deleted_at, id LIMIT %s", (*params, limit)).fetchall()
+
+
+def newest_deletion(conn: psycopg.Connection) -> tuple[str, str] | None:
+    row = conn.execute("SELECT deleted_at::text, id::text FROM documents WHERE deleted_at IS NOT NULL "
+                       "ORDER BY deleted_at DESC, id DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else None

@@ -138,12 +138,12 @@ def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
 @dg.definitions
 def reindex_definitions() -> dg.Definitions:
     settings = Settings.from_env(os.environ)
+    key = dg.EnvVar("OPENAI_API_KEY") if settings.openai_api_key else None
     return dg.Definitions(
         assets=[build_reindex_asset(settings.max_documents_per_run)],
         resources={
-            "extractor": Extractor(openai_api_key=dg.EnvVar("OPENAI_API_KEY") if settings.openai_api_key else None),
-            "embeddings": EmbeddingModel(
-                openai_api_key=dg.EnvVar("OPENAI_API_KEY") if settings.openai_api_key else None),
+            "extractor": Extractor(openai_api_key=key, openai_model=settings.openai_model),
+            "embeddings": EmbeddingModel(openai_api_key=key, openai_model=settings.openai_embedding_model),
             "reindex_policy": ReindexPolicy(operator_user_id=settings.operator_user_id),
         },
     )

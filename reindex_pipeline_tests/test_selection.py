@@ -1,0 +1,99 @@
+"""Pure reindex logic: eligibility and RBAC (seed 003 §3.2, §12.1.3, §8), graph building, point ids."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from reindex_pipeline.graph.builder import ChunkText, build_document_graph, from_extraction
+from reindex_pipeline.reindex.extraction import Extraction, LineItem
+from reindex_pipeline.reindex.selection import (
+    DocumentRow,
+    Requester,
+    RequesterRefused,
+    check_requester,
+    select_documents,
+)
+from reindex_pipeline.vectors import point_id
+
+ADMIN = Requester("a", "admin", "active", "admin")
+BOB = Requester("b", "user", "active", "bob")
+
+
+def doc(id: str, owner: str | None = "b", ws: str = "w1", convert: str = "converted", index: str = "indexed",
+        deleted: bool = False, run: str | None = None) -> DocumentRow:
+    return DocumentRow(id, ws, owner, f"{id}.pdf", convert, index,
+                       datetime(2026, 1, 1, tzinfo=UTC) if deleted else None, run)
+
+
+DOCS = [doc("mine"), doc("theirs", owner="c"), doc("unowned", owner=None), doc("other-ws", ws="w2"),
+        doc("deleted", deleted=True), doc("pending", convert="pending"), doc("indexing", index="indexing"),
+        doc("failed", index="failed")]
+
+
+def test_admin_gets_every_eligible_document_in_the_workspace() -> None:
+    selection = select_documents(ADMIN, DOCS, workspace_id="w1")
+    assert selection.eligible_ids == ["mine", "theirs", "unowned"]
+    assert {s.id: s.reason for s in selection.skipped} == {
+        "other-ws": "not_in_workspace", "deleted": "deleted", "pending": "not_converted",
+        "indexing": "not_fully_indexed", "failed": "not_fully_indexed"}
+
+
+def test_user_gets_only_owned_documents_and_never_unowned_ones() -> None:
+    selection = select_documents(BOB, DOCS)
+    assert selection.eligible_ids == ["mine", "other-ws"]
+    reasons = {s.id: s.reason for s in selection.skipped}
+    assert reasons["theirs"] == "not_owner" and reasons["unowned"] == "not_owner"
+    assert selection.skipped_by_reason()["not_owner"] == 2
+
+
+def test_a_run_may_resume_its_own_indexing_documents_only() -> None:
+    mine = doc("x", index="indexing", run="run-1")
+    assert select_documents(ADMIN, [mine], run_id="run-1").eligible_ids == ["x"]
+    assert select_documents(ADMIN, [mine], run_id="run-2").eligible_ids == []
+
+
+def test_requested_ids_that_do_not_exist_are_reported() -> None:
+    selection = select_documents(ADMIN, [doc("mine")], requested_ids=["mine", "ghost"])
+    assert [(s.id, s.reason) for s in selection.skipped] == [("ghost", "not_found")]
+
+
+@pytest.mark.parametrize("status", ["inactive", "suspended"])
+def test_inactive_suspended_and_unknown_requesters_are_refused(status: str) -> None:
+    with pytest.raises(RequesterRefused, match=status):
+        check_requester(Requester("e", "user", status, "erin"), "e")
+    with pytest.raises(RequesterRefused, match="not a known user"):
+        check_requester(None, "nobody")
+    assert check_requester(BOB, "b") is BOB
+
+
+def test_confirmation_wording_follows_seed_003() -> None:
+    assert select_documents(ADMIN, DOCS, "w1").confirmation() == (
+        "This will re-run data extraction and indexing for ALL 3 documents in this workspace.")
+    assert select_documents(BOB, DOCS).confirmation() == (
+        "This will re-run data extraction and indexing for 2 documents that you own across all workspaces.")
+    assert select_documents(BOB, []).confirmation() == "No fully indexed documents to reindex"
+    assert ADMIN.scope == "all_documents" and BOB.scope == "owned_documents"
+
+
+def test_graph_from_extracted_fields() -> None:
+    extraction = Extraction(document_type="invoice", invoice_number="INV-7", vendor_name="Acme GmbH",
+                            customer_name="Coho Winery", currency="EUR",
+                            line_items=[LineItem(line=1, description="Desk lamp"),
+                                        LineItem(line=2, description="Desk lamp")])
+    chunks = [ChunkText(0, "INVOICE INV-7 from Acme GmbH", "h0"), ChunkText(1, "Desk lamp 2 x 44.00 EUR", "h1")]
+    graph = build_document_graph("d1", "p1", chunks, *from_extraction(extraction))
+    assert [c["id"] for c in graph.chunks] == ["d1:0:p1", "d1:1:p1"]
+    mentions = {(m["chunk_id"], m["key"]) for m in graph.mentions}
+    assert ("d1:0:p1", "invoice:inv-7") in mentions and ("d1:1:p1", "product:desk lamp") in mentions
+    assert ("d1:0:p1", "organization:coho winery") in mentions  # named nowhere: hangs off the first chunk
+    assert graph.relations["ISSUED"] == [{"source": "organization:acme gmbh", "target": "invoice:inv-7"}]
+    assert graph.relations["INCLUDES"] == [{"source": "invoice:inv-7", "target": "product:desk lamp"}]
+
+
+def test_point_ids_are_deterministic_per_document_chunk_model_and_slot() -> None:
+    assert point_id("d", 0, "m", 0) == point_id("d", 0, "m", 0)
+    ids = {point_id("d", 0, "m", 0), point_id("d", 1, "m", 0), point_id("d", 0, "m2", 0), point_id("d", 0, "m", 1),
+           point_id("e", 0, "m", 0)}
+    assert len(ids) == 5
