@@ -47,6 +47,8 @@ class ReindexPolicy(dg.ConfigurableResource):
     """Deployment-wide reindex settings."""
 
     operator_user_id: str | None = Field(default=None, description="admin id UI backfills run as")
+    max_documents_per_run: int = Field(default=100, description="queue requests launch one run per this many")
+    max_attempts: int = Field(default=4, description="queue attempts before a request is failed")
 
 
 def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
@@ -144,6 +146,8 @@ def reindex_definitions() -> dg.Definitions:
         resources={
             "extractor": Extractor(openai_api_key=key, openai_model=settings.openai_model),
             "embeddings": EmbeddingModel(openai_api_key=key, openai_model=settings.openai_embedding_model),
-            "reindex_policy": ReindexPolicy(operator_user_id=settings.operator_user_id),
+            "reindex_policy": ReindexPolicy(operator_user_id=settings.operator_user_id,
+                                            max_documents_per_run=settings.max_documents_per_run,
+                                            max_attempts=settings.max_attempts),
         },
     )

@@ -1,0 +1,164 @@
+"""The reindex queue (seed 000, made safe): rows in ``reindex_queue`` become reindex runs.
+
+``reindex_queue_sensor`` claims due rows (``FOR UPDATE SKIP LOCKED``), applies the request rules,
+resolves each request through eligibility and RBAC, and launches the runs. ``reindex_queue_outcomes``
+follows those runs (by tag) and moves each row to done, or back to pending with backoff, or to failed.
+A row whose lease expires (its daemon died) is claimed again and its runs launched afresh (writes are
+idempotent, so a run that did finish before the crash costs time, not correctness).
+"""
+
+import uuid
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from reindex_pipeline.db import documents as db
+from reindex_pipeline.db import queue
+from reindex_pipeline.defs.reindex import ASSET_OF, ReindexPolicy
+from reindex_pipeline.partitions import documents
+from reindex_pipeline.reindex.queue_rules import after_failure, refusal_reason
+from reindex_pipeline.reindex.runner import ALL_PHASES
+from reindex_pipeline.reindex.selection import RequesterRefused, check_requester, select_documents
+from reindex_pipeline.resources import AppDatabase
+
+REQUEST_TAG, ATTEMPT_TAG = "reindex/request_id", "reindex/attempt"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+REINDEX_ASSETS = [ASSET_OF[p] for p in ALL_PHASES]
+
+
+@dg.sensor(name="reindex_queue", minimum_interval_seconds=10, asset_selection=REINDEX_ASSETS,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Turns due reindex_queue rows into reindex runs (user requests before scheduled ones).")
+def reindex_queue_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase,
+                         reindex_policy: ReindexPolicy) -> dg.SensorResult:
+    owner = f"sensor:{uuid.uuid4().hex[:8]}"
+    run_requests: list[dg.RunRequest] = []
+    new_keys: list[str] = []
+    order: dict[str, int] | None = None
+    with app_db.connect() as conn:
+        claimed = queue.claim_due(conn, owner)
+        conn.commit()
+        for row in claimed:
+            outcome = _plan(conn, row, reindex_policy)
+            if isinstance(outcome, str):
+                context.log.info(f"request {row['id']}: {outcome}")
+                conn.commit()
+                continue
+            eligible_ids, config, counts = outcome
+            if order is None:
+                order = {k: i for i, k in enumerate(context.instance.get_dynamic_partitions(documents.name))}
+            missing = [k for k in eligible_ids if k not in order]
+            for key in missing:
+                order[key] = len(order)
+            new_keys += missing
+            # A fresh tag per claim: a requeued or reclaimed request never mistakes older runs for its own.
+            attempt = f"{row['attempts']}-{uuid.uuid4().hex[:6]}"
+            chunks = [eligible_ids[i:i + reindex_policy.max_documents_per_run]
+                      for i in range(0, len(eligible_ids), reindex_policy.max_documents_per_run)]
+            for n, chunk in enumerate(chunks):
+                ordered = sorted(chunk, key=order.__getitem__)
+                run_requests.append(dg.RunRequest(
+                    run_key=f"{row['id']}:{attempt}:{n}", asset_selection=config["assets"],
+                    run_config={"ops": {"reindex_documents": {"config": {**config["config"], "document_ids": chunk}}}},
+                    tags={REQUEST_TAG: row["id"], ATTEMPT_TAG: attempt, RANGE_START: ordered[0],
+                          RANGE_END: ordered[-1], "dagster/priority": str(row["priority"]),
+                          "reindex/source": row["source"]},
+                ))
+            queue.launched(conn, row["id"], attempt, len(chunks), counts)
+            db.audit(conn, "reindex.queued", row["org_id"], row["workspace_id"], row["requested_by"],
+                     {"request_id": row["id"], "runs": len(chunks), **counts, "stored_key": row["stored_key"]})
+            conn.commit()
+    requests = [documents.build_add_request(new_keys)] if new_keys else []
+    if not run_requests and not claimed:
+        return dg.SensorResult(skip_reason="no due requests")
+    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests)
+
+
+def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict, dict]:
+    """Either the reason the row ended now (refused, dry run, nothing to do) or what to launch."""
+    now = datetime.now(UTC)
+    requester_id = row["requested_by"] or (policy.operator_user_id if row["source"] in ("schedule", "restore")
+                                           else None)
+    try:
+        if not requester_id:
+            raise RequesterRefused("the request names no requester (requested_by)")
+        requester = check_requester(db.load_requester(conn, requester_id), requester_id)
+    except RequesterRefused as exc:
+        return _refuse(conn, row, requester_id, f"refused: {exc}")
+    last = queue.previous_request_at(conn, requester_id, row["created_at"], row["id"]) \
+        if row["source"] in ("app", "cli") else None
+    reason = refusal_reason(row["scope"], row["workspace_id"], requester_id,
+                            queue.active_requests(conn, row["id"]), last, row["created_at"] if last else now)
+    if reason:
+        return _refuse(conn, row, requester_id, reason)
+    if row["scope"] in ("documents", "restore"):
+        candidates = db.load_documents(conn, row["document_ids"] or [])
+        requested = row["document_ids"] or []
+    else:
+        candidates = list(db.iter_documents(conn, row["workspace_id"] if row["scope"] == "workspace" else None))
+        requested = None
+    selection = select_documents(requester, candidates, row["workspace_id"], requested)
+    counts = {"eligible": len(selection.eligible), "skipped": selection.skipped_by_reason(),
+              "preview": selection.confirmation(), "requester": requester_id, "role": requester.role,
+              "scope_audit": requester.scope}
+    if row["dry_run"] or not selection.eligible:
+        queue.finish(conn, row["id"], "done", {**counts, "dry_run": row["dry_run"]}, [])
+        return "dry run: " + selection.confirmation() if row["dry_run"] else "nothing eligible"
+    phases = [p for p in ALL_PHASES if p in set(row["phases"])]
+    config = {"requester_id": requester_id, "workspace_id": row["workspace_id"], "phases": phases}
+    return selection.eligible_ids, {"config": config, "assets": [ASSET_OF[p] for p in phases]}, counts
+
+
+def _refuse(conn, row: dict, requester_id: str | None, reason: str) -> str:
+    queue.finish(conn, row["id"], "refused", {"reason": reason}, [], error=reason)
+    db.audit(conn, "reindex.refused", row["org_id"], row["workspace_id"], requester_id,
+             {"request_id": row["id"], "reason": reason, "scope": row["scope"]})
+    return reason
+
+
+@dg.sensor(name="reindex_queue_outcomes", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Moves running reindex_queue rows to done / pending (backoff) / failed from their runs.")
+def reindex_queue_outcomes(context: dg.SensorEvaluationContext, app_db: AppDatabase,
+                           reindex_policy: ReindexPolicy) -> dg.SensorResult:
+    finished = 0
+    with app_db.connect() as conn:
+        for row in queue.running_requests(conn):
+            attempt = row["counts"].get("attempt_tag", str(row["attempts"]))
+            runs = context.instance.get_runs(dg.RunsFilter(tags={REQUEST_TAG: row["id"], ATTEMPT_TAG: attempt}))
+            run_ids = [r.run_id for r in runs]
+            expected = int(row["counts"].get("runs_expected") or 0)
+            if len(runs) < expected or any(not r.is_finished for r in runs):
+                queue.heartbeat(conn, row["id"], run_ids)
+                conn.commit()
+                continue
+            summary = _summarise(conn, run_ids)
+            if all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
+                queue.finish(conn, row["id"], "done", summary, run_ids)
+                db.audit(conn, "reindex.completed", row["org_id"], row["workspace_id"], row["requested_by"],
+                         {"request_id": row["id"], "stored_key": row["stored_key"], **summary})
+            else:
+                error = "; ".join(summary["errors"][:5]) or "a reindex run failed"
+                decision = after_failure(row["attempts"], reindex_policy.max_attempts, datetime.now(UTC))
+                retry_ids = summary["failed_documents"] or None
+                queue.retry_or_fail(conn, row["id"], decision, error, summary, run_ids, retry_ids)
+                if decision.status == "failed":
+                    db.audit(conn, "reindex.failed", row["org_id"], row["workspace_id"], row["requested_by"],
+                             {"request_id": row["id"], "error": error, "stored_key": row["stored_key"],
+                              "attempts": decision.attempts, **summary})
+            conn.commit()
+            finished += 1
+    return dg.SensorResult(skip_reason=None if finished else "no request finished")
+
+
+def _summarise(conn, run_ids: list[str]) -> dict:
+    """Per-document counts of the runs, from the runs' own audit events."""
+    rows = conn.execute(
+        "SELECT kind, details FROM audit_events WHERE kind IN ('reindex.completed', 'reindex.failed') "
+        "AND details->>'run_id' = ANY(%s)", (run_ids,)).fetchall()
+    completed = sum(int(d.get("completed", 0)) for _, d in rows)
+    failures = [f for _, d in rows for f in d.get("failures", [])]
+    errors = [f"{f['document_id']}: {f['error']}" for f in failures]
+    if len(rows) < len(run_ids):
+        errors.append(f"{len(run_ids) - len(rows)} run(s) failed before reindexing any document")
+    return {"completed": completed, "failed": len(failures), "errors": errors,
+            "failed_documents": [f["document_id"] for f in failures]}

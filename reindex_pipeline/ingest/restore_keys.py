@@ -1,0 +1,66 @@
+"""Restores-bucket keys: ``org/<org>/project/<project>/restores/<ts>__<file>``, validated strictly (pure).
+
+Stricter than seed 001's prefix check: no ``..``, no absolute path, no empty or dot segments, no
+backslashes or control characters, exactly that shape, a supported file type, and (checked by the
+caller against the database) an org/project that exist and belong together.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+SUPPORTED = {".pdf": "application/pdf", ".md": "text/markdown", ".markdown": "text/markdown",
+             ".txt": "text/plain"}
+_NAME = re.compile(r"^(?P<ts>[0-9A-Za-z:\-TZ.]+)__(?P<file>[^/]+)$")
+
+
+class InvalidRestoreKey(ValueError):
+    """A key that must not be processed; the message says why."""
+
+
+@dataclass(frozen=True)
+class RestoreKey:
+    key: str
+    org_id: str
+    project_id: str
+    timestamp: str
+    filename: str
+
+    @property
+    def extension(self) -> str:
+        return "." + self.filename.rsplit(".", 1)[-1].lower() if "." in self.filename else ""
+
+    @property
+    def mime_type(self) -> str:
+        return SUPPORTED[self.extension]
+
+
+def parse_restore_key(key: str) -> RestoreKey:
+    if not key:
+        raise InvalidRestoreKey("empty key")
+    if key.startswith("/") or re.match(r"^[A-Za-z]:", key):
+        raise InvalidRestoreKey(f"absolute path: {key!r}")
+    if "\\" in key or any(ord(c) < 32 for c in key):
+        raise InvalidRestoreKey(f"backslash or control character in {key!r}")
+    parts = key.split("/")
+    if any(p == "" for p in parts):
+        raise InvalidRestoreKey(f"empty path segment in {key!r}")
+    if any(p in (".", "..") for p in parts):
+        raise InvalidRestoreKey(f"'..' or '.' segment in {key!r}")
+    if len(parts) != 6 or parts[0] != "org" or parts[2] != "project" or parts[4] != "restores":
+        raise InvalidRestoreKey(f"not org/<org>/project/<project>/restores/<ts>__<file>: {key!r}")
+    for label, value in (("org", parts[1]), ("project", parts[3])):
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise InvalidRestoreKey(f"{label} id is not a UUID: {value!r}") from None
+    match = _NAME.match(parts[5])
+    if match is None:
+        raise InvalidRestoreKey(f"file name is not <ts>__<file>: {parts[5]!r}")
+    restore = RestoreKey(key, parts[1], parts[3], match["ts"], match["file"])
+    if restore.extension not in SUPPORTED:
+        raise InvalidRestoreKey(f"unsupported file type {restore.extension or '(none)'!r}: "
+                                f"supported are {', '.join(sorted(SUPPORTED))}")
+    return restore

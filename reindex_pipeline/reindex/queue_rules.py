@@ -1,0 +1,60 @@
+"""Queue policy as pure functions: retry backoff (seed 000) and request rules (seed 003 §12.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+#: Seed 003 §15.6: user requests before scheduled ones. Dagster's run queue dequeues higher first.
+PRIORITY = {"app": 10, "cli": 10, "restore": 5, "schedule": -10}
+USER_REQUEST_INTERVAL = timedelta(minutes=1)
+
+
+def backoff_seconds(attempts: int) -> int:
+    """min(30, 2**attempts): 2, 4, 8, 16, 30, 30, ... for attempts 1, 2, 3, 4, 5, ..."""
+    if attempts < 1:
+        raise ValueError("attempts starts at 1")
+    return min(30, 2 ** attempts)
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    status: str  # "pending" (retry later) or "failed" (give up)
+    attempts: int
+    scheduled_at: datetime
+
+
+def after_failure(attempts_before: int, max_attempts: int, now: datetime) -> RetryDecision:
+    """What a failed attempt leads to: back to pending after the backoff, or failed at the limit."""
+    attempts = attempts_before + 1
+    status = "failed" if attempts >= max_attempts else "pending"
+    return RetryDecision(status, attempts, now + timedelta(seconds=backoff_seconds(attempts)))
+
+
+@dataclass(frozen=True)
+class ActiveRequest:
+    id: str
+    scope: str  # documents | workspace | all | restore
+    workspace_id: str | None
+
+
+def refusal_reason(scope: str, workspace_id: str | None, requester_id: str | None, active: Iterable[ActiveRequest],
+                   last_request_by_user: datetime | None, now: datetime) -> str | None:
+    """Why a request may not start now (None: it may). ``active`` are the other running requests."""
+    active = list(active)
+    if requester_id is not None and last_request_by_user is not None \
+            and now - last_request_by_user < USER_REQUEST_INTERVAL:
+        return "rate_limited: at most 1 reindex request per user per minute"
+    if scope == "all":
+        busy = [a for a in active if a.scope in ("workspace", "all")]
+        if busy:
+            what = "a global reindex" if busy[0].scope == "all" else f"workspace {busy[0].workspace_id}"
+            return f"busy: {what} is already reindexing (request {busy[0].id}); a global reindex waits for it"
+    elif scope == "workspace":
+        for a in active:
+            if a.scope == "all":
+                return f"busy: a global reindex is running (request {a.id})"
+            if a.scope == "workspace" and a.workspace_id == workspace_id:
+                return f"busy: workspace {workspace_id} is already reindexing (request {a.id})"
+    return None

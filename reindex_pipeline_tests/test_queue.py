@@ -1,0 +1,219 @@
+"""The reindex queue: sensors evaluated on a real instance, the runs they request actually executed."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import psycopg
+import pytest
+
+from reindex_pipeline.db import queue
+from reindex_pipeline.defs.ocr import preserved_ocr_output
+from reindex_pipeline.defs.queue import REQUEST_TAG, reindex_queue_outcomes, reindex_queue_sensor
+from reindex_pipeline.defs.reindex import ReindexPolicy, build_reindex_asset
+from reindex_pipeline.demo.corpus import build_users, build_workspaces, stable_id
+from reindex_pipeline.demo.loader import load_demo_corpus
+from reindex_pipeline.embeddings import EmbeddingModel
+from reindex_pipeline.reindex.extractors import Extractor
+from reindex_pipeline.reindex.queue_rules import after_failure, backoff_seconds, refusal_reason
+from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore
+
+SEED = 7
+USERS = {u.username: str(u.id) for u in build_users(SEED)}
+WORKSPACES = {w.name: str(w.id) for w in build_workspaces(SEED)}
+ORG = str(stable_id(SEED, "org"))
+ASSET = build_reindex_asset(100)
+
+
+class BrokenEmbeddingModel(EmbeddingModel):
+    """Fault injection at the model boundary: every embedding call fails."""
+
+    def embedder(self):
+        class Broken:
+            model, dimensions = "all-MiniLM-L6-v2", 384
+
+            def embed(self, texts):
+                raise TimeoutError("embedding service timed out")
+
+        return Broken()
+
+
+class Queue:
+    def __init__(self, url: str, max_attempts: int = 4):
+        self.url = url
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.policy = ReindexPolicy(operator_user_id=USERS["admin"], max_attempts=max_attempts)
+        self.graph = f"q_{uuid.uuid4().hex[:8]}"
+        self.collection = f"q_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(url) as conn:
+            ids = [r[0] for r in conn.execute("SELECT id::text FROM documents WHERE deleted_at IS NULL "
+                                              "ORDER BY created_at")]
+        self.instance.add_dynamic_partitions("documents", ids)
+
+    def resources(self, embeddings=None) -> dict:
+        return {"app_db": AppDatabase(url=self.url), "reindex_policy": self.policy,
+                "qdrant": QdrantStore(path=os.environ["QDRANT_PATH"], collection=self.collection),
+                "graph": GraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=self.graph),
+                "extractor": Extractor(), "embeddings": embeddings or EmbeddingModel()}
+
+    def request(self, **kwargs) -> str:
+        kwargs.setdefault("org_id", ORG)
+        with psycopg.connect(self.url) as conn:
+            return queue.insert_request(conn, **kwargs)
+
+    def tick(self) -> list[dg.RunRequest]:
+        context = dg.build_sensor_context(instance=self.instance, resources=self.resources())
+        result = reindex_queue_sensor(context)
+        for req in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        return list(result.run_requests or [])
+
+    def execute(self, run_request: dg.RunRequest, embeddings=None) -> dg.ExecuteInProcessResult:
+        return dg.materialize([ASSET, preserved_ocr_output], selection=run_request.asset_selection,
+                              instance=self.instance, resources=self.resources(embeddings),
+                              run_config=run_request.run_config, tags=run_request.tags, raise_on_error=False)
+
+    def follow(self) -> None:
+        reindex_queue_outcomes(dg.build_sensor_context(instance=self.instance, resources=self.resources()))
+
+    def row(self, request_id: str) -> dict:
+        with psycopg.connect(self.url) as conn:
+            return queue.get_request(conn, request_id)
+
+    def make_due(self, request_id: str) -> None:
+        with psycopg.connect(self.url) as conn:
+            conn.execute("UPDATE reindex_queue SET scheduled_at = now() WHERE id = %s", (request_id,))
+
+
+@pytest.fixture()
+def q(app_db: str) -> Queue:
+    load_demo_corpus(app_db, 60, SEED)
+    return Queue(app_db)
+
+
+def _eligible(url: str, owner: str | None = None, workspace: str | None = None) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT id::text, owner_id::text, workspace_id::text FROM documents WHERE "
+                            "convert_status = 'converted' AND index_status = 'indexed' AND deleted_at IS NULL")
+        return {r[0] for r in rows if (owner is None or r[1] == owner) and (workspace is None or r[2] == workspace)}
+
+
+def test_a_pending_row_becomes_a_run_and_ends_done_with_counts(q: Queue) -> None:
+    rid = q.request(requested_by=USERS["bob"], scope="workspace", workspace_id=WORKSPACES["Invoices"])
+    [run] = q.tick()
+    assert q.row(rid)["status"] == "running"
+    assert run.tags[REQUEST_TAG] == rid and run.tags["dagster/priority"] == "10"
+    wanted = _eligible(q.url, owner=USERS["bob"], workspace=WORKSPACES["Invoices"])
+    assert set(run.run_config["ops"]["reindex_documents"]["config"]["document_ids"]) == wanted
+    assert q.execute(run).success
+    q.follow()
+    row = q.row(rid)
+    assert row["status"] == "done" and row["counts"]["completed"] == len(wanted) and row["counts"]["failed"] == 0
+    assert row["counts"]["skipped"]["not_owner"] > 0 and len(row["run_ids"]) == 1
+    assert q.tick() == []  # nothing due any more
+
+
+def test_failing_runs_back_off_2_4_8_16_then_fail_and_can_be_requeued(q: Queue) -> None:
+    q.policy = ReindexPolicy(operator_user_id=USERS["admin"], max_attempts=5)
+    doc = sorted(_eligible(q.url))[0]
+    rid = q.request(requested_by=USERS["admin"], scope="documents", document_ids=[doc])
+    delays = []
+    for _attempt in range(5):
+        [run] = q.tick()
+        assert not q.execute(run, embeddings=BrokenEmbeddingModel()).success
+        q.follow()
+        row = q.row(rid)
+        if row["status"] == "pending":
+            delays.append(round((row["scheduled_at"] - row["updated_at"]).total_seconds()))
+            assert q.tick() == []  # not due before its backoff
+            q.make_due(rid)
+    assert delays == [2, 4, 8, 16]
+    row = q.row(rid)
+    assert row["status"] == "failed" and row["attempts"] == 5
+    assert "embedding service timed out" in row["last_error"]
+
+    with psycopg.connect(q.url) as conn:
+        assert queue.requeue(conn, rid)
+    [run] = q.tick()
+    assert q.execute(run).success
+    q.follow()
+    assert q.row(rid)["status"] == "done"
+
+
+def test_two_racing_claimers_take_each_of_200_rows_exactly_once(q: Queue) -> None:
+    with psycopg.connect(q.url) as conn:
+        for _ in range(200):
+            queue.insert_request(conn, org_id=ORG, requested_by=USERS["admin"], scope="documents", document_ids=[],
+                                 source="schedule")
+    claims: dict[str, list[str]] = {"a": [], "b": []}
+    start = threading.Barrier(2)
+
+    def claimer(name: str) -> None:
+        with psycopg.connect(q.url) as conn:
+            start.wait()
+            while rows := queue.claim_due(conn, owner=name, limit=7):
+                conn.commit()
+                claims[name] += [r["id"] for r in rows]
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in claims]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a, b = claims["a"], claims["b"]
+    assert len(a) + len(b) == 200 and len(set(a) | set(b)) == 200 and not set(a) & set(b)
+    assert a and b, "both claimers should have got rows"
+
+
+def test_a_running_row_with_an_expired_lease_is_reclaimed(q: Queue) -> None:
+    rid = q.request(requested_by=USERS["admin"], scope="documents", document_ids=[sorted(_eligible(q.url))[0]])
+    with psycopg.connect(q.url) as conn:
+        assert [r["id"] for r in queue.claim_due(conn, owner="crashed-daemon")] == [rid]
+        assert queue.claim_due(conn, owner="other") == []  # leased: not claimable
+        conn.execute("UPDATE reindex_queue SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (rid,))
+        reclaimed = queue.claim_due(conn, owner="new-daemon")
+    assert [r["id"] for r in reclaimed] == [rid]
+    assert q.row(rid)["counts"]["reclaimed"] is True and q.row(rid)["lease_owner"] == "new-daemon"
+
+
+def test_rules_refuse_a_busy_workspace_and_a_second_request_within_a_minute(q: Queue) -> None:
+    first = q.request(requested_by=USERS["admin"], scope="workspace", workspace_id=WORKSPACES["Receipts"])
+    busy = q.request(requested_by=USERS["carol"], scope="workspace", workspace_id=WORKSPACES["Receipts"])
+    again = q.request(requested_by=USERS["admin"], scope="documents", document_ids=[])
+    runs = q.tick()
+    assert len(runs) == 1 and q.row(first)["status"] == "running"
+    assert q.row(busy)["status"] == "refused" and "already reindexing" in q.row(busy)["last_error"]
+    assert q.row(again)["status"] == "refused" and "1 reindex request per user per minute" in q.row(again)["last_error"]
+    with psycopg.connect(q.url) as conn:
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM audit_events WHERE kind = 'reindex.refused'")]
+    assert len(kinds) == 2
+
+
+def test_inactive_requester_and_dry_run_write_nothing(q: Queue) -> None:
+    refused = q.request(requested_by=USERS["erin"], scope="all")
+    dry = q.request(requested_by=USERS["carol"], scope="all", dry_run=True)
+    assert q.tick() == []
+    assert q.row(refused)["status"] == "refused" and "inactive" in q.row(refused)["last_error"]
+    row = q.row(dry)
+    assert row["status"] == "done" and row["counts"]["dry_run"] is True
+    assert row["counts"]["preview"].endswith("documents that you own across all workspaces.")
+    with psycopg.connect(q.url) as conn:
+        assert conn.execute("SELECT count(*) FROM documents_data").fetchone()[0] == 0
+
+
+def test_backoff_and_rules_as_pure_functions() -> None:
+    assert [backoff_seconds(n) for n in range(1, 7)] == [2, 4, 8, 16, 30, 30]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert after_failure(0, 4, now).status == "pending" and after_failure(3, 4, now).status == "failed"
+    assert after_failure(1, 4, now).scheduled_at == now + timedelta(seconds=4)
+    from reindex_pipeline.reindex.queue_rules import ActiveRequest
+
+    ws = [ActiveRequest("r1", "workspace", "w1")]
+    assert "waits" in refusal_reason("all", None, "u", ws, None, now)
+    assert refusal_reason("workspace", "w2", "u", ws, None, now) is None
+    assert "global" in refusal_reason("workspace", "w2", "u", [ActiveRequest("r2", "all", None)], None, now)
+    assert refusal_reason("documents", None, "u", [], now - timedelta(seconds=61), now) is None
