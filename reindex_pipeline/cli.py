@@ -39,7 +39,7 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             return fn(*args, **kwargs)
-        except (StackError, ValueError, RuntimeError, psycopg.OperationalError) as exc:
+        except (StackError, ValueError, RuntimeError, PermissionError, psycopg.OperationalError) as exc:
             message = str(exc).strip() or repr(exc)
             err.print(f"[red]error:[/red] {message.splitlines()[0]}", soft_wrap=True)
             raise typer.Exit(1) from None
@@ -119,9 +119,7 @@ def down() -> None:
         console.print("Nothing is running.")
 
 
-@app.command()
-@friendly_errors
-def status() -> None:
+def stack_status() -> None:
     """Show each service of the stack, its pid and whether it is alive."""
     from reindex_pipeline.stack.supervisor import read_status
 
@@ -195,6 +193,171 @@ def demo_load(
         report = load_demo_corpus(url, documents, seed)
     console.print(f"Loaded {report.documents} documents, {report.pages} pages, {report.chunks} chunks "
                   f"in {time.monotonic() - started:.1f}s.")
+
+
+# -- reindex requests: the same path the app uses (a row in reindex_queue) ---------------------------------
+PhasesOption = Annotated[list[str] | None, typer.Option("--phase", help="extraction, vector_indexing, "
+                                                                         "graphrag_indexing (repeatable)")]
+
+
+def _requester_and_scope(conn, requester: str, workspace: str | None, all_workspaces: bool,
+                         document: list[str] | None):
+    from reindex_pipeline.db import queue
+
+    user = queue.resolve_user(conn, requester)
+    if user is None:
+        raise RuntimeError(f"no user {requester!r} (give a username or a user id)")
+    chosen = sum([workspace is not None, all_workspaces, bool(document)])
+    if chosen != 1:
+        raise RuntimeError("choose exactly one of --workspace NAME, --all or --document ID")
+    ws = None
+    if workspace is not None:
+        ws = queue.resolve_workspace(conn, workspace)
+        if ws is None:
+            raise RuntimeError(f"no workspace {workspace!r}")
+    scope = "workspace" if ws else ("all" if all_workspaces else "documents")
+    return user, ws, scope
+
+
+@app.command()
+@friendly_errors
+def request(
+    requester: Annotated[str, typer.Option("--as", help="who asks: username or user id")],
+    workspace: Annotated[str | None, typer.Option(help="workspace name or id")] = None,
+    all_workspaces: Annotated[bool, typer.Option("--all", help="every workspace")] = False,
+    document: Annotated[list[str] | None, typer.Option(help="a document id (repeatable)")] = None,
+    phase: PhasesOption = None,
+    dry_run: Annotated[bool, typer.Option(help="preview only: the request ends done, nothing is written")] = False,
+) -> None:
+    """Queue a reindex request (a row in reindex_queue), exactly as the app does."""
+    import psycopg
+
+    from reindex_pipeline.db import queue
+    from reindex_pipeline.reindex.runner import ALL_PHASES
+
+    unknown = set(phase or []) - set(ALL_PHASES)
+    if unknown:
+        raise RuntimeError(f"unknown phase {sorted(unknown)[0]!r}; use {', '.join(ALL_PHASES)}")
+    with psycopg.connect(database_url(_settings())) as conn:
+        user, ws, scope = _requester_and_scope(conn, requester, workspace, all_workspaces, document)
+        request_id = queue.insert_request(conn, org_id=(ws or user)["org_id"], requested_by=user["id"], scope=scope,
+                                          workspace_id=ws["id"] if ws else None, document_ids=document or None,
+                                          phases=phase or None, dry_run=dry_run, source="cli")
+    console.print(f"Queued request {request_id} ({scope}, as {user['username']}). "
+                  f"Follow it with `reindex-pipeline status {request_id}`.")
+
+
+@app.command()
+@friendly_errors
+def preview(
+    requester: Annotated[str, typer.Option("--as", help="who asks: username or user id")],
+    workspace: Annotated[str | None, typer.Option(help="workspace name or id")] = None,
+    all_workspaces: Annotated[bool, typer.Option("--all", help="every workspace")] = False,
+    document: Annotated[list[str] | None, typer.Option(help="a document id (repeatable)")] = None,
+) -> None:
+    """What a request would reindex: the eligible count in seed 003's wording and every skipped document."""
+    import psycopg
+
+    from reindex_pipeline.db import documents as db
+    from reindex_pipeline.reindex.selection import check_requester, select_documents
+
+    with psycopg.connect(database_url(_settings())) as conn:
+        user, ws, scope = _requester_and_scope(conn, requester, workspace, all_workspaces, document)
+        who = check_requester(db.load_requester(conn, user["id"]), user["id"])
+        docs = db.load_documents(conn, document) if document else list(db.iter_documents(conn, ws and ws["id"]))
+        selection = select_documents(who, docs, ws and ws["id"], document)
+    console.print(selection.confirmation())
+    if selection.skipped:
+        table = Table("skipped document", "file", "reason")
+        for s in selection.skipped:
+            table.add_row(s.id, s.filename, s.reason)
+        console.print(table)
+    console.print(f"{len(selection.eligible)} eligible, {len(selection.skipped)} skipped "
+                  f"({', '.join(f'{k}: {v}' for k, v in sorted(selection.skipped_by_reason().items())) or 'none'}).")
+
+
+@app.command("status")
+@friendly_errors
+def request_status(
+    request_id: Annotated[str | None, typer.Argument(help="a request id; none: the stack's status")] = None,
+    follow: Annotated[bool, typer.Option(help="show a live progress bar until the request ends")] = True,
+    interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0,
+    timeout: Annotated[float, typer.Option(help="give up following after this many seconds")] = 3600.0,
+) -> None:
+    """A request's progress (live until it ends), or the stack's services when no id is given."""
+    if request_id is None:
+        return stack_status()
+    import time
+
+    import psycopg
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from reindex_pipeline.db import queue
+
+    url = database_url(_settings())
+    final = ("done", "failed", "refused")
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = queue.get_request(conn, request_id)
+        if row is None:
+            raise RuntimeError(f"no request {request_id}")
+        deadline = time.monotonic() + timeout
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=False, disable=not follow) as bar:
+            task = bar.add_task(row["status"], total=None)
+            while True:
+                row = queue.get_request(conn, request_id)
+                done, total = queue.progress(conn, row)
+                bar.update(task, description=f"{request_id[:8]} {row['status']}", completed=done,
+                           total=total or None)
+                if row["status"] in final or not follow or time.monotonic() > deadline:
+                    break
+                time.sleep(interval)
+    counts = row["counts"] or {}
+    line = (f"Request {request_id}: {row['status']}; {counts.get('completed', 0)} completed, "
+            f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible, attempts {row['attempts']}.")
+    console.print(line, soft_wrap=True)
+    if row["last_error"]:
+        console.print(f"last error: {row['last_error']}", soft_wrap=True)
+    if row["status"] in ("failed", "refused"):
+        raise typer.Exit(2)
+
+
+@app.command()
+@friendly_errors
+def history(limit: Annotated[int, typer.Option(help="how many requests")] = 20) -> None:
+    """Past requests, newest first: outcome, counts, duration."""
+    import psycopg
+
+    from reindex_pipeline.db import queue
+
+    with psycopg.connect(database_url(_settings())) as conn:
+        rows = queue.history(conn, limit)
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    for name in ("request", "created", "source", "scope", "status", "docs", "done", "failed", "tries", "took"):
+        table.add_column(name, no_wrap=True, min_width=len(name))
+    for r in rows:
+        c = r["counts"] or {}
+        took = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] and r["started_at"] else None
+        table.add_row(str(r["id"])[:8], f"{r['created_at']:%m-%d %H:%M}", r["source"], r["scope"], r["status"],
+                      str(c.get("eligible", "")), str(c.get("completed", "")), str(c.get("failed", "")),
+                      str(r["attempts"]), f"{took:.1f}s" if took is not None else "")
+    console.print(table)
+
+
+@app.command()
+@friendly_errors
+def requeue(request_id: Annotated[str, typer.Argument(help="a failed or refused request")]) -> None:
+    """Put a failed or refused request back in the queue."""
+    import psycopg
+
+    from reindex_pipeline.db import queue
+
+    with psycopg.connect(database_url(_settings())) as conn:
+        if not queue.requeue(conn, request_id):
+            raise RuntimeError(f"request {request_id} is not failed or refused (or does not exist)")
+    console.print(f"Requeued {request_id}.")
 
 
 @app.command("env-vars")

@@ -31,6 +31,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "OPENAI_EMBEDDING_MODEL": ("OpenAI embedding model.", "text-embedding-3-small"),
     "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
+    "REINDEX_FULL_CRON": ("Cron of the scheduled full reindex (the schedule starts switched off).", "0 3 * * 0"),
     "REINDEX_MAX_DOCUMENTS_PER_RUN": ("Cap of documents per reindex run (a backfill is split into runs).", "100"),
     "DAGSTER_PORT": ("Port of the Dagster UI started by `up`.", "3000"),
     "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up` to Dagster).", "127.0.0.1"),
@@ -59,6 +60,7 @@ class Settings:
     operator_user_id: str | None
     max_attempts: int
     max_documents_per_run: int
+    full_reindex_cron: str
     dagster_port: int
     falkordb_host: str = "127.0.0.1"
     falkordb_port: int = 6379
@@ -87,6 +89,7 @@ class Settings:
             openai_embedding_model=get("OPENAI_EMBEDDING_MODEL") or "text-embedding-3-small",
             operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
             max_attempts=_positive_int("REINDEX_MAX_ATTEMPTS", get("REINDEX_MAX_ATTEMPTS"), 4),
+            full_reindex_cron=get("REINDEX_FULL_CRON") or "0 3 * * 0",
             max_documents_per_run=_positive_int("REINDEX_MAX_DOCUMENTS_PER_RUN",
                                                 get("REINDEX_MAX_DOCUMENTS_PER_RUN"), 100),
             dagster_port=_positive_int("DAGSTER_PORT", get("DAGSTER_PORT"), 3000),

@@ -217,3 +217,32 @@ def test_backoff_and_rules_as_pure_functions() -> None:
     assert refusal_reason("workspace", "w2", "u", ws, None, now) is None
     assert "global" in refusal_reason("workspace", "w2", "u", [ActiveRequest("r2", "all", None)], None, now)
     assert refusal_reason("documents", None, "u", [], now - timedelta(seconds=61), now) is None
+
+
+def test_schedule_requests_every_eligible_document_and_a_later_user_request_runs_first(q: Queue) -> None:
+    from reindex_pipeline.defs.schedule import build_full_reindex_schedule
+
+    schedule = build_full_reindex_schedule("0 3 * * 0")
+    context = dg.build_schedule_context(instance=q.instance, resources=q.resources(),
+                                        scheduled_execution_time=datetime(2026, 11, 22, 3, tzinfo=UTC))
+    skip = schedule.evaluate_tick(context)
+    assert "queued full reindex request" in skip.skip_message
+    bob_docs = sorted(_eligible(q.url, owner=USERS["bob"]))[:2]
+    user = q.request(requested_by=USERS["bob"], scope="documents", document_ids=bob_docs)
+
+    runs = q.tick()
+    assert [r.tags["reindex/source"] for r in runs] == ["app", "schedule"]  # claimed in priority order
+    assert int(runs[0].tags["dagster/priority"]) > int(runs[1].tags["dagster/priority"])
+    scheduled_config = runs[1].run_config["ops"]["reindex_documents"]["config"]
+    assert set(scheduled_config["document_ids"]) == _eligible(q.url)
+    assert scheduled_config["requester_id"] == USERS["admin"]
+    assert q.row(user)["status"] == "running"
+
+
+def test_a_busy_scheduled_global_reindex_waits_instead_of_being_refused(q: Queue) -> None:
+    q.request(requested_by=USERS["admin"], scope="workspace", workspace_id=WORKSPACES["Invoices"])
+    q.tick()
+    scheduled = q.request(requested_by=None, scope="all", source="schedule")
+    assert q.tick() == []
+    row = q.row(scheduled)
+    assert row["status"] == "pending" and "waits" in row["last_error"] and row["scheduled_at"] > row["updated_at"]

@@ -137,6 +137,15 @@ def retry_or_fail(conn: psycopg.Connection, request_id: str, decision: RetryDeci
     )
 
 
+def postpone(conn: psycopg.Connection, request_id: str, reason: str, seconds: int = 60) -> None:
+    """Back to pending for a while (a scheduled reindex waiting for a busy workspace); not an attempt."""
+    conn.execute(
+        "UPDATE reindex_queue SET status = 'pending', scheduled_at = now() + make_interval(secs => %s), "
+        "last_error = %s, lease_owner = NULL, lease_expires_at = NULL, updated_at = now() WHERE id = %s",
+        (seconds, reason, request_id),
+    )
+
+
 def requeue(conn: psycopg.Connection, request_id: str) -> bool:
     """A failed (or refused) request goes back to pending with its attempts reset."""
     row = conn.execute(
@@ -154,3 +163,27 @@ def get_request(conn: psycopg.Connection, request_id: str) -> dict[str, Any] | N
 def history(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute("SELECT * FROM reindex_queue ORDER BY created_at DESC LIMIT %s", (limit,)).fetchall()
+
+
+def progress(conn: psycopg.Connection, request: dict[str, Any]) -> tuple[int, int]:
+    """(documents finished, documents to do) for a request, from the status log of its runs."""
+    total = int((request.get("counts") or {}).get("eligible") or 0)
+    run_ids = list(request.get("run_ids") or [])
+    if not run_ids:
+        return 0, total
+    done = conn.execute(
+        "SELECT count(DISTINCT document_id) FROM document_status_log WHERE run_id = ANY(%s) AND to_status = 'indexed'",
+        (run_ids,)).fetchone()[0]
+    return min(done, total) if total else done, total
+
+
+def resolve_user(conn: psycopg.Connection, name_or_id: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT id::text, org_id::text, username, role, status FROM users "
+                           "WHERE username = %s OR id::text = %s", (name_or_id, name_or_id)).fetchone()
+
+
+def resolve_workspace(conn: psycopg.Connection, name_or_id: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT id::text, org_id::text, name FROM workspaces WHERE name = %s OR id::text = %s",
+                           (name_or_id, name_or_id)).fetchone()

@@ -89,6 +89,9 @@ def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict
         if row["source"] in ("app", "cli") else None
     reason = refusal_reason(row["scope"], row["workspace_id"], requester_id,
                             queue.active_requests(conn, row["id"]), last, row["created_at"] if last else now)
+    if reason and row["source"] == "schedule" and reason.startswith("busy"):
+        queue.postpone(conn, row["id"], reason)  # a scheduled global reindex waits; users' requests are refused
+        return f"postponed: {reason}"
     if reason:
         return _refuse(conn, row, requester_id, reason)
     if row["scope"] in ("documents", "restore"):
