@@ -60,3 +60,28 @@ def test_entity_keys_are_normalised() -> None:
     assert normalise_name("Ünïcode  Straße ") == "ünïcode strasse"
     with pytest.raises(ValueError, match="non-blank name"):
         entity_key("vendor", " \n ")
+
+
+def test_restore_keys_are_validated_strictly() -> None:
+    import uuid as _uuid
+
+    from reindex_pipeline.ingest.restore_keys import InvalidRestoreKey, parse_restore_key
+
+    org, ws = _uuid.uuid4(), _uuid.uuid4()
+    good = parse_restore_key(f"org/{org}/project/{ws}/restores/2026-11-23T10-00-00Z__Invoice 7.PDF")
+    assert (good.org_id, good.project_id, good.filename, good.mime_type) == (str(org), str(ws), "Invoice 7.PDF",
+                                                                             "application/pdf")
+    for key, why in [
+        (f"/org/{org}/project/{ws}/restores/t__a.pdf", "absolute path"),
+        (f"org/{org}/project/{ws}/restores/../t__a.pdf", "'..'"),
+        (f"org/{org}/project/{ws}//restores/t__a.pdf", "empty path segment"),
+        (f"org/{org}/project/{ws}/restores/t__a\\b.pdf", "backslash"),
+        (f"org/{org}/project/{ws}/restores/t__a\nb.pdf", "control character"),
+        (f"org/acme/project/{ws}/restores/t__a.pdf", "org id is not a UUID"),
+        (f"org/{org}/project/{ws}/uploads/t__a.pdf", "not org/"),
+        (f"org/{org}/project/{ws}/restores/a.pdf", "not <ts>__<file>"),
+        (f"org/{org}/project/{ws}/restores/t__a.docx", "unsupported file type"),
+        ("", "empty key"),
+    ]:
+        with pytest.raises(InvalidRestoreKey, match=why):
+            parse_restore_key(key)

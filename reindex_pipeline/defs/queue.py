@@ -65,7 +65,7 @@ def reindex_queue_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabas
                           "reindex/source": row["source"]},
                 ))
             queue.launched(conn, row["id"], attempt, len(chunks), counts)
-            db.audit(conn, "reindex.queued", row["org_id"], row["workspace_id"], row["requested_by"],
+            db.audit(conn, "reindex.started", row["org_id"], row["workspace_id"], row["requested_by"],
                      {"request_id": row["id"], "runs": len(chunks), **counts, "stored_key": row["stored_key"]})
             conn.commit()
     requests = [documents.build_add_request(new_keys)] if new_keys else []

@@ -1,0 +1,168 @@
+"""The restores bucket sensor: each restored file re-ingested exactly once; bad keys and files rejected."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from qdrant_client import models
+
+from reindex_pipeline.defs.restores import restores_bucket_sensor
+from reindex_pipeline.embeddings import LocalEmbedder
+from reindex_pipeline.ingest.parsing import parse_pages
+from reindex_pipeline.resources import AppDatabase, Bucket, QdrantStore
+from reindex_pipeline.vectors import collection_name
+from reindex_pipeline_tests.test_queue import ORG, WORKSPACES, Queue
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A small valid PDF with one text line per page line (Helvetica), built by hand."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for text in pages:
+        lines = " ".join(f"({line.replace('(', '[').replace(')', ']')}) Tj T*" for line in text.split("\n"))
+        stream = f"BT /F1 11 Tf 14 TL 50 780 Td {lines} ET".encode("latin-1")
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode('latin-1')}\nendstream")
+        content = len(objects)
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {content} 0 R "
+                       f"/Resources << /Font << /F1 3 0 R >> >> >>")
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+INVOICE = ["INVOICE\nInvoice No: INV-2026-777\nFrom: Zephyr Glassworks Ltd\nBill To: Coho Winery",
+           "Items\nStained glass panel 2 x 480.00\nTotal: 960.00 EUR"]
+
+
+class Restores:
+    def __init__(self, q: Queue, root: Path):
+        self.q, self.root = q, root
+        self.bucket = Bucket(url=root.as_uri())
+
+    def put(self, key: str, data: bytes) -> str:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return key
+
+    def tick(self, cursor: str | None = None) -> dg.SensorResult:
+        context = dg.build_sensor_context(instance=self.q.instance, cursor=cursor,
+                                          resources={"app_db": AppDatabase(url=self.q.url), "bucket": self.bucket})
+        return restores_bucket_sensor(context)
+
+    def objects(self) -> list[tuple]:
+        with psycopg.connect(self.q.url) as conn:
+            return conn.execute("SELECT stored_key, status, error, document_id::text FROM restore_objects "
+                                "ORDER BY id").fetchall()
+
+    def documents(self) -> list[tuple]:
+        with psycopg.connect(self.q.url) as conn:
+            return conn.execute("SELECT id::text, filename, updated_at FROM documents ORDER BY id").fetchall()
+
+
+@pytest.fixture()
+def r(app_db: str, tmp_path: Path) -> Restores:
+    from reindex_pipeline.demo.loader import load_demo_corpus
+
+    load_demo_corpus(app_db, 12, 7)
+    return Restores(Queue(app_db), tmp_path / "bucket")
+
+
+def key(name: str, workspace: str = "Invoices", org: str = ORG) -> str:
+    return f"org/{org}/project/{WORKSPACES[workspace]}/restores/2026-11-23T10-00-00Z__{name}"
+
+
+def test_a_restored_pdf_is_ingested_once_and_its_chunks_are_searchable(r: Restores) -> None:
+    k = r.put(key("zephyr-invoice.pdf"), make_pdf(INVOICE))
+    first = r.tick()
+    [(stored, status, error, document_id)] = r.objects()
+    assert (stored, status, error) == (k, "ingested", None)
+
+    [run] = r.q.tick()
+    assert run.tags["reindex/source"] == "restore"
+    assert r.q.execute(run).success
+    r.q.follow()
+
+    client = QdrantStore(path=os.environ["QDRANT_PATH"]).client()
+    collection = collection_name(r.q.collection, "all-MiniLM-L6-v2")
+    vector = LocalEmbedder().embed(["stained glass panel from Zephyr Glassworks"])[0]
+    hits = client.query_points(collection, query=vector, limit=1).points
+    assert hits[0].payload["document_id"] == document_id
+    own = client.count(collection, count_filter=models.Filter(must=[models.FieldCondition(
+        key="document_id", match=models.MatchValue(value=document_id))])).count
+    with psycopg.connect(r.q.url) as conn:
+        chunks = conn.execute("SELECT count(*) FROM chunks WHERE document_id = %s", (document_id,)).fetchone()[0]
+        kinds = [row[0] for row in conn.execute("SELECT kind FROM audit_events ORDER BY id")]
+    assert own == chunks >= 1
+    assert kinds[:2] == ["backup.reingest", "reindex.queued"] and "reindex.completed" in kinds
+
+    documents_before = r.documents()
+    assert r.tick(first.cursor).skip_reason.skip_message == "the bucket did not change"
+    assert r.tick(None).skip_reason.skip_message == "no new restored files"  # a restarted daemon: no cursor
+    assert r.documents() == documents_before and len(r.objects()) == 1
+    assert r.q.tick() == []
+
+
+def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restores) -> None:
+    """On an object store (here fsspec's memory filesystem, which keeps keys verbatim like S3)."""
+    import fsspec
+
+    r.bucket = Bucket(url=f"memory://restores-{uuid.uuid4().hex[:8]}")
+    fs, root = fsspec.core.url_to_fs(r.bucket.url)
+    with psycopg.connect(r.q.url) as conn:
+        other_org = conn.execute("INSERT INTO organizations (name, slug) VALUES ('Other', 'other') "
+                                 "RETURNING id::text").fetchone()[0]
+    pdf = make_pdf(INVOICE)
+    bad = {
+        f"org/{ORG}/project/{WORKSPACES['Invoices']}/restores/../../../org/{other_org}/x__a.pdf": (pdf, "'..'"),
+        key("stolen.pdf", org=other_org): (pdf, "foreign tenant"),
+        f"org/{ORG}/project/{uuid.uuid4()}/restores/t__a.pdf": (pdf, "unknown project"),
+        key("empty.pdf"): (b"", "empty file"),
+        key("photo.pdf"): (b"\x89PNG\r\n\x1a\n" + os.urandom(64), "not a PDF"),
+        key("broken.pdf"): (pdf[: len(pdf) // 2], "corrupt PDF"),
+        key("notes.exe"): (b"MZ", "unsupported file type"),
+        "etc/passwd": (b"root", "not org/<org>/project/<project>/restores/<ts>__<file>"),
+    }
+    for k, (data, _) in bad.items():
+        fs.pipe(f"{root}/{k}", data)
+    good = key("fine.md")
+    fs.pipe(f"{root}/{good}", b"# RECEIPT\n**Total: 1.00 EUR**")
+
+    documents_before = r.documents()
+    r.tick()
+    outcomes = {stored: (status, error) for stored, status, error, _ in r.objects()}
+    assert outcomes.pop(good) == ("ingested", None)  # the good file next to them goes through
+    assert set(outcomes) == set(bad)
+    for k, (_, expected) in bad.items():
+        status, error = outcomes[k]
+        assert status in ("rejected", "failed") and expected in error, (k, status, error)
+    after = r.documents()
+    assert len(after) == len(documents_before) + 1 and set(documents_before) <= set(after)
+    with psycopg.connect(r.q.url) as conn:
+        rejected = conn.execute("SELECT count(*) FROM audit_events WHERE kind = 'backup.rejected'").fetchone()[0]
+        queued = conn.execute("SELECT stored_key FROM reindex_queue").fetchall()
+    assert rejected == len(bad) and queued == [(good,)]
+    r.tick()
+    assert len(r.objects()) == len(bad) + 1  # nothing is handled twice
+
+
+def test_parsing_pdf_markdown_and_text() -> None:
+    assert parse_pages(make_pdf(["Hello\nWorld", "Page two"]), ".pdf") == ["Hello\nWorld", "Page two"]
+    assert parse_pages("# Titel\nÄrger\fSeite 2".encode(), ".md") == ["# Titel\nÄrger", "Seite 2"]
+    for data, ext, message in ((b"", ".pdf", "empty"), (b"%PDF-1.4\n1 0 obj", ".pdf", "corrupt PDF"),
+                               (b"\xff\xfe\x00a", ".txt", "binary content"), (b"\xc3\x28", ".txt", "not UTF-8")):
+        with pytest.raises(ValueError, match=message):
+            parse_pages(data, ext)
