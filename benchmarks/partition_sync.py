@@ -17,6 +17,7 @@ import dagster as dg
 from reindex_pipeline.db import migrate
 from reindex_pipeline.defs.partition_sync import documents_partition_sync
 from reindex_pipeline.demo.loader import load_demo_corpus
+from reindex_pipeline.partitions import apply_requests
 from reindex_pipeline.resources import AppDatabase
 from reindex_pipeline.settings import Settings
 from reindex_pipeline.stack.supervisor import Stack
@@ -27,12 +28,7 @@ def tick(instance: dg.DagsterInstance, url: str, cursor: str | None) -> tuple[dg
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"app_db": AppDatabase(url=url)})
     result = documents_partition_sync(context)
     evaluated = time.perf_counter() - started
-    for request in result.dynamic_partitions_requests or []:
-        if isinstance(request, dg.AddDynamicPartitionsRequest):
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        else:
-            for key in request.partition_keys:
-                instance.delete_dynamic_partition(request.partitions_def_name, key)
+    apply_requests(instance, result.dynamic_partitions_requests)
     return result, evaluated, time.perf_counter() - started - evaluated
 
 

@@ -8,7 +8,7 @@ from reindex_pipeline.db import migrate
 
 APP_TABLES = {
     "organizations", "users", "workspaces", "documents", "pages", "chunks", "documents_data",
-    "documents_data_line_items", "document_status_log", "audit_events", "reindex_queue",
+    "documents_data_line_items", "document_status_log", "audit_events", "reindex_queue", "restore_objects",
 }
 
 
@@ -28,7 +28,7 @@ def _columns(url: str, table: str) -> set[str]:
 def test_upgrade_empty_database_then_downgrade_cleanly(empty_db: str) -> None:
     assert _tables(empty_db) == set()
     migrate.upgrade(empty_db)
-    assert migrate.current(empty_db) == "0002"
+    assert migrate.current(empty_db) == "0003"
     assert _tables(empty_db) == APP_TABLES | {migrate.VERSION_TABLE}
 
     migrate.downgrade(empty_db, "base")

@@ -10,18 +10,14 @@ import psycopg
 from reindex_pipeline.defs import partition_sync
 from reindex_pipeline.defs.partition_sync import documents_partition_sync
 from reindex_pipeline.demo.loader import load_demo_corpus
+from reindex_pipeline.partitions import apply_requests
 from reindex_pipeline.resources import AppDatabase
 
 
 def _tick(instance: dg.DagsterInstance, url: str, cursor: str | None) -> dg.SensorResult:
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"app_db": AppDatabase(url=url)})
     result = documents_partition_sync(context)
-    for request in result.dynamic_partitions_requests or []:
-        if isinstance(request, dg.AddDynamicPartitionsRequest):
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        else:
-            for key in request.partition_keys:
-                instance.delete_dynamic_partition(request.partitions_def_name, key)
+    apply_requests(instance, result.dynamic_partitions_requests)
     return result
 
 

@@ -18,6 +18,7 @@ from reindex_pipeline.defs.reindex import ReindexPolicy, build_reindex_asset
 from reindex_pipeline.demo.corpus import build_users, build_workspaces, stable_id
 from reindex_pipeline.demo.loader import load_demo_corpus
 from reindex_pipeline.embeddings import EmbeddingModel
+from reindex_pipeline.partitions import apply_requests
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.reindex.queue_rules import after_failure, backoff_seconds, refusal_reason
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore
@@ -68,8 +69,7 @@ class Queue:
     def tick(self) -> list[dg.RunRequest]:
         context = dg.build_sensor_context(instance=self.instance, resources=self.resources())
         result = reindex_queue_sensor(context)
-        for req in result.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        apply_requests(self.instance, result.dynamic_partitions_requests)
         return list(result.run_requests or [])
 
     def execute(self, run_request: dg.RunRequest, embeddings=None) -> dg.ExecuteInProcessResult:
