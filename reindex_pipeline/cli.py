@@ -268,7 +268,12 @@ def preview(
         selection = select_documents(who, docs, ws and ws["id"], document)
     console.print(selection.confirmation())
     if selection.skipped:
-        table = Table("skipped document", "file", "reason")
+        from rich import box
+
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("skipped document", no_wrap=True, min_width=36)
+        table.add_column("file")
+        table.add_column("reason", no_wrap=True)
         for s in selection.skipped:
             table.add_row(s.id, s.filename, s.reason)
         console.print(table)
@@ -334,15 +339,15 @@ def history(limit: Annotated[int, typer.Option(help="how many requests")] = 20) 
         rows = queue.history(conn, limit)
     from rich import box
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
-    for name in ("request", "created", "source", "scope", "status", "docs", "done", "failed", "tries", "took"):
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for name in ("request", "created", "source", "scope", "status", "docs", "done", "failed", "try", "took"):
         table.add_column(name, no_wrap=True, min_width=len(name))
     for r in rows:
         c = r["counts"] or {}
         took = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] and r["started_at"] else None
         table.add_row(str(r["id"])[:8], f"{r['created_at']:%m-%d %H:%M}", r["source"], r["scope"], r["status"],
                       str(c.get("eligible", "")), str(c.get("completed", "")), str(c.get("failed", "")),
-                      str(r["attempts"]), f"{took:.1f}s" if took is not None else "")
+                      str(r["attempts"]), f"{took:.0f}s" if took is not None else "")
     console.print(table)
 
 
