@@ -92,9 +92,14 @@ def up(
                 report = load_demo_corpus(url, documents, seed)
             console.print(f"Demo corpus: {report.documents} documents, {report.pages} pages, "
                           f"{report.chunks} chunks.")
+        extra_env = {}
+        if demo and not settings.operator_user_id and _demo_admin(url, seed):
+            extra_env["REINDEX_OPERATOR_USER_ID"] = _demo_admin(url, seed)
+            console.print(f"REINDEX_OPERATOR_USER_ID is not set: UI backfills, restores and the schedule run as the "
+                          f"demo admin ({extra_env['REINDEX_OPERATOR_USER_ID']}).", soft_wrap=True)
         if dagster and not stop.is_set():
             with console.status("Starting Dagster (webserver and daemon) ..."):
-                ui = stack.start_dagster(port or settings.dagster_port)
+                ui = stack.start_dagster(port or settings.dagster_port, extra_env=extra_env)
             console.print(f"\n[bold green]Dagster UI: {ui}[/bold green]   (logs: {stack.logs})")
         console.print("Running. Press Ctrl-C (or run `reindex-pipeline down`) to stop everything.")
         while not stop.wait(1.0):
@@ -382,6 +387,19 @@ def _print_services(services: dict[str, dict[str, Any]], settings: Settings) -> 
                         ("NEO4J_URI", settings.neo4j_uri), ("BUCKET_URL", settings.bucket_url)):
         if value:
             console.print(f"  [cyan]→[/cyan] external {name}")
+
+
+def _demo_admin(url: str, seed: int) -> str | None:
+    """The demo corpus's admin id, if that user exists and is an active admin."""
+    import psycopg
+
+    from reindex_pipeline.demo.corpus import stable_id
+
+    admin = str(stable_id(seed, "user", "admin"))
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT 1 FROM users WHERE id::text = %s AND role = 'admin' AND status = 'active'",
+                           (admin,)).fetchone()
+    return admin if row else None
 
 
 def _yes(value: bool | None) -> str:

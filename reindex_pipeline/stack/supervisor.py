@@ -131,13 +131,13 @@ class Stack:
             env["NEO4J_URI"] = s.neo4j_uri
         return env
 
-    def start_dagster(self, port: int, host: str = "127.0.0.1") -> str:
+    def start_dagster(self, port: int, host: str = "127.0.0.1", extra_env: dict[str, str] | None = None) -> str:
         """Run ``dagster dev`` (webserver + daemon) against Postgres-backed instance storage."""
         assert self.state is not None, "start the stack first"
         home = self.state_dir / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
-        env = {**os.environ, **self.state.environment, "DAGSTER_HOME": str(home)}
+        env = {**os.environ, **self.state.environment, **(extra_env or {}), "DAGSTER_HOME": str(home)}
         env.setdefault("DAGSTER_PG_URL", env["DATABASE_URL"])
         env["DAGSTER_ARTIFACTS_DIR"] = str(self.state_dir / "dagster_artifacts")
         port = processes.free_port(port)
