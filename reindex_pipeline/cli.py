@@ -412,10 +412,6 @@ def _shell_quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     app()
 

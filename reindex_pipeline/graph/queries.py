@@ -129,12 +129,6 @@ WHERE r.pass_id = $pass_id
 DELETE r
 """
 
-DELETE_DOCUMENT = """
-MATCH (d:Document {id: $document_id})
-OPTIONAL MATCH (d)-[:HAS_CHUNK]->(ch:Chunk)
-DETACH DELETE ch, d
-"""
-
 # -- reads ------------------------------------------------------------------------------------------
 GET_DOCUMENT = "MATCH (d:Document {id: $document_id}) RETURN properties(d) AS properties"
 
@@ -150,8 +144,6 @@ OPTIONAL MATCH (d)-[:HAS_CHUNK]->(ch:Chunk)
 OPTIONAL MATCH (ch)-[m:MENTIONS]->(:Entity)
 RETURN count(DISTINCT ch) AS chunks, count(m) AS mentions
 """
-
-COUNT_NODES = "MATCH (n) RETURN count(n) AS nodes"
 
 DOCUMENT_SLICE = """
 MATCH (d:Document {id: $document_id})

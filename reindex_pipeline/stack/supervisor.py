@@ -23,7 +23,7 @@ from typing import IO, Any
 from reindex_pipeline.settings import Settings
 from reindex_pipeline.stack import processes
 from reindex_pipeline.stack.falkordb import EmbeddedFalkorDB, FalkorProcess
-from reindex_pipeline.stack.postgres import DAGSTER_DATABASE, EmbeddedPostgres, PostgresProcess
+from reindex_pipeline.stack.postgres import EmbeddedPostgres, PostgresProcess
 
 Notify = Callable[[str], None]
 
@@ -302,6 +302,3 @@ def _http_ok(url: str) -> bool:
     except OSError:
         return False
 
-
-__all__ = ["AlreadyRunning", "Stack", "StackError", "StackState", "read_status", "stop_running",
-           "DAGSTER_DATABASE"]
