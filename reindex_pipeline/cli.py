@@ -93,8 +93,9 @@ def up(
             console.print(f"Demo corpus: {report.documents} documents, {report.pages} pages, "
                           f"{report.chunks} chunks.")
         extra_env = {}
-        if demo and not settings.operator_user_id and _demo_admin(url, seed):
-            extra_env["REINDEX_OPERATOR_USER_ID"] = _demo_admin(url, seed)
+        operator = _demo_admin(url, seed) if demo and not settings.operator_user_id else None
+        if operator:
+            extra_env["REINDEX_OPERATOR_USER_ID"] = operator
             console.print(f"REINDEX_OPERATOR_USER_ID is not set: UI backfills, restores and the schedule run as the "
                           f"demo admin ({extra_env['REINDEX_OPERATOR_USER_ID']}).", soft_wrap=True)
         if dagster and not stop.is_set():
@@ -147,15 +148,13 @@ def stack_status() -> None:
 @friendly_errors
 def env_command() -> None:
     """Print `export` lines for the running stack, to use Dagster's own CLI against it."""
-    from reindex_pipeline.stack.supervisor import StackState
+    from reindex_pipeline.stack.supervisor import StackState, dagster_environment
 
     settings = _settings()
     state = StackState.read(settings.state_dir / "stack.json")
     if state is None:
         raise RuntimeError("the stack is not running: start it with `reindex-pipeline up`")
-    exports = {**state.environment, "DAGSTER_HOME": str(settings.state_dir / "dagster_home"),
-               "DAGSTER_ARTIFACTS_DIR": str(settings.state_dir / "dagster_artifacts")}
-    exports.setdefault("DAGSTER_PG_URL", exports.get("DATABASE_URL", ""))
+    exports = dagster_environment(settings.state_dir, state.environment)
     for key, value in sorted(exports.items()):
         typer.echo(f"export {key}={_shell_quote(value)}")
 

@@ -15,7 +15,9 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
+from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.graph.store import FalkorGraph, GraphStore, Neo4jGraph
+from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.settings import Settings
 
 _local_qdrant: dict[str, Any] = {}
@@ -125,6 +127,14 @@ class Bucket(dg.ConfigurableResource):
         return fs, root.rstrip("/")
 
 
+class ReindexPolicy(dg.ConfigurableResource):
+    """Deployment-wide reindex settings."""
+
+    operator_user_id: str | None = Field(default=None, description="admin id UI backfills run as")
+    max_documents_per_run: int = Field(default=100, description="queue requests launch one run per this many")
+    max_attempts: int = Field(default=4, description="queue attempts before a request is failed")
+
+
 def build_resources(environ: Mapping[str, str]) -> dict[str, dg.ConfigurableResource]:
     """Resources for the environment the launcher (or the operator) set up."""
     settings = Settings.from_env(environ)
@@ -145,4 +155,10 @@ def build_resources(environ: Mapping[str, str]) -> dict[str, dg.ConfigurableReso
             falkordb_host=settings.falkordb_host, falkordb_port=settings.falkordb_port,
         ),
         "bucket": Bucket(url=settings.effective_bucket_url),
+        "extractor": Extractor(openai_api_key=secret("OPENAI_API_KEY"), openai_model=settings.openai_model),
+        "embeddings": EmbeddingModel(openai_api_key=secret("OPENAI_API_KEY"),
+                                     openai_model=settings.openai_embedding_model),
+        "reindex_policy": ReindexPolicy(operator_user_id=settings.operator_user_id,
+                                        max_documents_per_run=settings.max_documents_per_run,
+                                        max_attempts=settings.max_attempts),
     }

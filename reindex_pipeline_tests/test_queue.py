@@ -14,14 +14,14 @@ import pytest
 from reindex_pipeline.db import queue
 from reindex_pipeline.defs.ocr import preserved_ocr_output
 from reindex_pipeline.defs.queue import REQUEST_TAG, reindex_queue_outcomes, reindex_queue_sensor
-from reindex_pipeline.defs.reindex import ReindexPolicy, build_reindex_asset
+from reindex_pipeline.defs.reindex import build_reindex_asset
 from reindex_pipeline.demo.corpus import build_users, build_workspaces, stable_id
 from reindex_pipeline.demo.loader import load_demo_corpus
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.partitions import apply_requests
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.reindex.queue_rules import after_failure, backoff_seconds, refusal_reason
-from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore
+from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy
 
 SEED = 7
 USERS = {u.username: str(u.id) for u in build_users(SEED)}

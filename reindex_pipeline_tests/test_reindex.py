@@ -18,7 +18,7 @@ import pytest
 
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.defs.ocr import preserved_ocr_output
-from reindex_pipeline.defs.reindex import ReindexPolicy, build_reindex_asset
+from reindex_pipeline.defs.reindex import build_reindex_asset
 from reindex_pipeline.demo.corpus import build_users
 from reindex_pipeline.demo.loader import load_demo_corpus
 from reindex_pipeline.embeddings import EmbeddingModel, LocalEmbedder
@@ -27,7 +27,7 @@ from reindex_pipeline.graph.store import FalkorGraph
 from reindex_pipeline.graph.writer import document_slice
 from reindex_pipeline.reindex.extraction import Extraction
 from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, close_local_qdrant
+from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy, close_local_qdrant
 from reindex_pipeline.vectors import VectorIndex, collection_name
 from reindex_pipeline_tests.fake_openai import FakeOpenAI, completion, embeddings_answer
 

@@ -20,6 +20,7 @@ def insert_request(conn: psycopg.Connection, *, org_id: str, requested_by: str |
                    phases: Iterable[str] | None = None, dry_run: bool = False, source: str = "app",
                    stored_key: str | None = None) -> str:
     """A new pending request; returns its id."""
+    ids = list(document_ids) if document_ids is not None else None
     row = conn.execute(
         """
         INSERT INTO reindex_queue (org_id, project_id, requested_by, scope, document_ids, phases, dry_run, source,
@@ -28,9 +29,8 @@ def insert_request(conn: psycopg.Connection, *, org_id: str, requested_by: str |
                 'graphrag_indexing']), %s, %s, %s, %s, %s)
         RETURNING id::text
         """,
-        (org_id, workspace_id, requested_by, scope, list(document_ids) if document_ids is not None else None,
-         list(phases) if phases is not None else None, dry_run, source, PRIORITY.get(source, 0), stored_key,
-         next(iter(document_ids), None) if document_ids and scope == "restore" else None),
+        (org_id, workspace_id, requested_by, scope, ids, list(phases) if phases is not None else None, dry_run,
+         source, PRIORITY.get(source, 0), stored_key, ids[0] if ids and scope == "restore" else None),
     ).fetchone()
     return row[0]
 

@@ -14,12 +14,12 @@ import dagster as dg
 
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue
-from reindex_pipeline.defs.reindex import ASSET_OF, ReindexPolicy
+from reindex_pipeline.defs.reindex import ASSET_OF
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.queue_rules import after_failure, refusal_reason
 from reindex_pipeline.reindex.runner import ALL_PHASES
 from reindex_pipeline.reindex.selection import RequesterRefused, check_requester, select_documents
-from reindex_pipeline.resources import AppDatabase
+from reindex_pipeline.resources import AppDatabase, ReindexPolicy
 
 REQUEST_TAG, ATTEMPT_TAG = "reindex/request_id", "reindex/attempt"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -76,7 +76,6 @@ def reindex_queue_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabas
 
 def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict, dict]:
     """Either the reason the row ended now (refused, dry run, nothing to do) or what to launch."""
-    now = datetime.now(UTC)
     requester_id = row["requested_by"] or (policy.operator_user_id if row["source"] in ("schedule", "restore")
                                            else None)
     try:
@@ -85,10 +84,11 @@ def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict
         requester = check_requester(db.load_requester(conn, requester_id), requester_id)
     except RequesterRefused as exc:
         return _refuse(conn, row, requester_id, f"refused: {exc}")
+    # The per-user rate limit applies to people's requests, measured between their creation times.
     last = queue.previous_request_at(conn, requester_id, row["created_at"], row["id"]) \
         if row["source"] in ("app", "cli") else None
     reason = refusal_reason(row["scope"], row["workspace_id"], requester_id,
-                            queue.active_requests(conn, row["id"]), last, row["created_at"] if last else now)
+                            queue.active_requests(conn, row["id"]), last, row["created_at"])
     if reason and row["source"] == "schedule" and reason.startswith("busy"):
         queue.postpone(conn, row["id"], reason)  # a scheduled global reindex waits; users' requests are refused
         return f"postponed: {reason}"

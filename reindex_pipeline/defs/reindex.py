@@ -21,7 +21,7 @@ from reindex_pipeline.reindex.runner import ALL_PHASES, EXTRACTION, GRAPH, VECTO
 from reindex_pipeline.reindex.runner import resolve_requester as resolve
 from reindex_pipeline.reindex.runner import select as select_for_run
 from reindex_pipeline.reindex.selection import RequesterRefused
-from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore
+from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy
 from reindex_pipeline.settings import Settings
 from reindex_pipeline.vectors import VectorIndex, collection_name
 
@@ -41,14 +41,6 @@ class ReindexConfig(dg.Config):
     document_ids: list[str] | None = Field(default=None, description="limit to these documents")
     phases: list[str] = Field(default=list(ALL_PHASES), description="extraction, vector_indexing, graphrag_indexing")
     dry_run: bool = Field(default=False, description="preview the selection, write nothing")
-
-
-class ReindexPolicy(dg.ConfigurableResource):
-    """Deployment-wide reindex settings."""
-
-    operator_user_id: str | None = Field(default=None, description="admin id UI backfills run as")
-    max_documents_per_run: int = Field(default=100, description="queue requests launch one run per this many")
-    max_attempts: int = Field(default=4, description="queue attempts before a request is failed")
 
 
 def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
@@ -139,15 +131,5 @@ def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
 
 @dg.definitions
 def reindex_definitions() -> dg.Definitions:
-    settings = Settings.from_env(os.environ)
-    key = dg.EnvVar("OPENAI_API_KEY") if settings.openai_api_key else None
-    return dg.Definitions(
-        assets=[build_reindex_asset(settings.max_documents_per_run)],
-        resources={
-            "extractor": Extractor(openai_api_key=key, openai_model=settings.openai_model),
-            "embeddings": EmbeddingModel(openai_api_key=key, openai_model=settings.openai_embedding_model),
-            "reindex_policy": ReindexPolicy(operator_user_id=settings.operator_user_id,
-                                            max_documents_per_run=settings.max_documents_per_run,
-                                            max_attempts=settings.max_attempts),
-        },
-    )
+    """The reindex asset; its resources are wired with the others in ``defs/resources.py``."""
+    return dg.Definitions(assets=[build_reindex_asset(Settings.from_env(os.environ).max_documents_per_run)])

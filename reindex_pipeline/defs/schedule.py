@@ -12,8 +12,7 @@ import dagster as dg
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue
 from reindex_pipeline.defs.queue import REINDEX_ASSETS
-from reindex_pipeline.defs.reindex import ReindexPolicy
-from reindex_pipeline.resources import AppDatabase
+from reindex_pipeline.resources import AppDatabase, ReindexPolicy
 from reindex_pipeline.settings import Settings
 
 

@@ -134,12 +134,11 @@ class Stack:
     def start_dagster(self, port: int, host: str = "127.0.0.1", extra_env: dict[str, str] | None = None) -> str:
         """Run ``dagster dev`` (webserver + daemon) against Postgres-backed instance storage."""
         assert self.state is not None, "start the stack first"
-        home = self.state_dir / "dagster_home"
+        dagster_env = dagster_environment(self.state_dir, self.state.environment)
+        home = Path(dagster_env["DAGSTER_HOME"])
         home.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
-        env = {**os.environ, **self.state.environment, **(extra_env or {}), "DAGSTER_HOME": str(home)}
-        env.setdefault("DAGSTER_PG_URL", env["DATABASE_URL"])
-        env["DAGSTER_ARTIFACTS_DIR"] = str(self.state_dir / "dagster_artifacts")
+        env = {**os.environ, **dagster_env, **(extra_env or {})}
         port = processes.free_port(port)
         argv = [_venv_bin("dagster"), "dev", "-w", str(project_root() / "workspace.yaml"),
                 "-h", host, "-p", str(port)]
@@ -206,16 +205,20 @@ class Stack:
                 f"but left {self.state_path.name} behind."
             )
             for name, service in previous.services.items():
-                pid = service.get("pid")
-                if pid and self._is_ours(name, pid):
-                    self.notify(f"Stopping leftover {name} (pid {pid}).")
-                    processes.terminate(pid, signal.SIGINT if name in ("postgres", "dagster") else signal.SIGTERM)
+                self.stop_leftover(name, service.get("pid"))
             self.state_path.unlink(missing_ok=True)
         orphan = self.postgres.stop_orphan()
         if orphan is not None:
             self.notify(f"Stopped an orphaned PostgreSQL server (pid {orphan}) on {self.postgres.data_dir}.")
 
-    def _is_ours(self, name: str, pid: int) -> bool:
+    def stop_leftover(self, name: str, pid: int | None) -> None:
+        """Stop a service a dead launcher left running, if that pid is still that service of ours."""
+        if pid and self.is_ours(name, pid):
+            self.notify(f"Stopping leftover {name} (pid {pid}).")
+            # PostgreSQL's fast shutdown and dagster dev's clean shutdown are both SIGINT.
+            processes.terminate(pid, signal.SIGINT if name in ("postgres", "dagster") else signal.SIGTERM)
+
+    def is_ours(self, name: str, pid: int) -> bool:
         if name == "postgres":
             return processes.process_matches(pid, str(self.postgres.data_dir))
         if name == "falkordb":
@@ -242,6 +245,14 @@ class Stack:
         tmp.replace(self.state_path)
 
 
+def dagster_environment(state_dir: Path, environment: dict[str, str]) -> dict[str, str]:
+    """What Dagster's processes need: the stack's exported variables plus its instance folders.
+
+    (``start`` always exports DAGSTER_PG_URL: the embedded `dagster` database, or the external URL.)"""
+    return {**environment, "DAGSTER_HOME": str(state_dir / "dagster_home"),
+            "DAGSTER_ARTIFACTS_DIR": str(state_dir / "dagster_artifacts")}
+
+
 # -- used by `status` and `down` from another process ------------------------------------------------
 def read_status(settings: Settings) -> tuple[StackState | None, dict[str, bool]]:
     """The recorded state and, per service with a pid, whether that process is alive and ours."""
@@ -252,7 +263,7 @@ def read_status(settings: Settings) -> tuple[StackState | None, dict[str, bool]]
     alive = {"launcher": _lock_is_held(settings.state_dir / "stack.lock")}
     for name, service in state.services.items():
         if service.get("pid"):
-            alive[name] = stack._is_ours(name, service["pid"])
+            alive[name] = stack.is_ours(name, service["pid"])
     return state, alive
 
 
@@ -265,12 +276,10 @@ def stop_running(settings: Settings, notify: Notify, timeout: float = 90.0) -> b
         notify(f"Stopping the stack (launcher pid {state.launcher_pid}) ...")
         if not processes.terminate(state.launcher_pid, signal.SIGTERM, timeout=timeout):
             raise StackError(f"launcher pid {state.launcher_pid} did not stop within {timeout:.0f}s")
-    leftovers = {name: s["pid"] for name, s in state.services.items() if alive.get(name)}
-    stack = Stack(settings)
-    for name, pid in leftovers.items():
-        if stack._is_ours(name, pid):
-            notify(f"Stopping leftover {name} (pid {pid}).")
-            processes.terminate(pid, signal.SIGINT if name in ("postgres", "dagster") else signal.SIGTERM)
+    stack = Stack(settings, notify)
+    for name, service in state.services.items():
+        if alive.get(name):
+            stack.stop_leftover(name, service["pid"])
     (settings.state_dir / "stack.json").unlink(missing_ok=True)
     return True
 
