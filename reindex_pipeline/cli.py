@@ -200,6 +200,10 @@ def demo_load(
 
 
 # -- reindex requests: the same path the app uses (a row in reindex_queue) ---------------------------------
+AsOption = Annotated[str, typer.Option("--as", help="who asks: username or user id")]
+WorkspaceOption = Annotated[str | None, typer.Option(help="workspace name or id")]
+AllOption = Annotated[bool, typer.Option("--all", help="every workspace")]
+DocumentOption = Annotated[list[str] | None, typer.Option(help="a document id (repeatable)")]
 PhasesOption = Annotated[list[str] | None, typer.Option("--phase", help="extraction, vector_indexing, "
                                                                          "graphrag_indexing (repeatable)")]
 
@@ -226,10 +230,10 @@ def _requester_and_scope(conn, requester: str, workspace: str | None, all_worksp
 @app.command()
 @friendly_errors
 def request(
-    requester: Annotated[str, typer.Option("--as", help="who asks: username or user id")],
-    workspace: Annotated[str | None, typer.Option(help="workspace name or id")] = None,
-    all_workspaces: Annotated[bool, typer.Option("--all", help="every workspace")] = False,
-    document: Annotated[list[str] | None, typer.Option(help="a document id (repeatable)")] = None,
+    requester: AsOption,
+    workspace: WorkspaceOption = None,
+    all_workspaces: AllOption = False,
+    document: DocumentOption = None,
     phase: PhasesOption = None,
     dry_run: Annotated[bool, typer.Option(help="preview only: the request ends done, nothing is written")] = False,
 ) -> None:
@@ -254,10 +258,10 @@ def request(
 @app.command()
 @friendly_errors
 def preview(
-    requester: Annotated[str, typer.Option("--as", help="who asks: username or user id")],
-    workspace: Annotated[str | None, typer.Option(help="workspace name or id")] = None,
-    all_workspaces: Annotated[bool, typer.Option("--all", help="every workspace")] = False,
-    document: Annotated[list[str] | None, typer.Option(help="a document id (repeatable)")] = None,
+    requester: AsOption,
+    workspace: WorkspaceOption = None,
+    all_workspaces: AllOption = False,
+    document: DocumentOption = None,
 ) -> None:
     """What a request would reindex: the eligible count in seed 003's wording and every skipped document."""
     import psycopg
