@@ -80,6 +80,13 @@ class EmbeddingModel(dg.ConfigurableResource):
     openai_base_url: str | None = None
     batch_size: int = 16
 
+    @property
+    def identity(self) -> str:
+        """``model/dimensions`` without loading the model (the vectors fingerprint and code version)."""
+        if self.openai_api_key:
+            return f"{self.openai_model}/{OPENAI_DIMENSIONS.get(self.openai_model, 1536)}"
+        return f"{LOCAL_MODEL}/{LOCAL_DIMENSIONS}"
+
     def embedder(self) -> Embedder:
         if self.openai_api_key:
             return OpenAIEmbedder(self.openai_api_key, self.openai_model, self.openai_base_url)

@@ -4,13 +4,18 @@ Point ids are deterministic: uuid5 of (document id, chunk index, embedding model
 document has two slots; a pass writes the slot that is not live, then deletes the live one. So a
 reader always finds at least the old pass's points, a failed pass is removed (``drop_pass``) leaving
 the old points exactly as they were, and a retried pass overwrites its own ids (idempotent).
+
+Every point carries ``pass_points`` (how many points its pass wrote), so the live slot and its ids are
+found by retrieving two ids: a document's vector work touches only its own points and never filters
+the collection (local mode filters by scanning every point). Purges and access changes, which are
+batched, do filter.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from qdrant_client import QdrantClient, models
 
@@ -34,6 +39,19 @@ class ChunkPoint:
     vector: Sequence[float]
 
 
+@dataclass
+class VectorPass:
+    """One document's pass: the slot it wrote, its ids, and the ids it replaces when it goes live.
+
+    ``stale is None`` means the live points predate ``pass_points`` and are found by a filter instead."""
+
+    document_id: str
+    pass_id: str
+    slot: int
+    written: list[str] = field(default_factory=list)
+    stale: list[str] | None = field(default_factory=list)
+
+
 class VectorIndex:
     def __init__(self, client: QdrantClient, collection: str, model: str, dimensions: int):
         self.client, self.collection, self.model, self.dimensions = client, collection, model, dimensions
@@ -44,38 +62,73 @@ class VectorIndex:
                 self.collection,
                 vectors_config=models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE),
             )
-            for field in ("document_id", "workspace_id", "owner_id", "pass_id"):
-                self.client.create_payload_index(self.collection, field, models.PayloadSchemaType.KEYWORD)
+            for name in ("document_id", "workspace_id", "owner_id", "pass_id"):  # no-ops in local mode
+                self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
 
-    def live_slot(self, document_id: str) -> int | None:
-        points, _ = self.client.scroll(self.collection, scroll_filter=_doc(document_id), limit=1,
-                                       with_payload=["slot"], with_vectors=False)
-        return int(points[0].payload["slot"]) if points else None
+    def ids(self, document_id: str, slot: int, count: int, start: int = 0) -> list[str]:
+        return [point_id(document_id, i, self.model, slot) for i in range(start, count)]
 
-    def write_pass(self, document: dict, points: list[ChunkPoint], pass_id: str) -> int:
-        """Upsert the pass into the non-live slot; returns the slot written."""
-        live = self.live_slot(document["document_id"])
-        slot = 0 if live is None else 1 - live
+    def live_slots(self, document_id: str) -> dict[int, int | None]:
+        """slot -> how many points its pass wrote (None: written before passes recorded it), for slots
+        whose first point exists. Two id lookups, whatever the size of the collection."""
+        heads = self.client.retrieve(self.collection, ids=[point_id(document_id, 0, self.model, s) for s in (0, 1)],
+                                     with_payload=["slot", "pass_points"], with_vectors=False)
+        return {int(p.payload["slot"]): p.payload.get("pass_points") for p in heads}
+
+    def plan_pass(self, document_id: str, points: int, pass_id: str) -> VectorPass:
+        """Where a pass of ``points`` points goes: the slot that is not live, and what it will replace."""
+        live = self.live_slots(document_id)
+        if len(live) == 1:
+            (old_slot, old_count), = live.items()
+            slot = 1 - old_slot
+            stale = None if old_count is None else self.ids(document_id, old_slot, old_count)
+        else:
+            # No live pass yet, or both slots left by a pass that died between write and commit:
+            # write slot 0 and drop slot 1 and whatever of slot 0 lies past this pass.
+            slot = 0
+            stale = None if None in live.values() else (self.ids(document_id, 1, live.get(1) or 0)
+                                                        + self.ids(document_id, 0, live.get(0) or 0, start=points))
+        return VectorPass(document_id, pass_id, slot, self.ids(document_id, slot, points), stale)
+
+    def write_pass(self, vector_pass: VectorPass, document: dict, points: list[ChunkPoint]) -> None:
+        """Upsert the pass into its slot; nothing a reader sees goes away yet."""
+        if not points:
+            return
         self.client.upsert(self.collection, wait=True, points=[
             models.PointStruct(
-                id=point_id(document["document_id"], p.chunk_index, self.model, slot),
-                vector=list(p.vector),
+                id=vector_pass.written[n], vector=list(p.vector),
                 payload={**document, "chunk_index": p.chunk_index, "content_sha256": p.content_sha256,
-                         "model": self.model, "pass_id": pass_id, "slot": slot},
-            ) for p in points
+                         "model": self.model, "pass_id": vector_pass.pass_id, "slot": vector_pass.slot,
+                         "pass_points": len(points)},
+            ) for n, p in enumerate(points)
         ])
-        return slot
 
-    def commit_pass(self, document_id: str, pass_id: str) -> None:
-        """Delete every point of the document that this pass did not write."""
-        self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(filter=models.Filter(
-            must=[_match("document_id", document_id)], must_not=[_match("pass_id", pass_id)])))
+    def commit_pass(self, vector_pass: VectorPass) -> None:
+        """The pass is live: delete the points it replaces."""
+        if vector_pass.stale is None:
+            self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(
+                filter=models.Filter(must=[_match("document_id", vector_pass.document_id)],
+                                     must_not=[_match("pass_id", vector_pass.pass_id)])))
+        elif vector_pass.stale:
+            self.client.delete(self.collection, wait=True,
+                               points_selector=models.PointIdsList(points=vector_pass.stale))
 
-    def drop_pass(self, document_id: str, pass_id: str) -> None:
-        self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(filter=models.Filter(
-            must=[_match("document_id", document_id), _match("pass_id", pass_id)])))
+    def drop_pass(self, vector_pass: VectorPass) -> None:
+        if vector_pass.written:
+            self.client.delete(self.collection, wait=True,
+                               points_selector=models.PointIdsList(points=vector_pass.written))
+
+    def live_points(self, document_id: str) -> list[models.Record]:
+        """The points of the document's live pass, found by id (no filter)."""
+        live = self.live_slots(document_id)
+        out: list[models.Record] = []
+        for slot, count in live.items():
+            ids = self.ids(document_id, slot, count if count is not None else 10_000)
+            out += self.client.retrieve(self.collection, ids=ids, with_payload=True, with_vectors=False)
+        return out
 
     def count(self, document_id: str) -> int:
+        """Every point of the document, by filter (tests and the store-wide audit)."""
         return self.client.count(self.collection, count_filter=_doc(document_id), exact=True).count
 
     def points(self, document_id: str) -> list[models.Record]:
@@ -84,9 +137,39 @@ class VectorIndex:
         return sorted(records, key=lambda r: str(r.id))
 
 
+# -- many documents at once (purge, access changes): batched filters over every model's collection ------
+def model_collections(client: QdrantClient, base: str) -> list[str]:
+    """Every per-model collection of ``base`` (the live one and any left from an earlier model)."""
+    return sorted(c.name for c in client.get_collections().collections if c.name.startswith(f"{base}__"))
+
+
+def purge_documents(client: QdrantClient, base: str, document_ids: list[str]) -> None:
+    """Delete every point of these documents in every model's collection (idempotent)."""
+    for collection in model_collections(client, base):
+        client.delete(collection, wait=True, points_selector=models.FilterSelector(filter=_docs(document_ids)))
+
+
+def set_access(client: QdrantClient, base: str, documents: Iterable[dict]) -> None:
+    """Rewrite ``owner_id`` / ``workspace_id`` in the payload of these documents' points; no vector changes.
+
+    ``documents``: ``{"id", "owner_id", "workspace_id"}`` each; grouped so documents that moved to the
+    same place share one filtered update."""
+    groups: dict[tuple[str | None, str], list[str]] = {}
+    for doc in documents:
+        groups.setdefault((doc["owner_id"], doc["workspace_id"]), []).append(doc["id"])
+    for collection in model_collections(client, base):
+        for (owner_id, workspace_id), ids in groups.items():
+            client.set_payload(collection, payload={"owner_id": owner_id, "workspace_id": workspace_id},
+                               points=_docs(ids), wait=True)
+
+
 def _match(key: str, value: str) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
 def _doc(document_id: str) -> models.Filter:
     return models.Filter(must=[_match("document_id", document_id)])
+
+
+def _docs(document_ids: list[str]) -> models.Filter:
+    return models.Filter(must=[models.FieldCondition(key="document_id", match=models.MatchAny(any=document_ids))])

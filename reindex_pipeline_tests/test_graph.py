@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reindex_pipeline.graph import queries
+from reindex_pipeline.graph import queries, writer
 from reindex_pipeline.graph.keys import entity_key
 from reindex_pipeline.graph.store import FalkorGraph
 
@@ -67,16 +67,39 @@ def test_parameters_with_metacharacters_round_trip_exactly(graph: FalkorGraph) -
 
 
 def test_rewriting_a_document_is_idempotent_and_stale_parts_go(graph: FalkorGraph) -> None:
+    _write_document(graph, "other", "kept", "p0")  # mentions EUR too, and a vendor of its own
     _write_document(graph, "doc-1", "v1", "p1")
     _write_document(graph, "doc-1", "v2", "p2")
-    for statement in (queries.DELETE_STALE_CHUNKS, queries.DELETE_STALE_MENTIONS, queries.DELETE_STALE_RELATIONS):
-        graph.run(statement, {"document_id": "doc-1", "pass_id": "p2"})
-    graph.run(queries.DELETE_ORPHAN_ENTITIES)
+    writer.commit_pass(graph, "doc-1", "p2", {"filename": "v2"})
     assert graph.run(queries.COUNT_DOCUMENT_GRAPH, {"document_id": "doc-1"}) == [{"chunks": 2, "mentions": 2}]
     names = {r["name"] for r in graph.run("MATCH (e:Entity) RETURN e.name AS name")}
-    assert names == {"v2", "EUR"}
-    rels = graph.run("MATCH (:Entity)-[r:PAID_IN]->(:Entity) RETURN r.pass_id AS p")
-    assert rels == [{"p": "p2"}]
+    assert names == {"v2", "EUR", "kept"}  # v1 was only doc-1's: gone; EUR is still mentioned
+    rels = graph.run("MATCH (:Entity)-[r:PAID_IN]->(:Entity) RETURN r.document_id AS d, r.pass_id AS p ORDER BY d")
+    assert rels == [{"d": "doc-1", "p": "p2"}, {"d": "other", "p": "p0"}]
+
+
+def test_purge_removes_only_the_documents_slice_and_unshared_entities(graph: FalkorGraph) -> None:
+    _write_document(graph, "other", "kept", "p0")
+    _write_document(graph, "doc-1", "gone", "p1")
+    before_other = writer.document_slice(graph, "other")
+    writer.purge_documents(graph, ["doc-1", "never-indexed"])
+    writer.purge_documents(graph, ["doc-1"])  # idempotent
+    assert writer.document_slice(graph, "doc-1") == {"nodes": [], "relations": []}
+    assert writer.document_slice(graph, "other") == before_other
+    names = {r["name"] for r in graph.run("MATCH (e:Entity) RETURN e.name AS name")}
+    assert names == {"kept", "EUR"}  # EUR is shared with "other": it stays
+
+
+def test_cleanup_statements_use_indexes_not_scans(graph: FalkorGraph) -> None:
+    """Per-document cleanup must not grow with the graph: every statement starts from an index."""
+    params = {"document_id": "d", "pass_id": "p", "document_ids": ["d"], "keys": ["k"]}
+    statements = [queries.MENTIONED_KEYS, queries.DELETE_STALE_CHUNKS, queries.DELETE_ORPHANS_AMONG,
+                  queries.DELETE_PASS_CHUNKS, queries.PURGE_CHUNKS, queries.PURGE_DOCUMENTS,
+                  *queries.DELETE_STALE_RELATIONS.values(), *queries.DELETE_PASS_RELATIONS.values(),
+                  *queries.PURGE_RELATIONS.values()]
+    for statement in statements:
+        plan = graph.explain(statement, params)
+        assert "Index Scan" in plan and "All Node Scan" not in plan, (statement, plan)
 
 
 def test_schema_setup_is_idempotent(graph: FalkorGraph) -> None:
@@ -84,6 +107,7 @@ def test_schema_setup_is_idempotent(graph: FalkorGraph) -> None:
     graph.ensure_schema()
     indexed = {(r["label"], p) for r in graph.run(queries.FALKOR_LIST_INDEXES) for p in r["properties"]}
     assert set(queries.KEYED_NODES) | set(queries.INDEXED_PROPERTIES) <= indexed
+    assert set(queries.INDEXED_RELATION_PROPERTIES) <= indexed
 
 
 def test_neo4j_schema_statements_are_idempotent_forms() -> None:

@@ -9,6 +9,7 @@ from reindex_pipeline.db import migrate
 APP_TABLES = {
     "organizations", "users", "workspaces", "documents", "pages", "chunks", "documents_data",
     "documents_data_line_items", "document_status_log", "audit_events", "reindex_queue", "restore_objects",
+    "document_index_state", "source_changes",
 }
 
 
@@ -28,7 +29,7 @@ def _columns(url: str, table: str) -> set[str]:
 def test_upgrade_empty_database_then_downgrade_cleanly(empty_db: str) -> None:
     assert _tables(empty_db) == set()
     migrate.upgrade(empty_db)
-    assert migrate.current(empty_db) == "0003"
+    assert migrate.current(empty_db) == "0004"
     assert _tables(empty_db) == APP_TABLES | {migrate.VERSION_TABLE}
 
     migrate.downgrade(empty_db, "base")

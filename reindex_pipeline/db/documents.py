@@ -60,58 +60,97 @@ def iter_documents(conn: psycopg.Connection, workspace_id: str | None = None,
 
 
 def load_pages(conn: psycopg.Connection, document_id: str) -> list[str]:
-    rows = conn.execute("SELECT markdown FROM pages WHERE document_id = %s ORDER BY page_number",
-                        (document_id,)).fetchall()
-    return [r[0] for r in rows]
+    return load_pages_of(conn, [document_id]).get(document_id, [])
 
 
-def load_chunks(conn: psycopg.Connection, document_id: str) -> list[tuple[int, str]]:
-    rows = conn.execute("SELECT chunk_index, chunk_content FROM chunks WHERE document_id = %s ORDER BY chunk_index",
-                        (document_id,)).fetchall()
-    return [(r[0], r[1]) for r in rows]
+def load_pages_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, list[str]]:
+    """Each document's page markdown, in page order (one query for many documents)."""
+    rows = conn.execute("SELECT document_id::text, markdown FROM pages WHERE document_id = ANY(%s::uuid[]) "
+                        "ORDER BY document_id, page_number", (document_ids,)).fetchall()
+    out: dict[str, list[str]] = {}
+    for doc_id, markdown in rows:
+        out.setdefault(doc_id, []).append(markdown)
+    return out
 
 
-# -- statuses (seed 003 §2.3, §4.3.3, §15.2) ------------------------------------------------------------
-def claim(conn: psycopg.Connection, document_id: str, run_id: str, phases: Iterable[str]) -> bool:
-    """indexed -> indexing with the run's phases pending. False if the document is no longer claimable."""
-    details = {"run_id": run_id, **{p: {"status": "pending"} for p in phases}}
-    row = conn.execute(
+def load_chunks_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, list[tuple[int, str]]]:
+    """Each document's preserved chunks as (chunk_index, content), in order (one query for many)."""
+    rows = conn.execute("SELECT document_id::text, chunk_index, chunk_content FROM chunks "
+                        "WHERE document_id = ANY(%s::uuid[]) ORDER BY document_id, chunk_index",
+                        (document_ids,)).fetchall()
+    out: dict[str, list[tuple[int, str]]] = {}
+    for doc_id, index, content in rows:
+        out.setdefault(doc_id, []).append((index, content))
+    return out
+
+
+# -- statuses: indexed -> indexing (phases pending -> running -> done | failed) -> indexed -----------------
+def claim_many(conn: psycopg.Connection, run_id: str, details: dict[str, dict]) -> set[str]:
+    """indexed -> indexing for each document id in ``details`` (its ``indexing_details``), in one statement.
+
+    Returns the ids claimed; the others are no longer claimable (deleted, unconverted, taken by another run)."""
+    if not details:
+        return set()
+    ids = list(details)
+    rows = conn.execute(
         """
-        UPDATE documents SET index_status = 'indexing', updated_at = now(),
-               indexing_details = %s
-         WHERE id = %s AND deleted_at IS NULL AND convert_status = 'converted'
-           AND (index_status = 'indexed' OR (index_status = 'indexing' AND indexing_details->>'run_id' = %s))
-        RETURNING 1
+        WITH wanted AS (SELECT * FROM unnest(%s::uuid[], %s::jsonb[]) AS w(id, details)),
+        claimed AS (
+            UPDATE documents d SET index_status = 'indexing', updated_at = now(), indexing_details = w.details
+              FROM wanted w
+             WHERE d.id = w.id AND d.deleted_at IS NULL AND d.convert_status = 'converted'
+               AND (d.index_status = 'indexed'
+                    OR (d.index_status = 'indexing' AND d.indexing_details->>'run_id' = %s))
+            RETURNING d.id, w.details
+        )
+        INSERT INTO document_status_log (document_id, from_status, to_status, phase, run_id, details)
+        SELECT id, 'indexed', 'indexing', NULL, %s, details FROM claimed
+        RETURNING document_id::text
         """,
-        (Jsonb(details), document_id, run_id),
-    ).fetchone()
-    if row:
-        log_status(conn, document_id, "indexed", "indexing", None, run_id, {"phases": list(phases)})
-    return row is not None
+        (ids, [Jsonb(details[i]) for i in ids], run_id, run_id),
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
-def set_phase(conn: psycopg.Connection, document_id: str, run_id: str, phase: str, status: str,
-              extra: dict | None = None) -> None:
-    value = {"status": status, **(extra or {})}
+def set_running(conn: psycopg.Connection, document_id: str, run_id: str, phases: list[str]) -> None:
+    """The document's phases pending -> running (one statement)."""
+    _transition(conn, document_id, run_id, "indexing", {p: {"status": "running"} for p in phases},
+                {"phases": phases, "status": "running"})
+
+
+def release(conn: psycopg.Connection, document_id: str, run_id: str, phases: list[str],
+            failure: dict | None = None, state: dict | None = None) -> None:
+    """indexing -> indexed, success or not: a failed reindex leaves the document as it was before.
+
+    On success ``state`` (fingerprints, live vectors, graph pass) is recorded right after."""
+    if failure:
+        statuses = {p: {"status": "failed", "error": failure["error"]} if p == failure["phase"] else
+                    {"status": "rolled_back"} for p in phases}
+        details, log = {**statuses, "last_failure": failure}, {"outcome": "failed", **failure}
+    else:
+        details, log = {p: {"status": "done"} for p in phases}, {"outcome": "done", "phases": phases}
+    _transition(conn, document_id, run_id, "indexed", details, log, failure["phase"] if failure else None,
+                drop_failure=True)
+    if state is not None:
+        record_state(conn, document_id, state)
+
+
+def _transition(conn: psycopg.Connection, document_id: str, run_id: str, to_status: str, details: dict,
+                log: dict, phase: str | None = None, drop_failure: bool = False) -> None:
     conn.execute(
-        "UPDATE documents SET indexing_details = jsonb_set(indexing_details, %s, %s), updated_at = now() "
-        "WHERE id = %s AND indexing_details->>'run_id' = %s",
-        ([phase], Jsonb(value), document_id, run_id),
+        """
+        WITH moved AS (
+            UPDATE documents SET index_status = %s, updated_at = now(),
+                   indexing_details = (CASE WHEN %s THEN indexing_details - 'last_failure'
+                                            ELSE indexing_details END) || %s
+             WHERE id = %s AND indexing_details->>'run_id' = %s
+            RETURNING id
+        )
+        INSERT INTO document_status_log (document_id, from_status, to_status, phase, run_id, details)
+        SELECT id, 'indexing', %s, %s, %s, %s FROM moved
+        """,
+        (to_status, drop_failure, Jsonb(details), document_id, run_id, to_status, phase, run_id, Jsonb(log)),
     )
-    log_status(conn, document_id, "indexing", "indexing", phase, run_id, value)
-
-
-def release(conn: psycopg.Connection, document_id: str, run_id: str, failure: dict | None = None) -> None:
-    """indexing -> indexed, success or not (a failed reindex leaves the document as it was, seed 003 §9.2)."""
-    extra = {"last_failure": failure} if failure else {}
-    conn.execute(
-        "UPDATE documents SET index_status = 'indexed', updated_at = now(), "
-        "indexing_details = (indexing_details - 'last_failure') || %s "
-        "WHERE id = %s AND indexing_details->>'run_id' = %s",
-        (Jsonb(extra), document_id, run_id),
-    )
-    log_status(conn, document_id, "indexing", "indexed", failure["phase"] if failure else None, run_id,
-               {"outcome": "failed", **failure} if failure else {"outcome": "done"})
 
 
 def log_status(conn: psycopg.Connection, document_id: str, from_status: str | None, to_status: str,
@@ -120,6 +159,52 @@ def log_status(conn: psycopg.Connection, document_id: str, from_status: str | No
         "INSERT INTO document_status_log (document_id, from_status, to_status, phase, run_id, details) "
         "VALUES (%s, %s, %s, %s, %s, %s)",
         (document_id, from_status, to_status, phase, run_id, Jsonb(details)),
+    )
+
+
+# -- index state: what produced each derived index (fingerprints), where the live vectors are -------------
+def source_hashes(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Per document: sha256 of its pages and of its chunks (computed in the database: no text is sent)
+    and the fingerprints recorded when each phase last succeeded. One query for many documents."""
+    rows = conn.execute(
+        """
+        SELECT d.id::text,
+               (SELECT encode(sha256(convert_to(coalesce(string_agg(p.markdown, E'\\x1e' ORDER BY p.page_number),
+                                                         ''), 'UTF8')), 'hex')
+                  FROM pages p WHERE p.document_id = d.id),
+               (SELECT encode(sha256(convert_to(coalesce(string_agg(c.chunk_index || E'\\x1f' || c.chunk_content,
+                                                                    E'\\x1e' ORDER BY c.chunk_index), ''),
+                                                'UTF8')), 'hex')
+                  FROM chunks c WHERE c.document_id = d.id),
+               s.extraction_fingerprint, s.vectors_fingerprint, s.graph_fingerprint
+          FROM unnest(%s::uuid[]) AS d(id)
+          LEFT JOIN document_index_state s ON s.document_id = d.id
+        """,
+        (document_ids,),
+    ).fetchall()
+    return {r[0]: {"pages": r[1], "chunks": r[2],
+                   "recorded": {"extraction": r[3], "vector_indexing": r[4], "graphrag_indexing": r[5]}}
+            for r in rows}
+
+
+#: fixed column names of ``document_index_state`` that ``record_state`` may set
+STATE_COLUMNS = ("extraction_fingerprint", "vectors_fingerprint", "graph_fingerprint", "vector_collection",
+                 "embedding_model", "vector_points", "graph_pass_id")
+
+
+def record_state(conn: psycopg.Connection, document_id: str, state: dict[str, Any]) -> None:
+    """Upsert the given state columns; columns not given keep their value (phases not run this time)."""
+    columns = [c for c in STATE_COLUMNS if c in state]
+    if not columns:
+        return
+    names = ", ".join(columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    conn.execute(
+        f"INSERT INTO document_index_state (document_id, {names}, updated_at) "  # noqa: S608 (fixed names)
+        f"VALUES (%s, {placeholders}, now()) "
+        f"ON CONFLICT (document_id) DO UPDATE SET {updates}, updated_at = now()",
+        (document_id, *[state[c] for c in columns]),
     )
 
 

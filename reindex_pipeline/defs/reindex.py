@@ -17,13 +17,17 @@ from reindex_pipeline.db import documents as db
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.reindex.runner import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, ReindexRunner, Stores
+from reindex_pipeline.reindex.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, Producers
+from reindex_pipeline.reindex.runner import ReindexRunner, Stores
 from reindex_pipeline.reindex.runner import resolve_requester as resolve
 from reindex_pipeline.reindex.runner import select as select_for_run
 from reindex_pipeline.reindex.selection import RequesterRefused
-from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy
+from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy, build_resources
 from reindex_pipeline.settings import Settings
 from reindex_pipeline.vectors import VectorIndex, collection_name
+
+#: Dagster's tags for a materialisation's data and code versions (what the UI's staleness reads).
+DATA_VERSION_TAG, CODE_VERSION_TAG = "dagster/data_version", "dagster/code_version"
 
 OCR = dg.AssetKey("preserved_ocr_output")
 EXTRACTED = dg.AssetKey("extracted_data")
@@ -41,19 +45,27 @@ class ReindexConfig(dg.Config):
     document_ids: list[str] | None = Field(default=None, description="limit to these documents")
     phases: list[str] = Field(default=list(ALL_PHASES), description="extraction, vector_indexing, graphrag_indexing")
     dry_run: bool = Field(default=False, description="preview the selection, write nothing")
+    stale_only: bool = Field(default=False, description="skip each phase whose inputs and producer (fingerprint) "
+                             "are unchanged since it last succeeded; false: reindex every selected phase")
 
 
-def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
+def build_reindex_asset(max_documents_per_run: int, producers: Producers | None = None) -> dg.AssetsDefinition:
+    """``producers`` (the deployment's extractor, embedding model and graph rules) become the assets'
+    code versions, so the UI marks partitions materialised by an older producer as stale."""
+    producers = producers or Producers(extractor="unknown", embedding_model="unknown")
     spec = dict(partitions_def=documents, group_name="derived", skippable=True)
 
     @dg.multi_asset(
         name="reindex_documents",
         specs=[
-            dg.AssetSpec(EXTRACTED, deps=[OCR], kinds={"postgres"}, **spec,
+            dg.AssetSpec(EXTRACTED, deps=[OCR], kinds={"postgres"}, code_version=producers.code_version(EXTRACTION),
+                         **spec,
                          description="documents_data, documents_data_line_items and document metadata"),
-            dg.AssetSpec(EMBEDDINGS, deps=[OCR], kinds={"qdrant"}, **spec,
+            dg.AssetSpec(EMBEDDINGS, deps=[OCR], kinds={"qdrant"}, code_version=producers.code_version(VECTORS),
+                         **spec,
                          description="one Qdrant point per preserved chunk, deterministic ids"),
-            dg.AssetSpec(GRAPH_ENTITIES, deps=[OCR, EXTRACTED], kinds={"neo4j"}, **spec,
+            dg.AssetSpec(GRAPH_ENTITIES, deps=[OCR, EXTRACTED], kinds={"neo4j"},
+                         code_version=producers.code_version(GRAPH), **spec,
                          description="(Document)-[:HAS_CHUNK]->(Chunk)-[:MENTIONS]->(Entity) and entity relations"),
         ],
         partitions_def=documents,
@@ -80,7 +92,7 @@ def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
             org_id = db.org_of(conn, requester.id)
             audit_base = {"run_id": run_id, "user_id": requester.id, "user_role": requester.role,
                           "scope": requester.scope, "workspace_id": config.workspace_id, "phases": phases,
-                          "requester_source": source}
+                          "requester_source": source, "mode": "stale_only" if config.stale_only else "force"}
             context.log.info(f"{selection.confirmation()} Skipped: {selection.skipped_by_reason() or 'none'}.")
             if config.dry_run:
                 context.log.info("Dry run: nothing written. Eligible: " + ", ".join(selection.eligible_ids))
@@ -97,23 +109,32 @@ def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
             stores.vectors.ensure_collection()
         failed: list[dict] = []
         done = 0
+        unchanged = {p: 0 for p in phases}  # phases skipped by a stale-only run: fingerprint unchanged
+        untouched = 0  # documents with every phase unchanged: not even claimed
         started = time.monotonic()
         with graph.open() as graph_store:
             if GRAPH in phases:
                 graph_store.ensure_schema()
                 stores.graph = graph_store
-            runner = ReindexRunner(stores, run_id, phases, context.log.warning)
-            for doc in selection.eligible:
-                outcome = runner.reindex_document(doc)
+            runner = ReindexRunner(stores, run_id, phases, context.log.warning, force=not config.stale_only)
+            for outcome in runner.reindex(selection.eligible):
                 if not outcome.ok:
-                    failed.append({"document_id": doc.id, "phase": outcome.failed_phase, "error": outcome.error})
+                    failed.append({"document_id": outcome.document_id, "phase": outcome.failed_phase,
+                                   "error": outcome.error})
                     continue
                 done += 1
+                untouched += not outcome.metadata
+                for phase in outcome.unchanged:
+                    unchanged[phase] += 1
                 for phase, metadata in outcome.metadata.items():
-                    yield dg.AssetMaterialization(asset_key=ASSET_OF[phase], partition=doc.id,
-                                                  metadata={**metadata, "requester": requester.id})
+                    yield dg.AssetMaterialization(
+                        asset_key=ASSET_OF[phase], partition=outcome.document_id,
+                        metadata={**metadata, "requester": requester.id, "fingerprint": outcome.fingerprints[phase]},
+                        tags={DATA_VERSION_TAG: outcome.fingerprints[phase],
+                              CODE_VERSION_TAG: runner.producers.code_version(phase)})
 
         counts = {"document_count": len(selection.eligible), "completed": done, "failed": len(failed),
+                  "unchanged_documents": untouched, "unchanged_phases": unchanged,
                   "skipped": selection.skipped_by_reason(), "duration_s": round(time.monotonic() - started, 2)}
         with app_db.connect(autocommit=True) as conn:
             db.audit(conn, "reindex.failed" if failed else "reindex.completed", org_id, config.workspace_id,
@@ -122,7 +143,7 @@ def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(selection.eligible)} documents failed; the others completed. "
                             "Failed documents kept their previous index. Retry re-runs only the failed ones.",
-                metadata={**{k: v for k, v in counts.items() if k != "skipped"},
+                metadata={**{k: v for k, v in counts.items() if not isinstance(v, dict)},
                           "failed_documents": dg.MetadataValue.json(failed)},
             )
 
@@ -132,4 +153,7 @@ def build_reindex_asset(max_documents_per_run: int) -> dg.AssetsDefinition:
 @dg.definitions
 def reindex_definitions() -> dg.Definitions:
     """The reindex asset; its resources are wired with the others in ``defs/resources.py``."""
-    return dg.Definitions(assets=[build_reindex_asset(Settings.from_env(os.environ).max_documents_per_run)])
+    resources = build_resources(os.environ)
+    producers = Producers(extractor=resources["extractor"].identity, embedding_model=resources["embeddings"].identity)
+    return dg.Definitions(assets=[build_reindex_asset(Settings.from_env(os.environ).max_documents_per_run,
+                                                      producers)])

@@ -31,9 +31,16 @@ INDEXED_PROPERTIES: tuple[tuple[str, str], ...] = (
     ("Entity", "type"),
 )
 
+#: Relation types between entities. A statement per type, because Cypher cannot take a type as a parameter.
+RELATION_TYPES: tuple[str, ...] = ("ISSUED", "BILLED_TO", "INCLUDES", "PAID_IN", "DATED")
+
+#: Relations are found by the document that stated them through an index per type, never by a scan.
+INDEXED_RELATION_PROPERTIES: tuple[tuple[str, str], ...] = tuple((t, "document_id") for t in RELATION_TYPES)
+
 #: FalkorDB: list what exists, then create only what is missing (its CREATE INDEX is not idempotent).
-FALKOR_LIST_INDEXES = "CALL db.indexes() YIELD label, properties RETURN label, properties"
+FALKOR_LIST_INDEXES = "CALL db.indexes() YIELD label, properties, entitytype RETURN label, properties, entitytype"
 FALKOR_CREATE_INDEX = "CREATE INDEX FOR (n:{label}) ON (n.{prop})"
+FALKOR_CREATE_RELATION_INDEX = "CREATE INDEX FOR ()-[r:{rel_type}]-() ON (r.{prop})"
 
 
 def neo4j_schema_statements() -> list[str]:
@@ -46,6 +53,10 @@ def neo4j_schema_statements() -> list[str]:
     statements += [
         f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})"
         for label, prop in INDEXED_PROPERTIES
+    ]
+    statements += [
+        f"CREATE INDEX rel_{rel_type.lower()}_{prop} IF NOT EXISTS FOR ()-[r:{rel_type}]-() ON (r.{prop})"
+        for rel_type, prop in INDEXED_RELATION_PROPERTIES
     ]
     return statements
 
@@ -78,9 +89,6 @@ MERGE (ch)-[r:MENTIONS]->(e)
 SET r.pass_id = $pass_id
 """
 
-#: Relation types between entities. A statement per type, because Cypher cannot take a type as a parameter.
-RELATION_TYPES: tuple[str, ...] = ("ISSUED", "BILLED_TO", "INCLUDES", "PAID_IN", "DATED")
-
 _UPSERT_RELATION = """
 UNWIND $relations AS rel
 MATCH (a:Entity {{key: rel.source}})
@@ -90,28 +98,34 @@ MERGE (a)-[r:{rel_type} {{document_id: $document_id, pass_id: $pass_id}}]->(b)
 
 UPSERT_RELATION: dict[str, str] = {t: _UPSERT_RELATION.format(rel_type=t) for t in RELATION_TYPES}
 
-#: After a pass is written: drop what an earlier pass wrote for this document and this pass did not.
+# -- cleanup: every statement starts from the document's own nodes or an indexed key, so its cost
+# depends on the document's size, never on the size of the graph.
+
+#: Entities the document's chunks mention (any pass): the only candidates for orphan removal.
+MENTIONED_KEYS = """
+MATCH (ch:Chunk {document_id: $document_id})-[:MENTIONS]->(e:Entity)
+RETURN DISTINCT e.key AS key
+"""
+
+#: After a pass is live: drop the chunks (and their mentions) an earlier pass wrote.
 DELETE_STALE_CHUNKS = """
 MATCH (ch:Chunk {document_id: $document_id})
 WHERE ch.pass_id <> $pass_id
 DETACH DELETE ch
 """
 
-DELETE_STALE_MENTIONS = """
-MATCH (ch:Chunk {document_id: $document_id})-[r:MENTIONS]->(:Entity)
-WHERE r.pass_id <> $pass_id
+_DELETE_STALE_RELATIONS = """
+MATCH ()-[r:{rel_type}]->()
+WHERE r.document_id = $document_id AND r.pass_id <> $pass_id
 DELETE r
 """
+DELETE_STALE_RELATIONS: dict[str, str] = {t: _DELETE_STALE_RELATIONS.format(rel_type=t) for t in RELATION_TYPES}
 
-DELETE_STALE_RELATIONS = """
-MATCH (:Entity)-[r {document_id: $document_id}]->(:Entity)
-WHERE r.pass_id <> $pass_id
-DELETE r
-"""
-
-#: Shared entities no document mentions any more.
-DELETE_ORPHAN_ENTITIES = """
-MATCH (e:Entity)
+#: Of the given entities, those no chunk mentions any more (an anti-semi-join per key: it stops at the
+#: first mention, so a currency mentioned by every document costs the same as a one-off invoice number).
+DELETE_ORPHANS_AMONG = """
+UNWIND $keys AS key
+MATCH (e:Entity {key: key})
 WHERE NOT (e)<-[:MENTIONS]-(:Chunk)
 DETACH DELETE e
 """
@@ -123,10 +137,45 @@ WHERE ch.pass_id = $pass_id
 DETACH DELETE ch
 """
 
-DELETE_PASS_RELATIONS = """
-MATCH (:Entity)-[r {document_id: $document_id}]->(:Entity)
-WHERE r.pass_id = $pass_id
+_DELETE_PASS_RELATIONS = """
+MATCH ()-[r:{rel_type}]->()
+WHERE r.document_id = $document_id AND r.pass_id = $pass_id
 DELETE r
+"""
+DELETE_PASS_RELATIONS: dict[str, str] = {t: _DELETE_PASS_RELATIONS.format(rel_type=t) for t in RELATION_TYPES}
+
+# -- purge: a deleted document's whole slice, many documents per statement.
+PURGE_MENTIONED_KEYS = """
+UNWIND $document_ids AS doc
+MATCH (ch:Chunk {document_id: doc})-[:MENTIONS]->(e:Entity)
+RETURN DISTINCT e.key AS key
+"""
+
+PURGE_CHUNKS = """
+UNWIND $document_ids AS doc
+MATCH (ch:Chunk {document_id: doc})
+DETACH DELETE ch
+"""
+
+_PURGE_RELATIONS = """
+UNWIND $document_ids AS doc
+MATCH ()-[r:{rel_type}]->()
+WHERE r.document_id = doc
+DELETE r
+"""
+PURGE_RELATIONS: dict[str, str] = {t: _PURGE_RELATIONS.format(rel_type=t) for t in RELATION_TYPES}
+
+PURGE_DOCUMENTS = """
+UNWIND $document_ids AS doc
+MATCH (d:Document {id: doc})
+DETACH DELETE d
+"""
+
+#: Owner / workspace of documents changed in the source: their Document nodes follow.
+SET_ACCESS = """
+UNWIND $documents AS row
+MATCH (d:Document {id: row.id})
+SET d.owner_id = row.owner_id, d.workspace_id = row.workspace_id
 """
 
 # -- reads ------------------------------------------------------------------------------------------
@@ -153,11 +202,13 @@ RETURN properties(d) AS document, ch.id AS chunk, ch.text AS text, ch.pass_id AS
 ORDER BY chunk, entity
 """
 
-DOCUMENT_RELATIONS = """
-MATCH (a:Entity)-[r {document_id: $document_id}]->(b:Entity)
+#: A document's relations (tests and checks; a scan of one document's relations per type).
+_DOCUMENT_RELATIONS = """
+MATCH (a:Entity)-[r:{rel_type}]->(b:Entity)
+WHERE r.document_id = $document_id
 RETURN a.key AS source, type(r) AS type, b.key AS target, r.pass_id AS pass_id
-ORDER BY source, type, target
 """
+DOCUMENT_RELATIONS: dict[str, str] = {t: _DOCUMENT_RELATIONS.format(rel_type=t) for t in RELATION_TYPES}
 
 GRAPH_SNAPSHOT = """
 MATCH (n)

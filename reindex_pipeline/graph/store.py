@@ -33,12 +33,19 @@ class FalkorGraph:
         names = [column[1] for column in (result.header or [])]
         return [dict(zip(names, row, strict=True)) for row in result.result_set or []]
 
+    def explain(self, statement: str, params: dict[str, Any] | None = None) -> str:
+        """The execution plan FalkorDB would use (tests check that cleanups start from an index)."""
+        return str(self._graph.explain(statement, params or {}))
+
     def ensure_schema(self) -> None:
-        existing = {(row["label"], prop) for row in self.run(queries.FALKOR_LIST_INDEXES)
+        existing = {(row["entitytype"], row["label"], prop) for row in self.run(queries.FALKOR_LIST_INDEXES)
                     for prop in row["properties"]}
         for label, prop in (*queries.KEYED_NODES, *queries.INDEXED_PROPERTIES):
-            if (label, prop) not in existing:
+            if ("NODE", label, prop) not in existing:
                 self.run(queries.FALKOR_CREATE_INDEX.format(label=label, prop=prop))
+        for rel_type, prop in queries.INDEXED_RELATION_PROPERTIES:
+            if ("RELATIONSHIP", rel_type, prop) not in existing:
+                self.run(queries.FALKOR_CREATE_RELATION_INDEX.format(rel_type=rel_type, prop=prop))
 
     def delete_all(self) -> None:
         """Drop the whole graph (tests and `reset`); a missing graph is fine."""

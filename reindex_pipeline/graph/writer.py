@@ -1,4 +1,9 @@
-"""Write one document's graph pass (blue/green, see ``graph.queries``)."""
+"""Write, commit, drop and purge document graph slices (blue/green, see ``graph.queries``).
+
+Every cleanup starts from the document's own chunks or from an indexed relation key, and orphan
+entities are looked for only among the entities this document mentioned: the cost of a document's
+graph work depends on that document, not on how many documents the graph holds.
+"""
 
 from __future__ import annotations
 
@@ -22,20 +27,53 @@ def commit_pass(store: GraphStore, document_id: str, pass_id: str, properties: d
     """Make the pass live (document properties last), then drop what earlier passes left."""
     params = {"document_id": document_id, "pass_id": pass_id}
     store.run(queries.SET_DOCUMENT_PROPERTIES, {**params, "properties": properties})
+    keys = _mentioned_keys(store, queries.MENTIONED_KEYS, params)
     store.run(queries.DELETE_STALE_CHUNKS, params)
-    store.run(queries.DELETE_STALE_RELATIONS, params)
-    store.run(queries.DELETE_ORPHAN_ENTITIES)
+    for statement in queries.DELETE_STALE_RELATIONS.values():
+        store.run(statement, params)
+    _delete_orphans(store, keys)
 
 
 def drop_pass(store: GraphStore, document_id: str, pass_id: str) -> None:
     """Remove a failed pass; the live pass stays exactly as it was."""
     params = {"document_id": document_id, "pass_id": pass_id}
+    keys = _mentioned_keys(store, queries.MENTIONED_KEYS, params)
     store.run(queries.DELETE_PASS_CHUNKS, params)
-    store.run(queries.DELETE_PASS_RELATIONS, params)
-    store.run(queries.DELETE_ORPHAN_ENTITIES)
+    for statement in queries.DELETE_PASS_RELATIONS.values():
+        store.run(statement, params)
+    _delete_orphans(store, keys)
+
+
+def purge_documents(store: GraphStore, document_ids: list[str]) -> None:
+    """Remove the documents' whole slices; shared entities go only when nothing mentions them any more.
+
+    Idempotent: purging a document that has nothing left in the graph does nothing."""
+    params = {"document_ids": document_ids}
+    keys = _mentioned_keys(store, queries.PURGE_MENTIONED_KEYS, params)
+    store.run(queries.PURGE_CHUNKS, params)
+    for statement in queries.PURGE_RELATIONS.values():
+        store.run(statement, params)
+    store.run(queries.PURGE_DOCUMENTS, params)
+    _delete_orphans(store, keys)
+
+
+def set_access(store: GraphStore, documents: list[dict]) -> None:
+    """``documents``: ``{"id", "owner_id", "workspace_id"}`` each; only those Document nodes change."""
+    store.run(queries.SET_ACCESS, {"documents": documents})
 
 
 def document_slice(store: GraphStore, document_id: str) -> dict:
     """Everything the graph holds for one document (for comparisons)."""
+    relations = [row for statement in queries.DOCUMENT_RELATIONS.values()
+                 for row in store.run(statement, {"document_id": document_id})]
     return {"nodes": store.run(queries.DOCUMENT_SLICE, {"document_id": document_id}),
-            "relations": store.run(queries.DOCUMENT_RELATIONS, {"document_id": document_id})}
+            "relations": sorted(relations, key=lambda r: (r["source"], r["type"], r["target"]))}
+
+
+def _mentioned_keys(store: GraphStore, statement: str, params: dict) -> list[str]:
+    return [row["key"] for row in store.run(statement, params)]
+
+
+def _delete_orphans(store: GraphStore, keys: list[str]) -> None:
+    if keys:
+        store.run(queries.DELETE_ORPHANS_AMONG, {"keys": keys})

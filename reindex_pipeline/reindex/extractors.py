@@ -40,6 +40,11 @@ class Extractor(dg.ConfigurableResource):
         return f"openai:{self.openai_model}" if self.openai_api_key else RULES_EXTRACTOR
 
     @property
+    def identity(self) -> str:
+        """``name@version``: what the extraction fingerprint and the asset's code version record."""
+        return f"{self.name}@{self.version}"
+
+    @property
     def uses_llm(self) -> bool:
         return bool(self.openai_api_key)
 
