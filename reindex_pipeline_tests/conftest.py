@@ -12,6 +12,8 @@ import pytest
 from psycopg import sql
 
 from reindex_pipeline.db import migrate
+from reindex_pipeline.demo.loader import load_demo_corpus
+from reindex_pipeline.resources import QdrantStore, close_local_qdrant
 from reindex_pipeline.settings import Settings
 from reindex_pipeline.stack.supervisor import Stack, StackState
 
@@ -62,6 +64,36 @@ def app_db(empty_db: str) -> str:
     """A freshly migrated app database."""
     migrate.upgrade(empty_db)
     return empty_db
+
+
+@pytest.fixture()
+def env(app_db: str):
+    """The demo corpus (60 documents) with one partition each, on the session's real stores; a graph and
+    a Qdrant collection of its own, removed afterwards."""
+    import dagster as dg
+
+    from reindex_pipeline_tests.corpus_env import SEED, Env
+
+    load_demo_corpus(app_db, 60, SEED)
+    instance = dg.DagsterInstance.ephemeral()
+    with psycopg.connect(app_db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id::text FROM documents ORDER BY created_at")]
+    instance.add_dynamic_partitions("documents", ids)
+    e = Env(app_db, f"g_{uuid.uuid4().hex[:10]}", f"c_{uuid.uuid4().hex[:10]}", instance, ids)
+    yield e
+    with e.graph() as g:
+        g.delete_all()
+    client = QdrantStore(path=os.environ["QDRANT_PATH"]).client()
+    for c in client.get_collections().collections:
+        if c.name.startswith(e.collection):
+            client.delete_collection(c.name)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_qdrant():
+    """Each module ends by releasing the local Qdrant folder (one client per folder per process)."""
+    yield
+    close_local_qdrant(os.environ.get("QDRANT_PATH", ""))
 
 
 def pids_alive(pids: list[int]) -> list[int]:

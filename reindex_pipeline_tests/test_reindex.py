@@ -2,169 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 
-import dagster as dg
 import psycopg
-import pytest
 
 from reindex_pipeline.db import documents as db
-from reindex_pipeline.defs.ocr import preserved_ocr_output
-from reindex_pipeline.defs.reindex import build_reindex_asset
-from reindex_pipeline.demo.corpus import build_users
-from reindex_pipeline.demo.loader import load_demo_corpus
-from reindex_pipeline.embeddings import EmbeddingModel, LocalEmbedder
+from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.graph import queries
-from reindex_pipeline.graph.store import FalkorGraph
-from reindex_pipeline.graph.writer import document_slice
 from reindex_pipeline.reindex.extraction import Extraction
 from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy, close_local_qdrant
+from reindex_pipeline.resources import QdrantStore
 from reindex_pipeline.vectors import VectorIndex, collection_name
+from reindex_pipeline_tests.corpus_env import (
+    ASSET,
+    USERS,
+    Env,
+    FailingEmbeddingModel,
+    FailingGraphDatabase,
+    chunk_count,
+)
 from reindex_pipeline_tests.fake_openai import FakeOpenAI, completion, embeddings_answer
-
-SEED = 7
-USERS = {u.username: u for u in build_users(SEED)}
-ASSET = build_reindex_asset(max_documents_per_run=100)
-
-
-class FailingEmbeddingModel(EmbeddingModel):
-    """Fault injection at the model boundary: the real embedder, except for one document's text."""
-
-    poison: str = ""
-
-    def embedder(self):
-        real, poison = LocalEmbedder(self.batch_size), self.poison
-
-        class Poisoned:
-            model, dimensions = real.model, real.dimensions
-
-            def embed(self, texts):
-                if any(poison in t for t in texts):
-                    raise ConnectionError("embedding service dropped the connection")
-                return real.embed(texts)
-
-        return Poisoned()
-
-
-class FailingGraphDatabase(GraphDatabase):
-    """Fault injection at the store boundary: a real FalkorDB whose relation writes fail for one document."""
-
-    poison_document: str = ""
-
-    @contextmanager
-    def open(self):
-        with super().open() as store:
-            real_run, poison = store.run, self.poison_document
-
-            def run(statement, params=None):
-                if "MERGE (a)-[r:" in statement and (params or {}).get("document_id") == poison:
-                    raise RuntimeError("graph write failed mid-pass")
-                return real_run(statement, params)
-
-            store.run = run
-            yield store
-
-
-@dataclass
-class Env:
-    db_url: str
-    graph_name: str
-    collection: str
-    instance: dg.DagsterInstance
-    doc_ids: list[str]
-
-    def resources(self, version: str = "rules-1.0", operator: str | None = None, embeddings=None, graph=None,
-                  extractor=None):
-        return {
-            "app_db": AppDatabase(url=self.db_url),
-            "qdrant": QdrantStore(path=os.environ["QDRANT_PATH"], collection=self.collection),
-            "graph": graph or GraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=self.graph_name),
-            "extractor": extractor or Extractor(version=version),
-            "embeddings": embeddings or EmbeddingModel(),
-            "reindex_policy": ReindexPolicy(operator_user_id=operator),
-        }
-
-    def run(self, keys: list[str] | None = None, raise_on_error: bool = True, **config) -> dg.ExecuteInProcessResult:
-        keys = keys or self.doc_ids
-        resources = config.pop("resources", None) or self.resources()
-        return dg.materialize(
-            [ASSET, preserved_ocr_output], selection=[ASSET], instance=self.instance, resources=resources,
-            run_config={"ops": {"reindex_documents": {"config": config}}}, raise_on_error=raise_on_error,
-            tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
-        )
-
-    def vectors(self) -> VectorIndex:
-        client = QdrantStore(path=os.environ["QDRANT_PATH"]).client()
-        return VectorIndex(client, collection_name(self.collection, "all-MiniLM-L6-v2"), "all-MiniLM-L6-v2", 384)
-
-    @contextmanager
-    def graph(self) -> Iterator[FalkorGraph]:
-        store = FalkorGraph("127.0.0.1", int(os.environ["FALKORDB_PORT"]), graph=self.graph_name)
-        try:
-            yield store
-        finally:
-            store.close()
-
-    def docs(self, where: str = "TRUE", params: tuple = ()) -> list[tuple]:
-        with psycopg.connect(self.db_url) as conn:
-            return conn.execute(f"SELECT id::text, owner_id::text, workspace_id::text, index_status FROM documents "  # noqa: S608
-                                f"WHERE {where} ORDER BY created_at", params).fetchall()
-
-    def eligible(self, owner: str | None = None) -> list[str]:
-        rows = self.docs("convert_status = 'converted' AND index_status = 'indexed' AND deleted_at IS NULL")
-        return [r[0] for r in rows if owner is None or r[1] == owner]
-
-    def snapshot(self, document_id: str) -> dict:
-        with psycopg.connect(self.db_url) as conn:
-            derived = db.extracted_snapshot(conn, document_id)
-            ocr = conn.execute("SELECT md5(string_agg(markdown, '|' ORDER BY page_number)) FROM pages "
-                               "WHERE document_id = %s", (document_id,)).fetchone()[0]
-            chunks = conn.execute("SELECT md5(string_agg(chunk_content || chunk_metadata::text, '|' "
-                                  "ORDER BY chunk_index)) FROM chunks WHERE document_id = %s",
-                                  (document_id,)).fetchone()[0]
-        index = self.vectors()
-        points = [(str(p.id), p.payload, hashlib.md5(repr(p.vector).encode()).hexdigest())
-                  for p in index.points(document_id)] if index.client.collection_exists(index.collection) else []
-        with self.graph() as g:
-            graph = document_slice(g, document_id)
-        return {"derived": derived, "ocr": ocr, "chunks": chunks, "points": points, "graph": graph}
-
-
-@pytest.fixture()
-def env(app_db: str) -> Iterator[Env]:
-    load_demo_corpus(app_db, 60, SEED)
-    instance = dg.DagsterInstance.ephemeral()
-    with psycopg.connect(app_db) as conn:
-        ids = [r[0] for r in conn.execute("SELECT id::text FROM documents ORDER BY created_at")]
-    instance.add_dynamic_partitions("documents", ids)
-    e = Env(app_db, f"g_{uuid.uuid4().hex[:10]}", f"c_{uuid.uuid4().hex[:10]}", instance, ids)
-    yield e
-    with e.graph() as g:
-        g.delete_all()
-    client = QdrantStore(path=os.environ["QDRANT_PATH"]).client()
-    for c in client.get_collections().collections:
-        if c.name.startswith(e.collection):
-            client.delete_collection(c.name)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _release_qdrant():
-    yield
-    close_local_qdrant(os.environ.get("QDRANT_PATH", ""))
-
-
-def _chunk_count(env: Env, document_id: str) -> int:
-    with psycopg.connect(env.db_url) as conn:
-        return conn.execute("SELECT count(*) FROM chunks WHERE document_id = %s", (document_id,)).fetchone()[0]
 
 
 def test_admin_reindexes_every_eligible_document_user_only_theirs(env: Env) -> None:
@@ -184,7 +44,7 @@ def test_admin_reindexes_every_eligible_document_user_only_theirs(env: Env) -> N
     env.run(requester_id=str(USERS["admin"].id))
     for doc_id in env.eligible():
         snap = env.snapshot(doc_id)
-        assert len(snap["points"]) == _chunk_count(env, doc_id) and snap["derived"]["data"]
+        assert len(snap["points"]) == chunk_count(env, doc_id) and snap["derived"]["data"]
     with psycopg.connect(env.db_url) as conn:
         audit = conn.execute("SELECT kind, details FROM audit_events ORDER BY id").fetchall()
     kinds = [k for k, _ in audit]
@@ -216,13 +76,13 @@ def test_two_reindexes_in_a_row_leave_no_duplicates_or_leftovers(env: Env) -> No
     index = env.vectors()
     with env.graph() as g:
         for doc_id in env.eligible():
-            chunks = _chunk_count(env, doc_id)
+            chunks = chunk_count(env, doc_id)
             assert index.count(doc_id) == chunks
             assert len({str(p.id) for p in index.points(doc_id)}) == chunks
             assert g.run(queries.COUNT_DOCUMENT_GRAPH, {"document_id": doc_id})[0]["chunks"] == chunks
             assert env.snapshot(doc_id)["derived"] == first[doc_id]
         total_chunks = g.run("MATCH (c:Chunk) RETURN count(c) AS n")[0]["n"]
-    assert total_chunks == sum(_chunk_count(env, d) for d in env.eligible())
+    assert total_chunks == sum(chunk_count(env, d) for d in env.eligible())
 
 
 def test_a_failing_document_keeps_its_old_index_and_the_others_complete(env: Env) -> None:
@@ -374,7 +234,7 @@ def test_openai_paths_end_to_end_and_a_refused_document_fails_alone(env: Env) ->
             assert snap["derived"]["data"] == [] and index.count(doc_id) == 0  # refused: nothing new written
             continue
         assert {r["extractor_version"] for r in snap["derived"]["data"]} == {"gpt-run-1"}
-        assert index.count(doc_id) == _chunk_count(env, doc_id)
+        assert index.count(doc_id) == chunk_count(env, doc_id)
         assert {r["entity"] for r in snap["graph"]["nodes"]} >= {"organization:blue yonder airlines", "currency:eur"}
     with psycopg.connect(env.db_url) as conn:
         details = conn.execute("SELECT indexing_details FROM documents WHERE id = %s", (docs[2],)).fetchone()[0]

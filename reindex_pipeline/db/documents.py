@@ -278,33 +278,11 @@ def _is_uuid(value: str) -> bool:
 
 
 # -- partition sync -------------------------------------------------------------------------------------
-_CURSOR_QUERIES = {
-    # cursor column -> which documents it walks; fixed text, never user input
-    "created_at": "deleted_at IS NULL",
-    "deleted_at": "deleted_at IS NOT NULL",
-}
-
-
-def _since(conn: psycopg.Connection, column: str, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
-    query = f"SELECT {column}::text, id::text FROM documents WHERE {_CURSOR_QUERIES[column]}"  # noqa: S608
-    params: tuple[Any, ...] = ()
-    if after is not None:
-        query += f" AND ({column}, id) > (%s::timestamptz, %s::uuid)"
-        params = after
-    return conn.execute(query + f" ORDER BY {column}, id LIMIT %s", (*params, limit)).fetchall()
-
-
 def created_since(conn: psycopg.Connection, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
     """(created_at, id) of live documents created after the cursor, oldest first."""
-    return _since(conn, "created_at", after, limit)
-
-
-def deleted_since(conn: psycopg.Connection, after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
-    """(deleted_at, id) of documents deleted after the cursor, oldest first."""
-    return _since(conn, "deleted_at", after, limit)
-
-
-def newest_deletion(conn: psycopg.Connection) -> tuple[str, str] | None:
-    row = conn.execute("SELECT deleted_at::text, id::text FROM documents WHERE deleted_at IS NOT NULL "
-                       "ORDER BY deleted_at DESC, id DESC LIMIT 1").fetchone()
-    return (row[0], row[1]) if row else None
+    query = "SELECT created_at::text, id::text FROM documents WHERE deleted_at IS NULL"
+    params: tuple[Any, ...] = ()
+    if after is not None:
+        query += " AND (created_at, id) > (%s::timestamptz, %s::uuid)"
+        params = after
+    return conn.execute(query + " ORDER BY created_at, id LIMIT %s", (*params, limit)).fetchall()
