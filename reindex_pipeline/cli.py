@@ -236,6 +236,8 @@ def request(
     document: DocumentOption = None,
     phase: PhasesOption = None,
     dry_run: Annotated[bool, typer.Option(help="preview only: the request ends done, nothing is written")] = False,
+    stale_only: Annotated[bool, typer.Option(
+        "--stale-only", help="skip each phase whose inputs and producer are unchanged since it last ran")] = False,
 ) -> None:
     """Queue a reindex request (a row in reindex_queue), exactly as the app does."""
     import psycopg
@@ -250,7 +252,8 @@ def request(
         user, ws, scope = _requester_and_scope(conn, requester, workspace, all_workspaces, document)
         request_id = queue.insert_request(conn, org_id=(ws or user)["org_id"], requested_by=user["id"], scope=scope,
                                           workspace_id=ws["id"] if ws else None, document_ids=document or None,
-                                          phases=phase or None, dry_run=dry_run, source="cli")
+                                          phases=phase or None, dry_run=dry_run, source="cli",
+                                          stale_only=stale_only)
     console.print(f"Queued request {request_id} ({scope}, as {user['username']}). "
                   f"Follow it with `reindex-pipeline status {request_id}`.")
 

@@ -236,6 +236,8 @@ def test_schedule_requests_every_eligible_document_and_a_later_user_request_runs
     scheduled_config = runs[1].run_config["ops"]["reindex_documents"]["config"]
     assert set(scheduled_config["document_ids"]) == _eligible(q.url)
     assert scheduled_config["requester_id"] == USERS["admin"]
+    assert scheduled_config["stale_only"] is True and runs[0].run_config["ops"]["reindex_documents"]["config"][
+        "stale_only"] is False  # the schedule skips what is up to date; a person's request reindexes
     assert q.row(user)["status"] == "running"
 
 

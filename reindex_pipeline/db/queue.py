@@ -18,19 +18,19 @@ LEASE_SECONDS = 300
 def insert_request(conn: psycopg.Connection, *, org_id: str, requested_by: str | None, scope: str,
                    workspace_id: str | None = None, document_ids: Iterable[str] | None = None,
                    phases: Iterable[str] | None = None, dry_run: bool = False, source: str = "app",
-                   stored_key: str | None = None) -> str:
+                   stored_key: str | None = None, stale_only: bool = False) -> str:
     """A new pending request; returns its id."""
     ids = list(document_ids) if document_ids is not None else None
     row = conn.execute(
         """
         INSERT INTO reindex_queue (org_id, project_id, requested_by, scope, document_ids, phases, dry_run, source,
-                                   priority, stored_key, artifact_id)
+                                   priority, stored_key, artifact_id, stale_only)
         VALUES (%s, %s, %s, %s, %s::uuid[], COALESCE(%s::text[], ARRAY['extraction','vector_indexing',
-                'graphrag_indexing']), %s, %s, %s, %s, %s)
+                'graphrag_indexing']), %s, %s, %s, %s, %s, %s)
         RETURNING id::text
         """,
         (org_id, workspace_id, requested_by, scope, ids, list(phases) if phases is not None else None, dry_run,
-         source, PRIORITY.get(source, 0), stored_key, ids[0] if ids and scope == "restore" else None),
+         source, PRIORITY.get(source, 0), stored_key, ids[0] if ids and scope == "restore" else None, stale_only),
     ).fetchone()
     return row[0]
 
@@ -60,7 +60,7 @@ def claim_due(conn: psycopg.Connection, owner: str, limit: int = 20,
               FROM due
              WHERE q.id = due.id
          RETURNING q.id::text, q.org_id::text, q.project_id::text AS workspace_id, q.requested_by::text,
-                   q.scope, q.document_ids::text[], q.phases, q.dry_run, q.source, q.priority, q.attempts,
+                   q.scope, q.document_ids::text[], q.phases, q.dry_run, q.stale_only, q.source, q.priority, q.attempts,
                    q.stored_key, q.created_at
             """,
             (limit, owner, lease_seconds),

@@ -108,7 +108,8 @@ def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict
         queue.finish(conn, row["id"], "done", {**counts, "dry_run": row["dry_run"]}, [])
         return "dry run: " + selection.confirmation() if row["dry_run"] else "nothing eligible"
     phases = [p for p in ALL_PHASES if p in set(row["phases"])]
-    config = {"requester_id": requester_id, "workspace_id": row["workspace_id"], "phases": phases}
+    config = {"requester_id": requester_id, "workspace_id": row["workspace_id"], "phases": phases,
+              "stale_only": row["stale_only"]}
     return selection.eligible_ids, {"config": config, "assets": [ASSET_OF[p] for p in phases]}, counts
 
 

@@ -1,4 +1,5 @@
-"""Scheduled full reindex: a queue request for every eligible document, at admin scope, low priority.
+"""Scheduled full reindex: a queue request for every eligible document, at admin scope, low priority,
+"stale only": a phase whose inputs and producer are unchanged since it last succeeded is skipped.
 
 It goes through the queue like every other request, so the same rules, audit and backoff apply, and
 its runs carry ``dagster/priority`` -10 while user requests carry +10: Dagster's run queue starts
@@ -28,7 +29,7 @@ def build_full_reindex_schedule(cron: str) -> dg.ScheduleDefinition:
             if org_id is None:
                 return dg.SkipReason(f"REINDEX_OPERATOR_USER_ID {reindex_policy.operator_user_id} is not a user")
             request_id = queue.insert_request(conn, org_id=org_id, requested_by=None, scope="all",
-                                              source="schedule")
+                                              source="schedule", stale_only=True)
             db.audit(conn, "reindex.queued", org_id, None, reindex_policy.operator_user_id,
                      {"request_id": request_id, "source": "schedule",
                       "scheduled_for": str(context.scheduled_execution_time)})

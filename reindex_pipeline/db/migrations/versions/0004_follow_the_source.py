@@ -67,6 +67,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_source_changes_due", "source_changes", ["next_attempt_at", "id"],
                     postgresql_where=sa.text("done_at IS NULL"))
+    op.add_column("reindex_queue", sa.Column("stale_only", sa.Boolean, nullable=False, server_default=sa.false(),
+                                             comment="skip phases whose fingerprint is unchanged"))
     op.execute(_TRIGGER_FUNCTION)
     op.execute("CREATE TRIGGER documents_source_change AFTER UPDATE OF deleted_at, owner_id, workspace_id "
                "ON documents FOR EACH ROW EXECUTE FUNCTION record_source_change()")
@@ -80,5 +82,6 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS documents_source_delete ON documents")
     op.execute("DROP TRIGGER IF EXISTS documents_source_change ON documents")
     op.execute("DROP FUNCTION IF EXISTS record_source_change()")
+    op.drop_column("reindex_queue", "stale_only")
     op.drop_table("source_changes")
     op.drop_table("document_index_state")
