@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from functools import wraps
 from typing import Annotated, Any
 
@@ -374,6 +375,149 @@ def requeue(request_id: Annotated[str, typer.Argument(help="a failed or refused 
         if not queue.requeue(conn, request_id):
             raise RuntimeError(f"request {request_id} is not failed or refused (or does not exist)")
     console.print(f"Requeued {request_id}.")
+
+
+# -- consistency: per-document checks, repair, the store-wide audit, the published collection -------------
+@contextmanager
+def _open_stores():
+    """(connection, current model's VectorIndex, graph, resources) of the running stack or the external services."""
+    import psycopg
+
+    from reindex_pipeline.resources import build_resources
+    from reindex_pipeline.stack.supervisor import StackState
+    from reindex_pipeline.vectors import VectorIndex, collection_name
+
+    settings = _settings()
+    state = StackState.read(settings.state_dir / "stack.json")
+    environ = {**(state.environment if state else {}), **os.environ}
+    environ["DATABASE_URL"] = database_url(settings)
+    resources = build_resources(environ, resolved=True)
+    try:
+        client = resources["qdrant"].client()
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc} (a reindex holds the local Qdrant folder: run the `check_documents` job in "
+                           "the Dagster UI, or try again when it is done)") from None
+    model, dimensions = resources["embeddings"].identity.rsplit("/", 1)
+    index = VectorIndex(client, collection_name(resources["qdrant"].collection, model), model, int(dimensions))
+    with psycopg.connect(environ["DATABASE_URL"], autocommit=True) as conn, resources["graph"].open() as graph:
+        yield conn, index, graph, resources
+
+
+@app.command()
+@friendly_errors
+def check(document: Annotated[list[str] | None, typer.Argument(help="document ids (none: every document)")] = None,
+          ) -> None:
+    """Cross-store consistency of documents: Postgres chunks = live Qdrant points = live graph chunks,
+    owner/workspace current everywhere, nothing left of deleted ones. Exit code 1 when any check fails."""
+    from reindex_pipeline.reindex import consistency
+
+    with _open_stores() as (conn, index, graph, _):
+        ids = document or [r[0] for r in conn.execute("SELECT id::text FROM documents ORDER BY created_at")]
+        if not index.client.collection_exists(index.collection):
+            raise RuntimeError(f"no Qdrant collection {index.collection}: nothing has been reindexed yet")
+        failures = []
+        for start in range(0, len(ids), 200):
+            for doc_id, facts in consistency.gather(conn, ids[start:start + 200], index, graph).items():
+                failures += [(doc_id, r.check, r.description) for r in consistency.evaluate(facts) if not r.passed]
+    if failures:
+        table = Table("document", "check", "difference", box=None)
+        for row in failures[:200]:
+            table.add_row(*row)
+        console.print(table)
+    documents = len({f[0] for f in failures})
+    console.print(f"{len(ids)} documents checked: {documents} inconsistent ({len(failures)} failed checks)."
+                  + (" Repair with `reindex-pipeline repair --as ADMIN DOCUMENT_ID...`." if failures else ""))
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly_errors
+def repair(requester: AsOption,
+           document: Annotated[list[str], typer.Argument(help="document ids to repair")]) -> None:
+    """Repair documents: a deleted one is purged again; a live one is reindexed (forced) through the queue."""
+    import psycopg
+
+    from reindex_pipeline.db import queue
+    from reindex_pipeline.db.documents import load_documents
+
+    with psycopg.connect(database_url(_settings()), autocommit=True) as conn:
+        user, _, _ = _requester_and_scope(conn, requester, None, False, document)
+        found = {d.id: d for d in load_documents(conn, document)}
+        purge = [d for d in document if d not in found or found[d].deleted_at is not None]
+        live = [d for d in document if d not in purge]
+        for doc_id in purge:
+            conn.execute("INSERT INTO source_changes (document_id, kind) VALUES (%s, 'purge')", (doc_id,))
+        if live:
+            request_id = queue.insert_request(conn, org_id=user["org_id"], requested_by=user["id"], scope="documents",
+                                              document_ids=live, source="cli")
+            console.print(f"Queued a forced reindex of {len(live)} documents: request {request_id}.")
+    if purge:
+        console.print(f"Queued a purge of {len(purge)} deleted documents (the source_changes sensor runs it).")
+
+
+@app.command()
+@friendly_errors
+def audit() -> None:
+    """Scan every store once and print what differs from Postgres: orphans, missing, duplicates, stale.
+    Exit code 1 when anything differs."""
+    from reindex_pipeline.reindex import store_audit
+    from reindex_pipeline.vectors import model_collections
+
+    with _open_stores() as (conn, index, graph, resources):
+        source = store_audit.scan_postgres(conn)
+        current = store_audit.scan_points(index.client, index.collection, source) \
+            if index.client.collection_exists(index.collection) else {}
+        others: dict[str, int] = {}
+        for collection in model_collections(index.client, resources["qdrant"].collection):
+            if collection != index.collection:
+                for doc_id, tally in store_audit.scan_points(index.client, collection, source).items():
+                    others[doc_id] = others.get(doc_id, 0) + tally.points
+        graph_chunks, graph_nodes = store_audit.scan_graph(graph)
+    report = store_audit.compare(source, current, others, graph_chunks, graph_nodes)
+    console.print(f"{report.documents} documents in Postgres; {sum(t.points for t in current.values())} points "
+                  f"in {index.collection}; {sum(graph_chunks.values())} graph chunks.")
+    for kind, ids in sorted(report.differences.items()):
+        console.print(f"  {kind}: {len(ids)}  e.g. {', '.join(ids[:3])}")
+    if report.clean:
+        console.print("Every store agrees with Postgres.")
+    else:
+        raise typer.Exit(1)
+
+
+vectors_app = typer.Typer(help="The Qdrant collection readers use (an alias) and the per-model collections.")
+app.add_typer(vectors_app, name="vectors")
+
+
+@vectors_app.command("status")
+@friendly_errors
+def vectors_status() -> None:
+    """Which collection readers use, and each model's collection with its points."""
+    from reindex_pipeline.db.documents import missing_vectors
+    from reindex_pipeline.vectors import alias_target, model_collections
+
+    with _open_stores() as (conn, index, _, resources):
+        alias = resources["qdrant"].collection
+        target = alias_target(index.client, alias)
+        console.print(f"Readers use `{alias}` -> {target or '(nothing published yet)'}.")
+        for collection in model_collections(index.client, alias):
+            points = index.client.count(collection, exact=True).count
+            note = ""
+            if collection == index.collection:
+                note = f"current model; {missing_vectors(conn, collection, resources['embeddings'].identity)} " \
+                       "eligible documents not in it yet"
+            console.print(f"  {collection}: {points} points {note}")
+
+
+@vectors_app.command("drop-old")
+@friendly_errors
+def vectors_drop_old() -> None:
+    """Drop the collections of earlier embedding models (never the one readers use)."""
+    from reindex_pipeline.vectors import drop_unpublished
+
+    with _open_stores() as (_, index, _, resources):
+        dropped = drop_unpublished(index.client, resources["qdrant"].collection)
+    console.print(f"Dropped {', '.join(dropped)}." if dropped else "Nothing to drop.")
 
 
 @app.command("env-vars")

@@ -135,16 +135,22 @@ class ReindexPolicy(dg.ConfigurableResource):
     max_attempts: int = Field(default=4, description="queue attempts before a request is failed")
 
 
-def build_resources(environ: Mapping[str, str]) -> dict[str, dg.ConfigurableResource]:
-    """Resources for the environment the launcher (or the operator) set up."""
+def build_resources(environ: Mapping[str, str], resolved: bool = False) -> dict[str, dg.ConfigurableResource]:
+    """Resources for the environment the launcher (or the operator) set up.
+
+    Secrets and the database URL are ``dg.EnvVar``s (the UI shows the variable, not the value), or with
+    ``resolved`` their values, for use outside Dagster (the CLI)."""
     settings = Settings.from_env(environ)
 
-    def secret(name: str) -> dg.EnvVar | None:
-        return dg.EnvVar(name) if environ.get(name) else None
+    def secret(name: str) -> dg.EnvVar | str | None:
+        if not environ.get(name):
+            return None
+        return environ[name] if resolved else dg.EnvVar(name)
 
+    database = environ.get("DATABASE_URL", "") if resolved else dg.EnvVar("DATABASE_URL")
     return {
         # An unset DATABASE_URL fails when first used, naming the variable.
-        "app_db": AppDatabase(url=dg.EnvVar("DATABASE_URL")),
+        "app_db": AppDatabase(url=database),
         "qdrant": QdrantStore(
             url=settings.qdrant_url, api_key=secret("QDRANT_API_KEY"),
             path=None if settings.qdrant_url else str(settings.qdrant_path),
@@ -157,7 +163,8 @@ def build_resources(environ: Mapping[str, str]) -> dict[str, dg.ConfigurableReso
         "bucket": Bucket(url=settings.effective_bucket_url),
         "extractor": Extractor(openai_api_key=secret("OPENAI_API_KEY"), openai_model=settings.openai_model),
         "embeddings": EmbeddingModel(openai_api_key=secret("OPENAI_API_KEY"),
-                                     openai_model=settings.openai_embedding_model),
+                                     openai_model=settings.openai_embedding_model,
+                                     dimensions=settings.embedding_dimensions),
         "reindex_policy": ReindexPolicy(operator_user_id=settings.operator_user_id,
                                         max_documents_per_run=settings.max_documents_per_run,
                                         max_attempts=settings.max_attempts),

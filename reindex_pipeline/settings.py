@@ -29,6 +29,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "OPENAI_API_KEY": ("Use OpenAI for extraction, graph entities and embeddings.", "offline models"),
     "OPENAI_MODEL": ("Chat model for structured-output extraction and graph entities.", "gpt-4o-mini"),
     "OPENAI_EMBEDDING_MODEL": ("OpenAI embedding model.", "text-embedding-3-small"),
+    "EMBEDDING_DIMENSIONS": ("Fewer embedding dimensions than the model's own (a new collection).", "the model's"),
     "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
     "REINDEX_FULL_CRON": ("Cron of the scheduled full reindex (the schedule starts switched off).", "0 3 * * 0"),
@@ -57,6 +58,7 @@ class Settings:
     openai_api_key: str | None
     openai_model: str
     openai_embedding_model: str
+    embedding_dimensions: int | None
     operator_user_id: str | None
     max_attempts: int
     max_documents_per_run: int
@@ -87,6 +89,7 @@ class Settings:
             openai_api_key=get("OPENAI_API_KEY"),
             openai_model=get("OPENAI_MODEL") or "gpt-4o-mini",
             openai_embedding_model=get("OPENAI_EMBEDDING_MODEL") or "text-embedding-3-small",
+            embedding_dimensions=_positive_int("EMBEDDING_DIMENSIONS", get("EMBEDDING_DIMENSIONS"), 0) or None,
             operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
             max_attempts=_positive_int("REINDEX_MAX_ATTEMPTS", get("REINDEX_MAX_ATTEMPTS"), 4),
             full_reindex_cron=get("REINDEX_FULL_CRON") or "0 3 * * 0",

@@ -137,6 +137,43 @@ class VectorIndex:
         return sorted(records, key=lambda r: str(r.id))
 
 
+# -- what readers use: an alias that only ever points at a complete collection ---------------------------
+def alias_target(client: QdrantClient, alias: str) -> str | None:
+    for a in client.get_aliases().aliases:
+        if a.alias_name == alias:
+            return a.collection_name
+    return None
+
+
+def publish(client: QdrantClient, alias: str, collection: str, documents_missing: int) -> str:
+    """Point ``alias`` at ``collection`` when no eligible document is missing from it (one atomic alias
+    update: a reader sees the old complete collection, then the new complete one). Returns what happened."""
+    current = alias_target(client, alias)
+    if current == collection:
+        return f"readers use {collection}"
+    if documents_missing:
+        where = f"stay on {current}" if current else "have no collection yet"
+        return f"readers {where}: {documents_missing} eligible documents are not yet in {collection}"
+    actions: list[models.AliasOperations] = []
+    if current is not None:
+        actions.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
+    actions.append(models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=collection,
+                                                                               alias_name=alias)))
+    client.update_collection_aliases(change_aliases_operations=actions)
+    return f"readers switched from {current} to {collection}" if current else f"readers now use {collection}"
+
+
+def drop_unpublished(client: QdrantClient, alias: str) -> list[str]:
+    """Drop every model collection under ``alias`` that readers do not use (after a model switch, on request)."""
+    current = alias_target(client, alias)
+    if current is None:
+        raise RuntimeError(f"no collection is published under {alias!r} yet: nothing is dropped")
+    dropped = [c for c in model_collections(client, alias) if c != current]
+    for collection in dropped:
+        client.delete_collection(collection)
+    return dropped
+
+
 # -- many documents at once (purge, access changes): batched filters over every model's collection ------
 def model_collections(client: QdrantClient, base: str) -> list[str]:
     """Every per-model collection of ``base`` (the live one and any left from an earlier model)."""

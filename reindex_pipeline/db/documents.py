@@ -208,6 +208,16 @@ def record_state(conn: psycopg.Connection, document_id: str, state: dict[str, An
     )
 
 
+def missing_vectors(conn: psycopg.Connection, collection: str, embedding_model: str) -> int:
+    """How many eligible documents do not have their live vectors in ``collection`` from ``embedding_model``."""
+    return conn.execute(
+        """
+        SELECT count(*) FROM documents d LEFT JOIN document_index_state s ON s.document_id = d.id
+         WHERE d.deleted_at IS NULL AND d.convert_status = 'converted' AND d.index_status = 'indexed'
+           AND (s.vector_collection IS DISTINCT FROM %s OR s.embedding_model IS DISTINCT FROM %s)
+        """, (collection, embedding_model)).fetchone()[0]
+
+
 # -- derived data ------------------------------------------------------------------------------------
 def replace_extracted(conn: psycopg.Connection, document_id: str, extraction: Extraction, extractor: str,
                       version: str) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from reindex_pipeline.reindex.runner import select as select_for_run
 from reindex_pipeline.reindex.selection import RequesterRefused
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy, build_resources
 from reindex_pipeline.settings import Settings
-from reindex_pipeline.vectors import VectorIndex, collection_name
+from reindex_pipeline.vectors import VectorIndex, collection_name, publish
 
 #: Dagster's tags for a materialisation's data and code versions (what the UI's staleness reads).
 DATA_VERSION_TAG, CODE_VERSION_TAG = "dagster/data_version", "dagster/code_version"
@@ -133,6 +133,10 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
                         tags={DATA_VERSION_TAG: outcome.fingerprints[phase],
                               CODE_VERSION_TAG: runner.producers.code_version(phase)})
 
+        if stores.vectors is not None:
+            with app_db.connect() as conn:
+                missing = db.missing_vectors(conn, stores.vectors.collection, runner.producers.embedding_model)
+            context.log.info(publish(stores.vectors.client, qdrant.collection, stores.vectors.collection, missing))
         counts = {"document_count": len(selection.eligible), "completed": done, "failed": len(failed),
                   "unchanged_documents": untouched, "unchanged_phases": unchanged,
                   "skipped": selection.skipped_by_reason(), "duration_s": round(time.monotonic() - started, 2)}

@@ -187,6 +187,13 @@ RETURN ch.id AS id, ch.chunk_index AS chunk_index, ch.text AS text, ch.pass_id A
 ORDER BY ch.chunk_index
 """
 
+#: A document's chunk nodes: all of them, and those of its live pass (consistency checks).
+COUNT_CHUNK_PASSES = """
+MATCH (ch:Chunk {document_id: $document_id})
+OPTIONAL MATCH (d:Document {id: $document_id})
+RETURN count(ch) AS total, sum(CASE WHEN ch.pass_id = d.pass_id THEN 1 ELSE 0 END) AS live
+"""
+
 COUNT_DOCUMENT_GRAPH = """
 MATCH (d:Document {id: $document_id})
 OPTIONAL MATCH (d)-[:HAS_CHUNK]->(ch:Chunk)
@@ -209,6 +216,16 @@ WHERE r.document_id = $document_id
 RETURN a.key AS source, type(r) AS type, b.key AS target, r.pass_id AS pass_id
 """
 DOCUMENT_RELATIONS: dict[str, str] = {t: _DOCUMENT_RELATIONS.format(rel_type=t) for t in RELATION_TYPES}
+
+#: The store-wide audit: chunk nodes per document, and Document nodes with their live chunk count.
+ALL_DOCUMENT_CHUNKS = "MATCH (c:Chunk) RETURN c.document_id AS document_id, count(c) AS chunks"
+ALL_DOCUMENT_NODES = """
+MATCH (d:Document)
+OPTIONAL MATCH (d)-[:HAS_CHUNK]->(c:Chunk)
+WHERE c.pass_id = d.pass_id
+RETURN d.id AS document_id, d.owner_id AS owner_id, d.workspace_id AS workspace_id, count(c) AS live_chunks
+"""
+
 
 GRAPH_SNAPSHOT = """
 MATCH (n)
