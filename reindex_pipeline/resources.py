@@ -131,7 +131,7 @@ class ReindexPolicy(dg.ConfigurableResource):
     """Deployment-wide reindex settings."""
 
     operator_user_id: str | None = Field(default=None, description="admin id UI backfills run as")
-    max_documents_per_run: int = Field(default=100, description="queue requests launch one run per this many")
+    max_documents_per_run: int = Field(default=1000, description="queue requests launch one run per this many")
     max_attempts: int = Field(default=4, description="queue attempts before a request is failed")
 
 

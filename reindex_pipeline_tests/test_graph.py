@@ -78,6 +78,25 @@ def test_rewriting_a_document_is_idempotent_and_stale_parts_go(graph: FalkorGrap
     assert rels == [{"d": "doc-1", "p": "p2"}, {"d": "other", "p": "p0"}]
 
 
+def test_an_unchanged_rewrite_asks_no_orphan_question_a_failed_pass_cleans_its_own(graph: FalkorGraph) -> None:
+    """Orphan checks read an entity's incoming mentions (a hub's cost grows with the graph), so they are
+    asked only about entities the document stopped mentioning: none when its entities are unchanged."""
+    _write_document(graph, "doc-1", "same", "p1")
+    _write_document(graph, "doc-1", "same", "p2")
+    asked: list[dict] = []
+    real_run = graph.run
+    graph.run = lambda statement, params=None: (asked.append(params) if statement == queries.DELETE_ORPHANS_AMONG
+                                                else None) or real_run(statement, params)
+    writer.commit_pass(graph, "doc-1", "p2", {"filename": "same"})
+    assert asked == []
+    _write_document(graph, "doc-1", "new vendor", "p3")
+    writer.drop_pass(graph, "doc-1", "p3")  # a failed pass: its own new entity goes, the live ones stay
+    assert asked == [{"keys": [entity_key("vendor", "new vendor")]}]
+    names = {r["name"] for r in real_run("MATCH (e:Entity) RETURN e.name AS name")}
+    assert names == {"same", "EUR"}
+    assert real_run(queries.COUNT_DOCUMENT_GRAPH, {"document_id": "doc-1"}) == [{"chunks": 2, "mentions": 2}]
+
+
 def test_purge_removes_only_the_documents_slice_and_unshared_entities(graph: FalkorGraph) -> None:
     _write_document(graph, "other", "kept", "p0")
     _write_document(graph, "doc-1", "gone", "p1")

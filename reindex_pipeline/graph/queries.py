@@ -101,10 +101,11 @@ UPSERT_RELATION: dict[str, str] = {t: _UPSERT_RELATION.format(rel_type=t) for t 
 # -- cleanup: every statement starts from the document's own nodes or an indexed key, so its cost
 # depends on the document's size, never on the size of the graph.
 
-#: Entities the document's chunks mention (any pass): the only candidates for orphan removal.
+#: Entities the document's chunks mention, and whether from the given pass: the only candidates for
+#: orphan removal are those the removed pass mentions and the kept one does not.
 MENTIONED_KEYS = """
 MATCH (ch:Chunk {document_id: $document_id})-[:MENTIONS]->(e:Entity)
-RETURN DISTINCT e.key AS key
+RETURN DISTINCT e.key AS key, ch.pass_id = $pass_id AS in_pass
 """
 
 #: After a pass is live: drop the chunks (and their mentions) an earlier pass wrote.
@@ -121,8 +122,8 @@ DELETE r
 """
 DELETE_STALE_RELATIONS: dict[str, str] = {t: _DELETE_STALE_RELATIONS.format(rel_type=t) for t in RELATION_TYPES}
 
-#: Of the given entities, those no chunk mentions any more (an anti-semi-join per key: it stops at the
-#: first mention, so a currency mentioned by every document costs the same as a one-off invoice number).
+#: Of the given entities, those no chunk mentions any more. The check reads the entity's incoming
+#: mentions, so the writer only asks it about entities that the document stopped mentioning.
 DELETE_ORPHANS_AMONG = """
 UNWIND $keys AS key
 MATCH (e:Entity {key: key})

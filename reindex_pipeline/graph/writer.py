@@ -27,7 +27,7 @@ def commit_pass(store: GraphStore, document_id: str, pass_id: str, properties: d
     """Make the pass live (document properties last), then drop what earlier passes left."""
     params = {"document_id": document_id, "pass_id": pass_id}
     store.run(queries.SET_DOCUMENT_PROPERTIES, {**params, "properties": properties})
-    keys = _mentioned_keys(store, queries.MENTIONED_KEYS, params)
+    keys = _no_longer_mentioned(store, params, removed_pass_is_current=False)
     store.run(queries.DELETE_STALE_CHUNKS, params)
     for statement in queries.DELETE_STALE_RELATIONS.values():
         store.run(statement, params)
@@ -37,7 +37,7 @@ def commit_pass(store: GraphStore, document_id: str, pass_id: str, properties: d
 def drop_pass(store: GraphStore, document_id: str, pass_id: str) -> None:
     """Remove a failed pass; the live pass stays exactly as it was."""
     params = {"document_id": document_id, "pass_id": pass_id}
-    keys = _mentioned_keys(store, queries.MENTIONED_KEYS, params)
+    keys = _no_longer_mentioned(store, params, removed_pass_is_current=True)
     store.run(queries.DELETE_PASS_CHUNKS, params)
     for statement in queries.DELETE_PASS_RELATIONS.values():
         store.run(statement, params)
@@ -72,6 +72,15 @@ def document_slice(store: GraphStore, document_id: str) -> dict:
 
 def _mentioned_keys(store: GraphStore, statement: str, params: dict) -> list[str]:
     return [row["key"] for row in store.run(statement, params)]
+
+
+def _no_longer_mentioned(store: GraphStore, params: dict, removed_pass_is_current: bool) -> list[str]:
+    """Keys the removed pass(es) mention and the kept pass does not: an unchanged document has none, so
+    its reindex never asks whether a shared entity (a currency, a frequent vendor) is still mentioned."""
+    removed, kept = set(), set()
+    for row in store.run(queries.MENTIONED_KEYS, params):
+        (removed if bool(row["in_pass"]) == removed_pass_is_current else kept).add(row["key"])
+    return sorted(removed - kept)
 
 
 def _delete_orphans(store: GraphStore, keys: list[str]) -> None:

@@ -1,0 +1,214 @@
+"""Benchmark: what a reindex costs, the same work measured side by side in one run.
+
+Usage: ./dev bench reindex [--documents 1000] [--indexed 1000,50000] [--sample 100] [--skip-dagster] [--skip-size]
+
+1. Throughput on a demo corpus of ``--documents`` documents, with the real offline model and stores:
+   - the plain loop: the reindex's own functions (selection, ReindexRunner) called directly, no Dagster;
+   - the Dagster path: a queue request picked up by the daemon's sensor, and a UI-style backfill of every
+     partition (both through ``dagster dev`` on Postgres storage, as ``./dev up`` runs it);
+   - one run per partition, as a naive partitioned asset would launch them (a few, then per document);
+   - a "stale only" reindex with nothing changed, as a fraction of a full one.
+2. Store size: the per-document cost of the Postgres, Qdrant and graph work for the same sample of
+   documents with 1,000 and with 50,000 documents already indexed (a deterministic hash embedder stands
+   in for the model here, so the figures are the stores' work alone; the embedding is the same per
+   document whatever the store size).
+Starts its own throwaway stack in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+from reindex_pipeline.db import migrate
+from reindex_pipeline.demo.corpus import stable_id
+from reindex_pipeline.demo.loader import load_demo_corpus
+from reindex_pipeline.reindex.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS
+from reindex_pipeline.reindex.runner import DocumentOutcome, ReindexRunner, Stores, resolve_requester, select
+from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, build_resources, close_local_qdrant
+from reindex_pipeline.settings import Settings
+from reindex_pipeline.stack.supervisor import Stack
+from reindex_pipeline.vectors import VectorIndex, collection_name
+
+SEED = 7
+PHASE_STORE = {EXTRACTION: "postgres", VECTORS: "qdrant", GRAPH: "graph"}
+
+
+class HashEmbedder:
+    """Deterministic unit vectors from a text's hash: the stores' work without the model's."""
+
+    model, dimensions = "bench-hash", 384
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        out = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(self.dimensions)
+            out.append((v / np.linalg.norm(v)).tolist())
+        return out
+
+
+def admin_of(url: str) -> str:
+    admin = str(stable_id(SEED, "user", "admin"))
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1 FROM users WHERE id = %s", (admin,)).fetchone(), "no demo admin"
+    return admin
+
+
+def document_ids(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("SELECT id::text FROM documents ORDER BY created_at, id")]
+
+
+@contextlib.contextmanager
+def open_stores(resources: dict, embedder=None) -> Iterator[Stores]:
+    """The stores a run writes to, opened as the reindex asset opens them."""
+    app_db: AppDatabase = resources["app_db"]
+    qdrant: QdrantStore = resources["qdrant"]
+    graph: GraphDatabase = resources["graph"]
+    embedder = embedder or resources["embeddings"].embedder()
+    stores = Stores(connect=app_db.connect, extractor=resources["extractor"], embedder=embedder)
+    stores.vectors = VectorIndex(qdrant.client(), collection_name(qdrant.collection, embedder.model),
+                                 embedder.model, embedder.dimensions)
+    stores.vectors.ensure_collection()
+    with graph.open() as graph_store:
+        graph_store.ensure_schema()
+        stores.graph = graph_store
+        yield stores
+
+
+def plain_loop(resources: dict, requester_id: str, keys: list[str], force: bool = True,
+               embedder=None) -> tuple[float, list[DocumentOutcome]]:
+    """Selection and the per-document phases, exactly as the asset calls them, minus Dagster."""
+    started = time.perf_counter()
+    run_id = f"plain-{uuid.uuid4().hex[:8]}"
+    with resources["app_db"].connect(autocommit=True) as conn:
+        requester, _ = resolve_requester(conn, requester_id, None)
+        selection = select(conn, requester, keys, None, None, run_id)
+    with open_stores(resources, embedder) as stores:
+        runner = ReindexRunner(stores, run_id, ALL_PHASES, print, force=force)
+        outcomes = list(runner.reindex(selection.eligible))
+    failed = [o for o in outcomes if not o.ok]
+    assert not failed, f"{len(failed)} documents failed, e.g. {failed[0].error}"
+    return time.perf_counter() - started, outcomes
+
+
+# -- 1. throughput -------------------------------------------------------------------------------------------
+def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
+    env = stack.state.environment
+    url = env["DATABASE_URL"]
+    migrate.upgrade(url)
+    report = load_demo_corpus(url, documents, seed=SEED)
+    admin = admin_of(url)
+    keys = document_ids(url)
+    resources = build_resources(env, resolved=True)
+    print(f"demo corpus: {report.documents} documents, {report.chunks} chunks")
+
+    resources["embeddings"].embedder().embed(["warm the model up"])  # the model loads once per process
+    plain, outcomes = plain_loop(resources, admin, keys)
+    n = len(outcomes)
+    print(f"plain loop (no Dagster)          : {n} documents in {plain:6.1f} s = {n / plain:6.1f} docs/s")
+    stale, stale_outcomes = plain_loop(resources, admin, keys, force=False)
+    written = sum(1 for o in stale_outcomes if o.metadata)
+    print(f"stale only, nothing changed      : {n} documents in {stale:6.2f} s = {stale / plain:.2%} of a full "
+          f"reindex ({written} documents written)")
+    close_local_qdrant(str(Settings.from_env(env).qdrant_path))  # the Dagster runs open it next
+    if skip_dagster:
+        return
+    from benchmarks.dagster_path import DagsterPath
+
+    eligible = [o.document_id for o in outcomes]
+    with DagsterPath(stack, url, admin) as dagster:
+        dagster.wait_for_partitions(len(eligible))
+        for name, measure in (("queue request (daemon)", dagster.queue_request),
+                              ("backfill (UI)", lambda: dagster.backfill(eligible))):
+            done, worked = measure()
+            print(f"Dagster, {name:<23}: {n} documents in {worked:6.1f} s = {n / worked:6.1f} docs/s "
+                  f"(request to last run's end; status final after {done:.1f} s); plain/Dagster "
+                  f"{(n / plain) / (n / worked):.2f}")
+            ours = worked / n
+        single = eligible[:5]
+        per_partition = dagster.one_run_per_partition(single) / len(single)
+        print(f"one run per partition            : {per_partition:6.2f} s/doc, ours {ours:.3f} s/doc "
+              f"= {per_partition / ours:.0f}x less")
+
+
+# -- 2. store size -------------------------------------------------------------------------------------------
+def per_store(outcomes: list[DocumentOutcome]) -> dict[str, float]:
+    """Median milliseconds per document for each store's phase (its writes and its commit)."""
+    return {PHASE_STORE[p]: statistics.median(o.metadata[p]["duration_s"] for o in outcomes) * 1000
+            for p in ALL_PHASES}
+
+
+def store_size(stack: Stack, sizes: list[int], sample: int) -> None:
+    env = stack.state.environment
+    server = env["DATABASE_URL"].rsplit("/", 1)[0]
+    name = "bench_size"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"{server}/{name}"
+    migrate.upgrade(url)
+    # The demo corpus marks about a quarter of its documents ineligible (deleted, not converted, ...).
+    target = max(sizes) + sample
+    started = time.perf_counter()
+    report = load_demo_corpus(url, int(target * 1.4), seed=SEED)
+    print(f"\nstore size: demo corpus of {report.documents} documents loaded in {time.perf_counter() - started:.0f} s")
+    admin = admin_of(url)
+    resources = {**build_resources({**env, "DATABASE_URL": url}, resolved=True),
+                 "qdrant": QdrantStore(path=str(Settings.from_env(env).qdrant_path), collection="size"),
+                 "graph": GraphDatabase(falkordb_port=int(env["FALKORDB_PORT"]), graph_name="size")}
+    with resources["app_db"].connect() as conn:
+        requester, _ = resolve_requester(conn, admin, None)
+        eligible = [d.id for d in select(conn, requester, document_ids(url), None, None, "size").eligible]
+    assert len(eligible) >= target, f"only {len(eligible)} eligible documents for {target}"
+    measured, rest = eligible[:sample], eligible[sample:]
+    embedder = HashEmbedder()
+    plain_loop(resources, admin, measured, embedder=embedder)  # first index of the sample
+    indexed, rows = sample, []
+    for size in sizes:
+        fill = rest[indexed - sample:size - sample]
+        if fill:
+            started = time.perf_counter()
+            for start in range(0, len(fill), 2000):
+                plain_loop(resources, admin, fill[start:start + 2000], embedder=embedder)
+            print(f"  indexed {len(fill)} more documents in {time.perf_counter() - started:.0f} s")
+        indexed = max(indexed, size)
+        _, outcomes = plain_loop(resources, admin, measured, embedder=embedder)
+        costs = per_store(outcomes)
+        rows.append((size, costs))
+        print(f"  {size:>6} documents indexed: per document (median of {sample}) "
+              + ", ".join(f"{store} {ms:.1f} ms" for store, ms in costs.items()))
+    first, last = rows[0][1], rows[-1][1]
+    print(f"  cost at {rows[-1][0]} vs {rows[0][0]} documents: "
+          + ", ".join(f"{store} x{last[store] / first[store]:.2f}" for store in first))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--documents", type=int, default=1000, help="demo corpus size for the throughput part")
+    parser.add_argument("--indexed", default="1000,50000", help="store sizes (documents indexed) to compare")
+    parser.add_argument("--sample", type=int, default=100, help="documents measured at each store size")
+    parser.add_argument("--skip-dagster", action="store_true")
+    parser.add_argument("--skip-size", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, Stack(Settings.from_env({"REINDEX_STATE_DIR": str(Path(tmp))})) as stack:
+        if not args.skip_throughput:
+            throughput(stack, args.documents, args.skip_dagster)
+        if not args.skip_size:
+            store_size(stack, [int(s) for s in args.indexed.split(",")], args.sample)
+
+
+if __name__ == "__main__":
+    main()
