@@ -18,6 +18,7 @@ from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.reindex.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, Producers
+from reindex_pipeline.reindex.read_ahead import read_ahead
 from reindex_pipeline.reindex.runner import ReindexRunner, Stores
 from reindex_pipeline.reindex.runner import resolve_requester as resolve
 from reindex_pipeline.reindex.runner import select as select_for_run
@@ -111,13 +112,17 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
         done = 0
         unchanged = {p: 0 for p in phases}  # phases skipped by a stale-only run: fingerprint unchanged
         untouched = 0  # documents with every phase unchanged: not even claimed
+        events_s = 0.0  # time Dagster spends storing this step's materialisations
         started = time.monotonic()
         with graph.open() as graph_store:
             if GRAPH in phases:
                 graph_store.ensure_schema()
                 stores.graph = graph_store
-            runner = ReindexRunner(stores, run_id, phases, context.log.warning, force=not config.stale_only)
-            for outcome in runner.reindex(selection.eligible):
+            warnings: list[str] = []  # the runner works in a background thread; Dagster logs from this one
+            runner = ReindexRunner(stores, run_id, phases, warnings.append, force=not config.stale_only)
+            for outcome in read_ahead(runner.reindex(selection.eligible)):
+                while warnings:
+                    context.log.warning(warnings.pop(0))
                 if not outcome.ok:
                     failed.append({"document_id": outcome.document_id, "phase": outcome.failed_phase,
                                    "error": outcome.error})
@@ -127,19 +132,27 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
                 for phase in outcome.unchanged:
                     unchanged[phase] += 1
                 for phase, metadata in outcome.metadata.items():
+                    handed = time.monotonic()
                     yield dg.AssetMaterialization(
                         asset_key=ASSET_OF[phase], partition=outcome.document_id,
                         metadata={**metadata, "requester": requester.id, "fingerprint": outcome.fingerprints[phase]},
                         tags={DATA_VERSION_TAG: outcome.fingerprints[phase],
                               CODE_VERSION_TAG: runner.producers.code_version(phase)})
+                    events_s += time.monotonic() - handed
 
+        for warning in warnings:
+            context.log.warning(warning)
         if stores.vectors is not None:
             with app_db.connect() as conn:
                 missing = db.missing_vectors(conn, stores.vectors.collection, runner.producers.embedding_model)
             context.log.info(publish(stores.vectors.client, qdrant.collection, stores.vectors.collection, missing))
         counts = {"document_count": len(selection.eligible), "completed": done, "failed": len(failed),
                   "unchanged_documents": untouched, "unchanged_phases": unchanged,
-                  "skipped": selection.skipped_by_reason(), "duration_s": round(time.monotonic() - started, 2)}
+                  "skipped": selection.skipped_by_reason(), "duration_s": round(time.monotonic() - started, 2),
+                  "event_log_s": round(events_s, 2)}
+        context.log.info(f"{done} of {len(selection.eligible)} documents reindexed, {len(failed)} failed, "
+                         f"{untouched} unchanged, in {counts['duration_s']} s "
+                         f"({counts['event_log_s']} s of it recording materialisations in Dagster's event log).")
         with app_db.connect(autocommit=True) as conn:
             db.audit(conn, "reindex.failed" if failed else "reindex.completed", org_id, config.workspace_id,
                      requester.id, {**audit_base, **counts, "failures": failed[:50]})
