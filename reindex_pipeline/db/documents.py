@@ -232,7 +232,7 @@ def replace_extracted(conn: psycopg.Connection, document_id: str, extraction: Ex
         cur.executemany(
             "INSERT INTO documents_data (document_id, field_name, field_value, confidence, extractor_version) "
             "VALUES (%s, %s, %s, %s, %s)",
-            [(document_id, name, value, None, version) for name, value in fields.items()],
+            [(document_id, name, value, extraction.confidence(name), version) for name, value in fields.items()],
         )
         cur.executemany(
             "INSERT INTO documents_data_line_items (document_id, line_number, field_data, extractor_version) "

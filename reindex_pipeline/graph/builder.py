@@ -19,6 +19,7 @@ from pydantic import Field as PydanticField
 
 from reindex_pipeline.graph.keys import chunk_node_id, entity_key, normalise_name
 from reindex_pipeline.graph.queries import RELATION_TYPES
+from reindex_pipeline.invoices.parties import org_key
 from reindex_pipeline.reindex.extraction import Extraction
 
 
@@ -69,8 +70,12 @@ Relation = tuple[str, Entity, Entity]
 
 
 def _entity(kind: str, name: str | None) -> Entity | None:
+    """Organisations are keyed without their legal form and punctuation, so "ACME GmbH", "Acme Gmbh." and
+    "ACME" are one entity; other entities by their normalised name."""
     if not name or not normalise_name(name):
         return None
+    if kind.casefold() in ("organization", "organisation", "company"):
+        return Entity(entity_key("organization", org_key(name) or name), name, "organization")
     return Entity(entity_key(kind, name), name, kind)
 
 

@@ -1,13 +1,20 @@
 """Turn a restored file's bytes into page texts (pure). PDF through pypdf; markdown and text as UTF-8.
 
+PDF text keeps its layout (``pdfplumber``'s layout mode): columns stay apart as runs of spaces and table
+rows stay on one line, which is what lets the extractor find a value beside or under its label. The left
+margin, trailing spaces and runs of blank lines are trimmed. pypdf's plain extraction is the fallback for
+a PDF pdfplumber cannot read. Glyphs without a text mapping (``(cid:12)``) count as no text.
+
 Anything that cannot be read raises ``UnreadableFile`` with a message a person can act on.
 """
 
 from __future__ import annotations
 
 import io
+import re
 
 PAGE_BREAK = "\f"
+_CID = re.compile(r"\(cid:\d+\)")
 
 
 class UnreadableFile(ValueError):
@@ -27,19 +34,39 @@ def parse_pages(data: bytes, extension: str) -> list[str]:
 def _pdf_pages(data: bytes) -> list[str]:
     if not data.lstrip()[:5] == b"%PDF-":
         raise UnreadableFile("not a PDF: the file does not start with %PDF- (a binary file named .pdf?)")
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise UnreadableFile(f"corrupt PDF: {type(exc).__name__}: {exc}") from exc
+        pages = _layout_pages(data)
+    except Exception:  # pdfminer raises many types on damaged files; pypdf gets the last word below
+        pages = _plain_pages(data)
     if not pages:
         raise UnreadableFile("the PDF has no pages")
     if not any(pages):
         raise UnreadableFile("the PDF has no extractable text (a scan needs OCR, which a restore does not run)")
     return [p for p in pages if p] or pages
+
+
+def _layout_pages(data: bytes) -> list[str]:
+    import pdfplumber
+
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        return [_readable(tidy_layout(page.extract_text(layout=True) or "")) for page in pdf.pages]
+
+
+def _plain_pages(data: bytes) -> list[str]:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        return [_readable((page.extract_text() or "").strip()) for page in reader.pages]
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise UnreadableFile(f"corrupt PDF: {type(exc).__name__}: {exc}") from exc
+
+
+def _readable(text: str) -> str:
+    """Empty when most of the page is unmapped glyphs (``(cid:N)``): text nobody can read or search."""
+    unmapped = len(_CID.findall(text))
+    return "" if unmapped and unmapped * 8 > len(text) / 2 else _CID.sub("", text)
 
 
 def _text_pages(data: bytes) -> list[str]:
@@ -53,3 +80,16 @@ def _text_pages(data: bytes) -> list[str]:
     if not any(pages):
         raise UnreadableFile("the file holds only whitespace")
     return [p for p in pages if p]
+
+
+def tidy_layout(text: str) -> str:
+    """Layout text without its left margin, trailing spaces, tabs or runs of blank lines."""
+    lines = [line.replace("\t", " ").rstrip() for line in text.split("\n")]
+    margin = min((len(line) - len(line.lstrip()) for line in lines if line.strip()), default=0)
+    out: list[str] = []
+    for line in lines:
+        line = line[margin:]
+        if not line and (not out or not out[-1]):
+            continue
+        out.append(line)
+    return "\n".join(out).strip("\n")

@@ -14,7 +14,8 @@ T = TypeVar("T", Extraction, GraphExtraction)
 
 OPENAI_PROMPT = (
     "You extract fields from OCR'd invoices and receipts given as markdown. Return only what the document "
-    "states; use null for anything absent. Dates as YYYY-MM-DD, amounts as printed (e.g. 1,234.50)."
+    "states; use null for anything absent. Dates as YYYY-MM-DD, amounts as plain decimals (e.g. 1234.50), "
+    "currencies as ISO 4217 codes."
 )
 GRAPH_PROMPT = (
     "You build a knowledge graph from an OCR'd invoice or receipt given as markdown. List the entities it names "

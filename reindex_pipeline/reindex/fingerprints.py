@@ -20,7 +20,7 @@ EXTRACTION, VECTORS, GRAPH = "extraction", "vector_indexing", "graphrag_indexing
 ALL_PHASES = (EXTRACTION, VECTORS, GRAPH)
 
 #: Bump when the graph building rules (entities, relations, mentions) change.
-GRAPH_RULES_VERSION = "graph-2"
+GRAPH_RULES_VERSION = "graph-3"  # 3: organisations keyed without legal form
 
 
 @dataclass(frozen=True)

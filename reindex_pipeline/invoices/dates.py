@@ -1,0 +1,61 @@
+"""Dates in text, in the six languages: candidates found by shape, read by ``dateparser``.
+
+Numeric dates with the day and month both 12 or less are read day-first, unless the document is in
+English and uses the dollar (month-first, as in the US); an impossible reading is retried the other way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+_WORD = r"[^\W\d_]{3,12}\.?"
+DATE = re.compile(
+    r"(?<![\w/.-])(?:"
+    r"\d{4}-\d{1,2}-\d{1,2}"  # 2023-04-23
+    r"|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})(?![\d])"  # 04.07.2023, 31/08/2022, 11/13/2023, 02.09.22
+    rf"|\d{{1,2}}\.?\s(?:de\s)?{_WORD},?\s(?:de\s)?\d{{4}}"  # 13 Sep, 2022 / 4. März 2023 / 13 de abril de 2023
+    rf"|{_WORD}\s\d{{1,2}}(?:st|nd|rd|th)?,?\s\d{{4}}"  # Oct 31, 2023 / April 13 2023
+    r")(?!\d)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class FoundDate:
+    value: date
+    start: int
+    end: int
+
+
+def find_dates(text: str, languages: tuple[str, ...], month_first: bool = False) -> list[FoundDate]:
+    out = []
+    for m in DATE.finditer(text):
+        parsed = parse_date(m.group(0), languages, month_first)
+        if parsed is not None:
+            out.append(FoundDate(parsed, m.start(), m.end()))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def parse_date(text: str, languages: tuple[str, ...], month_first: bool = False) -> date | None:
+    import dateparser
+
+    text = re.sub(r"\s(de)\s", " ", text.strip(), flags=re.IGNORECASE) if " de " in text.lower() else text.strip()
+    numeric = bool(re.fullmatch(r"[\d./-]+", text))
+    orders = (["MDY", "DMY"] if month_first else ["DMY", "MDY"]) if numeric and not re.match(r"\d{4}-", text) \
+        else ["YMD"] if numeric else [None]
+    for order in orders:
+        settings = {"REQUIRE_PARTS": ["day", "month", "year"], "PREFER_DATES_FROM": "past",
+                    "RETURN_AS_TIMEZONE_AWARE": False}
+        if order:
+            settings["DATE_ORDER"] = order
+        try:
+            parsed = dateparser.parse(text, languages=list(languages), settings=settings)
+        except (ValueError, OverflowError):
+            parsed = None
+        if parsed is not None and 1900 < parsed.year < 2200:
+            return parsed.date()
+    return None
