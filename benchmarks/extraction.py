@@ -11,14 +11,12 @@ import argparse
 import time
 from pathlib import Path
 
-from reindex_pipeline.invoices.evaluation import FIELDS, accuracy, evaluate
-
-DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "invoices-dev"
+from reindex_pipeline.invoices.evaluation import DEV_SET, FIELDS, accuracy, evaluate
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("folder", nargs="?", type=Path, default=DEV_SET)
     args = parser.parse_args()
     started = time.perf_counter()
     results = evaluate(args.folder)

@@ -11,12 +11,11 @@ import pytest
 
 from reindex_pipeline.demo.corpus import build_corpus
 from reindex_pipeline.graph.builder import from_extraction
-from reindex_pipeline.invoices.evaluation import accuracy, evaluate
+from reindex_pipeline.invoices.evaluation import DEV_SET, accuracy, evaluate
 from reindex_pipeline.invoices.parties import org_key
 from reindex_pipeline.reindex.extraction import RULES_VERSION, Extraction, extract_rules
 
-DATASET = Path(os.environ.get("INVOICES_DEV_DIR",
-                              Path(__file__).resolve().parents[2] / "shared" / "datasets" / "invoices-dev"))
+DATASET = Path(os.environ.get("INVOICES_DEV_DIR", DEV_SET))
 
 # Hand-written invoices in the layouts real ones use: columns as runs of spaces, labels beside or above values.
 EN = """ACME Widgets Ltd.                                   INVOICE
@@ -158,7 +157,6 @@ def test_real_invoices_reach_the_measured_accuracy() -> None:
     results = evaluate(DATASET)
     # measured 2026-11-25: 14 of 15 on every field; the 15th PDF has no text mapping (its fonts lack one),
     # so a restore rejects it as needing OCR
-    assert accuracy(results) == {"total": 14, "currency": 14, "date": 14, "issuer": 14} or \
-        all(v >= 14 for v in accuracy(results).values())
+    assert all(right >= 14 for right in accuracy(results).values()), accuracy(results)
     rejected = [r for r in results if r.error]
     assert len(rejected) == 1 and "no extractable text" in rejected[0].error

@@ -85,3 +85,39 @@ def test_restore_keys_are_validated_strictly() -> None:
     ]:
         with pytest.raises(InvalidRestoreKey, match=why):
             parse_restore_key(key)
+
+
+def test_read_ahead_keeps_order_passes_errors_and_stops_when_closed() -> None:
+    import threading
+
+    from reindex_pipeline.reindex.read_ahead import read_ahead
+
+    assert list(read_ahead(iter(range(200)), depth=4)) == list(range(200))
+
+    def failing():
+        yield 1
+        raise RuntimeError("store down")
+
+    got = []
+    with pytest.raises(RuntimeError, match="store down"):
+        for item in read_ahead(failing()):
+            got.append(item)
+    assert got == [1]
+
+    produced = []
+    finished = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                produced.append(n)
+                yield n
+                n += 1
+        finally:
+            finished.set()
+
+    reader = read_ahead(endless(), depth=2)
+    assert next(reader) == 0
+    reader.close()  # a cancelled run: the producer stops within a few items and its generator is closed
+    assert finished.wait(5) and len(produced) <= 6

@@ -65,8 +65,8 @@ def _plain_pages(data: bytes) -> list[str]:
 
 def _readable(text: str) -> str:
     """Empty when most of the page is unmapped glyphs (``(cid:N)``): text nobody can read or search."""
-    unmapped = len(_CID.findall(text))
-    return "" if unmapped and unmapped * 8 > len(text) / 2 else _CID.sub("", text)
+    unmapped = sum(len(glyph) for glyph in _CID.findall(text))
+    return "" if unmapped > len(text) / 2 else _CID.sub("", text)
 
 
 def _text_pages(data: bytes) -> list[str]:

@@ -95,6 +95,3 @@ def _decimal_separator(number: str) -> str | None:
         return m.group(1)
     return None
 
-
-def money_text(value: Decimal) -> str:
-    return f"{value:.2f}"

@@ -12,6 +12,8 @@ from reindex_pipeline.ingest.parsing import UnreadableFile, parse_pages
 from reindex_pipeline.invoices.parties import org_key
 from reindex_pipeline.reindex.extraction import extract_rules
 
+#: the development set of real invoices, beside the repository
+DEV_SET = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "invoices-dev"
 #: expected.json key -> Extraction field
 FIELDS = {"total": "total", "currency": "currency", "date": "invoice_date", "issuer": "vendor_name"}
 

@@ -17,11 +17,11 @@ from itertools import product
 
 from reindex_pipeline.invoices.amounts import Money, currencies_in, find_money
 from reindex_pipeline.invoices.dates import find_dates
-from reindex_pipeline.invoices.items import Item, find_items
-from reindex_pipeline.invoices.labels import LANGUAGES
+from reindex_pipeline.invoices.items import find_items
 from reindex_pipeline.invoices.matching import LabelHit, find_labels, title_of, value_on_line, values_below
 from reindex_pipeline.invoices.parties import customer_from, vendor_from
 from reindex_pipeline.invoices.text import Line, document_lines
+from reindex_pipeline.reindex.extraction import LineItem
 
 THRESHOLD = 0.5
 _ID = re.compile(r"#?\s?([A-Z0-9][A-Za-z0-9/_.-]*\d[A-Za-z0-9/_.-]*(?:\s\d{3,6}(?!\d))?|\d[A-Za-z0-9/_.-]*)")
@@ -32,7 +32,7 @@ class Found:
     """Field name -> (value, confidence); ``fields()`` keeps those at or above the threshold."""
 
     values: dict[str, tuple[str, float]] = field(default_factory=dict)
-    items: list[Item] = field(default_factory=list)
+    items: list[LineItem] = field(default_factory=list)
 
     def set(self, name: str, value: str | None, confidence: float) -> None:
         if value is not None and value != "":
@@ -213,5 +213,3 @@ def _line_of(total: Money, hits: list[LabelHit], by_line: dict[int, list[LabelHi
                 return hit.line.text
     return ""
 
-
-__all__ = ["LANGUAGES", "THRESHOLD", "Found", "read_invoice"]

@@ -9,24 +9,15 @@ lines without an amount once rows have started.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from reindex_pipeline.invoices.amounts import find_money
 from reindex_pipeline.invoices.labels import ITEM_COLUMNS
 from reindex_pipeline.invoices.text import Line
+from reindex_pipeline.reindex.extraction import LineItem
 
 _COLUMN = {label: column for column, labels in ITEM_COLUMNS.items() for label in labels}
 _STOP = re.compile(r"(?<!\w)(sub-?total|total|summe|gesamtbetrag|zwischensumme|gesamtnetto|razem|totaal|subtotaal|"
                    r"sous-total|base imponible|importe total|montant total|summary)(?!\w)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Item:
-    line: int
-    description: str
-    quantity: float | None
-    unit_price: str | None
-    amount: str | None
 
 
 def _header(line: Line) -> dict[str, int] | None:
@@ -48,8 +39,8 @@ def _header(line: Line) -> dict[str, int] | None:
     return None
 
 
-def find_items(lines: list[Line]) -> list[Item]:
-    items: list[Item] = []
+def find_items(lines: list[Line]) -> list[LineItem]:
+    items: list[LineItem] = []
     header: dict[str, int] | None = None
     quiet = 0
     for line in lines:
@@ -73,7 +64,7 @@ def find_items(lines: list[Line]) -> list[Item]:
     return items
 
 
-def _row(line: Line, header: dict[str, int], number: int) -> Item | None:
+def _row(line: Line, header: dict[str, int], number: int) -> LineItem | None:
     texts = [s for s in line.segments if not find_money(s.text) or any(c.isalpha() for c in s.text)]
     monies = [m for s in line.segments for m in find_money(s.text) if m.explicit]
     if not monies or not texts:
@@ -102,4 +93,5 @@ def _row(line: Line, header: dict[str, int], number: int) -> Item | None:
                 quantity = float(segment.text.split()[0].replace(",", "."))
                 break
     unit_price = monies[-2].text if len(monies) >= 2 else None
-    return Item(position or number, description.strip(" -"), quantity, unit_price, monies[-1].text)
+    return LineItem(line=position or number, description=description.strip(" -"), quantity=quantity,
+                    unit_price=unit_price, amount=monies[-1].text)

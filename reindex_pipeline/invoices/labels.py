@@ -90,8 +90,7 @@ FIELD_LABELS: dict[str, dict[str, list[str]]] = {
     },
 }
 
-#: labels that look like another field's but are not: a total's label that means "before tax", etc.
-#: Checked by longest match, so "total ex. tax" (subtotal) wins over "total".
+# Labels are matched longest first, so "total ex. tax" (a subtotal) wins over "total".
 
 #: document type -> language -> title words
 TITLES: dict[str, dict[str, list[str]]] = {
@@ -115,5 +114,3 @@ ITEM_COLUMNS: dict[str, list[str]] = {
     "amount": ["amount", "total", "line total", "betrag", "gesamt", "summe", "montant", "importe", "bedrag",
                "wartość", "gross value", "net amount"],
 }
-
-LANGUAGES = ("en", "de", "fr", "es", "nl", "pl")

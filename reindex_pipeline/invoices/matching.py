@@ -119,8 +119,6 @@ def values_below(hit: LabelHit, lines: list[Line], depth: int = 4) -> list[str]:
 def title_of(lines: list[Line], head: int = 12) -> tuple[str | None, str | None, Line | None]:
     """(document type, language, the title's line) from a title word alone in a segment near the top."""
     for line in lines[:head * 3]:
-        if line.index > head * 3:
-            break
         for segment in line.segments:
             words = segment.text.lower().replace("/", " ").split()
             for kind in ("receipt", "invoice"):

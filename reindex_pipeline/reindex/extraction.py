@@ -61,8 +61,6 @@ def extract_rules(pages: list[str]) -> Extraction:
     values = {name: value for name, (value, _) in kept.items()}
     if values.get("document_type") not in ("invoice", "receipt"):
         values.pop("document_type", None)
-    result = Extraction(**values, line_items=[
-        LineItem(line=i.line, description=i.description, quantity=i.quantity, unit_price=i.unit_price,
-                 amount=i.amount) for i in found.items])
+    result = Extraction(**values, line_items=found.items)
     result._confidence = {name: confidence for name, (_, confidence) in kept.items()}
     return result

@@ -31,22 +31,15 @@ def read_ahead(items: Iterator[T], depth: int = 64) -> Iterator[T]:
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+                buffer.put(item)  # blocks while the buffer is full; the consumer drains it when it stops
                 if stop.is_set():
+                    close = getattr(items, "close", None)
+                    if close is not None:
+                        close()
                     return
+            buffer.put(_DONE)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             buffer.put(_Failed(exc))
-            return
-        finally:
-            close = getattr(items, "close", None)
-            if stop.is_set() and close is not None:
-                close()
-        buffer.put(_DONE)
 
     worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
     worker.start()
