@@ -68,8 +68,9 @@ class DagsterPath:
 
     def __enter__(self) -> DagsterPath:
         started = time.perf_counter()
-        self.url = self.stack.start_dagster(processes.free_port(3300),
-                                            extra_env={"REINDEX_OPERATOR_USER_ID": self.admin_id})
+        self.url = self.stack.start_dagster(
+            processes.free_port(3300), extra_env={"REINDEX_OPERATOR_USER_ID": self.admin_id}
+        )
         repo = self.gql(REPOSITORIES)["repositoriesOrError"]["nodes"][0]
         self.repository = {"repositoryName": repo["name"], "repositoryLocationName": repo["location"]["name"]}
         print(f"dagster dev up in {time.perf_counter() - started:.0f} s ({self.url})")
@@ -114,17 +115,25 @@ class DagsterPath:
         if self.verbose:
             origin = min(r["creationTime"] for r in runs)
             for r in sorted(runs, key=lambda r: r["creationTime"]):
-                print(f"    run {r['runId'][:8]}: created +{r['creationTime'] - origin:.1f} s, started "
-                      f"+{r['startTime'] - origin:.1f} s, ended +{r['endTime'] - origin:.1f} s")
+                print(
+                    f"    run {r['runId'][:8]}: created +{r['creationTime'] - origin:.1f} s, started "
+                    f"+{r['startTime'] - origin:.1f} s, ended +{r['endTime'] - origin:.1f} s"
+                )
         failed = [r["runId"] for r in runs if r["status"] != "SUCCESS"]
         if failed:
             raise RuntimeError(f"runs failed: {failed}")
         with psycopg.connect(self.database_url) as conn:
             events = conn.execute(
                 "SELECT coalesce(sum((details->>'event_log_s')::float), 0) FROM audit_events "
-                "WHERE kind = 'reindex.completed' AND details->>'run_id' = ANY(%s)", (run_ids,)).fetchone()[0]
-        return Timing(runs=len(runs), first_start=min(r["startTime"] for r in runs),
-                      last_end=max(r["endTime"] for r in runs), event_log_s=events)
+                "WHERE kind = 'reindex.completed' AND details->>'run_id' = ANY(%s)",
+                (run_ids,),
+            ).fetchone()[0]
+        return Timing(
+            runs=len(runs),
+            first_start=min(r["startTime"] for r in runs),
+            last_end=max(r["endTime"] for r in runs),
+            event_log_s=events,
+        )
 
     # -- the three ways in ------------------------------------------------------------------------------
     def queue_request(self) -> Timing:
@@ -132,8 +141,9 @@ class DagsterPath:
         started, epoch = time.perf_counter(), time.time()
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             org = conn.execute("SELECT org_id::text FROM users WHERE id = %s", (self.admin_id,)).fetchone()[0]
-            request_id = queue_db.insert_request(conn, org_id=org, requested_by=self.admin_id, scope="all",
-                                                 source="app")
+            request_id = queue_db.insert_request(
+                conn, org_id=org, requested_by=self.admin_id, scope="all", source="app"
+            )
             while True:
                 row = queue_db.get_request(conn, request_id)
                 if row["status"] in ("done", "failed"):
@@ -177,8 +187,11 @@ class DagsterPath:
         started = time.perf_counter()
         run_ids = []
         for key in keys:
-            params = {"selector": {**self.repository, "jobName": "__ASSET_JOB", "assetSelection": ASSETS},
-                      "runConfigData": {}, "executionMetadata": {"tags": [{"key": "dagster/partition", "value": key}]}}
+            params = {
+                "selector": {**self.repository, "jobName": "__ASSET_JOB", "assetSelection": ASSETS},
+                "runConfigData": {},
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": key}]},
+            }
             launched = self.gql(LAUNCH, params=params)["launchRun"]
             if launched["__typename"] != "LaunchRunSuccess":
                 raise RuntimeError(f"run not launched: {launched}")

@@ -41,8 +41,10 @@ def main() -> None:
         migrate.upgrade(url)
         started = time.perf_counter()
         report = load_demo_corpus(url, args.documents, seed=7)
-        print(f"demo corpus: {report.documents} documents, {report.chunks} chunks in "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"demo corpus: {report.documents} documents, {report.chunks} chunks in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         overrides = {"storage": {"postgres": {"postgres_url": dagster_url}}}
         with dg.instance_for_test(overrides=overrides) as instance:
             cursor, ticks, total = None, 0, 0.0
@@ -54,8 +56,10 @@ def main() -> None:
                 total += evaluated + applied
                 cursor = result.cursor
                 added = sum(len(r.partition_keys) for r in result.dynamic_partitions_requests)
-                print(f"tick {ticks}: {added} partition changes, sensor {evaluated * 1000:.0f} ms, "
-                      f"applying {applied * 1000:.0f} ms")
+                print(
+                    f"tick {ticks}: {added} partition changes, sensor {evaluated * 1000:.0f} ms, "
+                    f"applying {applied * 1000:.0f} ms"
+                )
             _, idle, _ = tick(instance, url, cursor)
             partitions = len(instance.get_dynamic_partitions("documents"))
             print(f"in sync after {ticks} ticks ({total:.1f} s): {partitions} partitions")

@@ -78,8 +78,9 @@ def open_stores(resources: dict, embedder=None) -> Iterator[Stores]:
     graph: GraphDatabase = resources["graph"]
     embedder = embedder or resources["embeddings"].embedder()
     stores = Stores(connect=app_db.connect, extractor=resources["extractor"], embedder=embedder)
-    stores.vectors = VectorIndex(qdrant.client(), collection_name(qdrant.collection, embedder.model),
-                                 embedder.model, embedder.dimensions)
+    stores.vectors = VectorIndex(
+        qdrant.client(), collection_name(qdrant.collection, embedder.model), embedder.model, embedder.dimensions
+    )
     stores.vectors.ensure_collection()
     with graph.open() as graph_store:
         graph_store.ensure_schema()
@@ -87,8 +88,9 @@ def open_stores(resources: dict, embedder=None) -> Iterator[Stores]:
         yield stores
 
 
-def plain_loop(resources: dict, requester_id: str, keys: list[str], force: bool = True,
-               embedder=None) -> tuple[float, list[DocumentOutcome]]:
+def plain_loop(
+    resources: dict, requester_id: str, keys: list[str], force: bool = True, embedder=None
+) -> tuple[float, list[DocumentOutcome]]:
     """Selection and the per-document phases, exactly as the asset calls them, minus Dagster."""
     started = time.perf_counter()
     run_id = f"plain-{uuid.uuid4().hex[:8]}"
@@ -124,8 +126,10 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
     print(f"plain loop incl. model load ({model_load:.1f} s): {n} documents in {cold:6.1f} s = {n / cold:6.1f} docs/s")
     stale, stale_outcomes = plain_loop(resources, admin, keys, force=False)
     written = sum(1 for o in stale_outcomes if o.metadata)
-    print(f"stale only, nothing changed         : {n} documents in {stale:6.2f} s = {stale / plain:.2%} of a full "
-          f"reindex ({written} documents written)")
+    print(
+        f"stale only, nothing changed         : {n} documents in {stale:6.2f} s = {stale / plain:.2%} of a full "
+        f"reindex ({written} documents written)"
+    )
     close_local_qdrant(str(Settings.from_env(env).qdrant_path))  # the Dagster runs open it next
     if skip_dagster:
         return
@@ -138,30 +142,34 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
         partitions = dagster.all_partitions()
         # A UI user selects all partitions (or a range): a backfill over a scattered subset becomes one run
         # per contiguous range of partition keys (that is how Dagster chunks ranged runs).
-        for name, measure in (("queue request (daemon)", dagster.queue_request),
-                              (f"backfill of all {len(partitions)} partitions (UI)",
-                               lambda: dagster.backfill(partitions))):
+        for name, measure in (
+            ("queue request (daemon)", dagster.queue_request),
+            (f"backfill of all {len(partitions)} partitions (UI)", lambda: dagster.backfill(partitions)),
+        ):
             t = measure()
-            print(f"Dagster, {name}: {t.runs} run(s)\n"
-                  f"    end to end (request -> last run's end): {t.end_to_end:6.1f} s = {n / t.end_to_end:6.1f} docs/s,"
-                  f" {t.end_to_end / cold:.2f}x the cold plain loop's time\n"
-                  f"    in its runs (first start -> last end) : {t.in_runs:6.1f} s = {n / t.in_runs:6.1f} docs/s,"
-                  f" {t.in_runs / cold:.2f}x the cold plain loop's time\n"
-                  f"    of which storing materialisations     : {t.event_log_s:6.1f} s "
-                  f"({t.event_log_s / n * 1000:.0f} ms per document, 3 events each); status final after "
-                  f"{t.status_after:.1f} s")
+            print(
+                f"Dagster, {name}: {t.runs} run(s)\n"
+                f"    end to end (request -> last run's end): {t.end_to_end:6.1f} s = {n / t.end_to_end:6.1f} docs/s,"
+                f" {t.end_to_end / cold:.2f}x the cold plain loop's time\n"
+                f"    in its runs (first start -> last end) : {t.in_runs:6.1f} s = {n / t.in_runs:6.1f} docs/s,"
+                f" {t.in_runs / cold:.2f}x the cold plain loop's time\n"
+                f"    of which storing materialisations     : {t.event_log_s:6.1f} s "
+                f"({t.event_log_s / n * 1000:.0f} ms per document, 3 events each); status final after "
+                f"{t.status_after:.1f} s"
+            )
             ours = t.end_to_end / n
         single = eligible[:5]
         per_partition = dagster.one_run_per_partition(single) / len(single)
-        print(f"one run per partition               : {per_partition:6.2f} s/doc, ours {ours:.3f} s/doc "
-              f"= {per_partition / ours:.0f}x less")
+        print(
+            f"one run per partition               : {per_partition:6.2f} s/doc, ours {ours:.3f} s/doc "
+            f"= {per_partition / ours:.0f}x less"
+        )
 
 
 # -- 2. store size -------------------------------------------------------------------------------------------
 def per_store(outcomes: list[DocumentOutcome]) -> dict[str, float]:
     """Median milliseconds per document for each store's phase (its writes and its commit)."""
-    return {PHASE_STORE[p]: statistics.median(o.metadata[p]["duration_s"] for o in outcomes) * 1000
-            for p in ALL_PHASES}
+    return {PHASE_STORE[p]: statistics.median(o.metadata[p]["duration_s"] for o in outcomes) * 1000 for p in ALL_PHASES}
 
 
 def store_size(stack: Stack, sizes: list[int], sample: int) -> None:
@@ -179,9 +187,11 @@ def store_size(stack: Stack, sizes: list[int], sample: int) -> None:
     report = load_demo_corpus(url, int(target * 1.4), seed=SEED)
     print(f"\nstore size: demo corpus of {report.documents} documents loaded in {time.perf_counter() - started:.0f} s")
     admin = admin_of(url)
-    resources = {**build_resources({**env, "DATABASE_URL": url}, resolved=True),
-                 "qdrant": QdrantStore(path=str(Settings.from_env(env).qdrant_path), collection="size"),
-                 "graph": GraphDatabase(falkordb_port=int(env["FALKORDB_PORT"]), graph_name="size")}
+    resources = {
+        **build_resources({**env, "DATABASE_URL": url}, resolved=True),
+        "qdrant": QdrantStore(path=str(Settings.from_env(env).qdrant_path), collection="size"),
+        "graph": GraphDatabase(falkordb_port=int(env["FALKORDB_PORT"]), graph_name="size"),
+    }
     with resources["app_db"].connect() as conn:
         requester, _ = resolve_requester(conn, admin, None)
         eligible = [d.id for d in select(conn, requester, document_ids(url), None, None, "size").eligible]
@@ -191,21 +201,25 @@ def store_size(stack: Stack, sizes: list[int], sample: int) -> None:
     plain_loop(resources, admin, measured, embedder=embedder)  # first index of the sample
     indexed, rows = sample, []
     for size in sizes:
-        fill = rest[indexed - sample:size - sample]
+        fill = rest[indexed - sample : size - sample]
         if fill:
             started = time.perf_counter()
             for start in range(0, len(fill), 2000):
-                plain_loop(resources, admin, fill[start:start + 2000], embedder=embedder)
+                plain_loop(resources, admin, fill[start : start + 2000], embedder=embedder)
             print(f"  indexed {len(fill)} more documents in {time.perf_counter() - started:.0f} s")
         indexed = max(indexed, size)
         _, outcomes = plain_loop(resources, admin, measured, embedder=embedder)
         costs = per_store(outcomes)
         rows.append((size, costs))
-        print(f"  {size:>6} documents indexed: per document (median of {sample}) "
-              + ", ".join(f"{store} {ms:.1f} ms" for store, ms in costs.items()))
+        print(
+            f"  {size:>6} documents indexed: per document (median of {sample}) "
+            + ", ".join(f"{store} {ms:.1f} ms" for store, ms in costs.items())
+        )
     first, last = rows[0][1], rows[-1][1]
-    print(f"  cost at {rows[-1][0]} vs {rows[0][0]} documents: "
-          + ", ".join(f"{store} x{last[store] / first[store]:.2f}" for store in first))
+    print(
+        f"  cost at {rows[-1][0]} vs {rows[0][0]} documents: "
+        + ", ".join(f"{store} x{last[store] / first[store]:.2f}" for store in first)
+    )
 
 
 def main() -> None:

@@ -19,8 +19,9 @@ from rich.table import Table
 
 from reindex_pipeline.settings import ENV_VARS, Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Rebuild a document app's derived indexes with Dagster.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Rebuild a document app's derived indexes with Dagster."
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -91,14 +92,16 @@ def up(
         if demo and is_empty(url):
             with console.status(f"Loading the demo corpus ({documents} documents, seed {seed}) ..."):
                 report = load_demo_corpus(url, documents, seed)
-            console.print(f"Demo corpus: {report.documents} documents, {report.pages} pages, "
-                          f"{report.chunks} chunks.")
+            console.print(f"Demo corpus: {report.documents} documents, {report.pages} pages, {report.chunks} chunks.")
         extra_env = {}
         operator = _demo_admin(url, seed) if demo and not settings.operator_user_id else None
         if operator:
             extra_env["REINDEX_OPERATOR_USER_ID"] = operator
-            console.print(f"REINDEX_OPERATOR_USER_ID is not set: UI backfills, restores and the schedule run as the "
-                          f"demo admin ({extra_env['REINDEX_OPERATOR_USER_ID']}).", soft_wrap=True)
+            console.print(
+                f"REINDEX_OPERATOR_USER_ID is not set: UI backfills, restores and the schedule run as the "
+                f"demo admin ({extra_env['REINDEX_OPERATOR_USER_ID']}).",
+                soft_wrap=True,
+            )
         if dagster and not stop.is_set():
             with console.status("Starting Dagster (webserver and daemon) ..."):
                 ui = stack.start_dagster(port or settings.dagster_port, extra_env=extra_env)
@@ -196,8 +199,10 @@ def demo_load(
     started = time.monotonic()
     with console.status(f"Loading {documents} documents ..."):
         report = load_demo_corpus(url, documents, seed)
-    console.print(f"Loaded {report.documents} documents, {report.pages} pages, {report.chunks} chunks "
-                  f"in {time.monotonic() - started:.1f}s.")
+    console.print(
+        f"Loaded {report.documents} documents, {report.pages} pages, {report.chunks} chunks "
+        f"in {time.monotonic() - started:.1f}s."
+    )
 
 
 # -- reindex requests: the same path the app uses (a row in reindex_queue) ---------------------------------
@@ -205,12 +210,12 @@ AsOption = Annotated[str, typer.Option("--as", help="who asks: username or user 
 WorkspaceOption = Annotated[str | None, typer.Option(help="workspace name or id")]
 AllOption = Annotated[bool, typer.Option("--all", help="every workspace")]
 DocumentOption = Annotated[list[str] | None, typer.Option(help="a document id (repeatable)")]
-PhasesOption = Annotated[list[str] | None, typer.Option("--phase", help="extraction, vector_indexing, "
-                                                                         "graphrag_indexing (repeatable)")]
+PhasesOption = Annotated[
+    list[str] | None, typer.Option("--phase", help="extraction, vector_indexing, graphrag_indexing (repeatable)")
+]
 
 
-def _requester_and_scope(conn, requester: str, workspace: str | None, all_workspaces: bool,
-                         document: list[str] | None):
+def _requester_and_scope(conn, requester: str, workspace: str | None, all_workspaces: bool, document: list[str] | None):
     from reindex_pipeline.db import queue
 
     user = queue.resolve_user(conn, requester)
@@ -237,8 +242,10 @@ def request(
     document: DocumentOption = None,
     phase: PhasesOption = None,
     dry_run: Annotated[bool, typer.Option(help="preview only: the request ends done, nothing is written")] = False,
-    stale_only: Annotated[bool, typer.Option(
-        "--stale-only", help="skip each phase whose inputs and producer are unchanged since it last ran")] = False,
+    stale_only: Annotated[
+        bool,
+        typer.Option("--stale-only", help="skip each phase whose inputs and producer are unchanged since it last ran"),
+    ] = False,
 ) -> None:
     """Queue a reindex request (a row in reindex_queue), exactly as the app does."""
     import psycopg
@@ -251,12 +258,22 @@ def request(
         raise RuntimeError(f"unknown phase {sorted(unknown)[0]!r}; use {', '.join(ALL_PHASES)}")
     with psycopg.connect(database_url(_settings())) as conn:
         user, ws, scope = _requester_and_scope(conn, requester, workspace, all_workspaces, document)
-        request_id = queue.insert_request(conn, org_id=(ws or user)["org_id"], requested_by=user["id"], scope=scope,
-                                          workspace_id=ws["id"] if ws else None, document_ids=document or None,
-                                          phases=phase or None, dry_run=dry_run, source="cli",
-                                          stale_only=stale_only)
-    console.print(f"Queued request {request_id} ({scope}, as {user['username']}). "
-                  f"Follow it with `reindex-pipeline status {request_id}`.")
+        request_id = queue.insert_request(
+            conn,
+            org_id=(ws or user)["org_id"],
+            requested_by=user["id"],
+            scope=scope,
+            workspace_id=ws["id"] if ws else None,
+            document_ids=document or None,
+            phases=phase or None,
+            dry_run=dry_run,
+            source="cli",
+            stale_only=stale_only,
+        )
+    console.print(
+        f"Queued request {request_id} ({scope}, as {user['username']}). "
+        f"Follow it with `reindex-pipeline status {request_id}`."
+    )
 
 
 @app.command()
@@ -289,8 +306,10 @@ def preview(
         for s in selection.skipped:
             table.add_row(s.id, s.filename, s.reason)
         console.print(table)
-    console.print(f"{len(selection.eligible)} eligible, {len(selection.skipped)} skipped "
-                  f"({', '.join(f'{k}: {v}' for k, v in sorted(selection.skipped_by_reason().items())) or 'none'}).")
+    console.print(
+        f"{len(selection.eligible)} eligible, {len(selection.skipped)} skipped "
+        f"({', '.join(f'{k}: {v}' for k, v in sorted(selection.skipped_by_reason().items())) or 'none'})."
+    )
 
 
 @app.command("status")
@@ -318,20 +337,28 @@ def request_status(
         if row is None:
             raise RuntimeError(f"no request {request_id}")
         deadline = time.monotonic() + timeout
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=False, disable=not follow) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not follow,
+        ) as bar:
             task = bar.add_task(row["status"], total=None)
             while True:
                 row = queue.get_request(conn, request_id)
                 done, total = queue.progress(conn, row)
-                bar.update(task, description=f"{request_id[:8]} {row['status']}", completed=done,
-                           total=total or None)
+                bar.update(task, description=f"{request_id[:8]} {row['status']}", completed=done, total=total or None)
                 if row["status"] in final or not follow or time.monotonic() > deadline:
                     break
                 time.sleep(interval)
     counts = row["counts"] or {}
-    line = (f"Request {request_id}: {row['status']}; {counts.get('completed', 0)} completed, "
-            f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible, attempts {row['attempts']}.")
+    line = (
+        f"Request {request_id}: {row['status']}; {counts.get('completed', 0)} completed, "
+        f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible, attempts {row['attempts']}."
+    )
     console.print(line, soft_wrap=True)
     if row["last_error"]:
         console.print(f"last error: {row['last_error']}", soft_wrap=True)
@@ -357,9 +384,18 @@ def history(limit: Annotated[int, typer.Option(help="how many requests")] = 20) 
     for r in rows:
         c = r["counts"] or {}
         took = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] and r["started_at"] else None
-        table.add_row(str(r["id"])[:8], f"{r['created_at']:%m-%d %H:%M}", r["source"], r["scope"], r["status"],
-                      str(c.get("eligible", "")), str(c.get("completed", "")), str(c.get("failed", "")),
-                      str(r["attempts"]), f"{took:.0f}s" if took is not None else "")
+        table.add_row(
+            str(r["id"])[:8],
+            f"{r['created_at']:%m-%d %H:%M}",
+            r["source"],
+            r["scope"],
+            r["status"],
+            str(c.get("eligible", "")),
+            str(c.get("completed", "")),
+            str(c.get("failed", "")),
+            str(r["attempts"]),
+            f"{took:.0f}s" if took is not None else "",
+        )
     console.print(table)
 
 
@@ -395,8 +431,10 @@ def _open_stores():
     try:
         client = resources["qdrant"].client()
     except RuntimeError as exc:
-        raise RuntimeError(f"{exc} (a reindex holds the local Qdrant folder: run the `check_documents` job in "
-                           "the Dagster UI, or try again when it is done)") from None
+        raise RuntimeError(
+            f"{exc} (a reindex holds the local Qdrant folder: run the `check_documents` job in "
+            "the Dagster UI, or try again when it is done)"
+        ) from None
     model, dimensions = resources["embeddings"].identity.rsplit("/", 1)
     index = VectorIndex(client, collection_name(resources["qdrant"].collection, model), model, int(dimensions))
     with psycopg.connect(environ["DATABASE_URL"], autocommit=True) as conn, resources["graph"].open() as graph:
@@ -405,8 +443,9 @@ def _open_stores():
 
 @app.command()
 @friendly_errors
-def check(document: Annotated[list[str] | None, typer.Argument(help="document ids (none: every document)")] = None,
-          ) -> None:
+def check(
+    document: Annotated[list[str] | None, typer.Argument(help="document ids (none: every document)")] = None,
+) -> None:
     """Cross-store consistency of documents: Postgres chunks = live Qdrant points = live graph chunks,
     owner/workspace current everywhere, nothing left of deleted ones. Exit code 1 when any check fails."""
     from reindex_pipeline.reindex import consistency
@@ -417,7 +456,7 @@ def check(document: Annotated[list[str] | None, typer.Argument(help="document id
             raise RuntimeError(f"no Qdrant collection {index.collection}: nothing has been reindexed yet")
         failures = []
         for start in range(0, len(ids), 200):
-            for doc_id, facts in consistency.gather(conn, ids[start:start + 200], index, graph).items():
+            for doc_id, facts in consistency.gather(conn, ids[start : start + 200], index, graph).items():
                 failures += [(doc_id, r.check, r.description) for r in consistency.evaluate(facts) if not r.passed]
     if failures:
         table = Table("document", "check", "difference", box=None)
@@ -425,16 +464,17 @@ def check(document: Annotated[list[str] | None, typer.Argument(help="document id
             table.add_row(*row)
         console.print(table)
     documents = len({f[0] for f in failures})
-    console.print(f"{len(ids)} documents checked: {documents} inconsistent ({len(failures)} failed checks)."
-                  + (" Repair with `reindex-pipeline repair --as ADMIN DOCUMENT_ID...`." if failures else ""))
+    console.print(
+        f"{len(ids)} documents checked: {documents} inconsistent ({len(failures)} failed checks)."
+        + (" Repair with `reindex-pipeline repair --as ADMIN DOCUMENT_ID...`." if failures else "")
+    )
     if failures:
         raise typer.Exit(1)
 
 
 @app.command()
 @friendly_errors
-def repair(requester: AsOption,
-           document: Annotated[list[str], typer.Argument(help="document ids to repair")]) -> None:
+def repair(requester: AsOption, document: Annotated[list[str], typer.Argument(help="document ids to repair")]) -> None:
     """Repair documents: a deleted one is purged again; a live one is reindexed (forced) through the queue."""
     import psycopg
 
@@ -449,8 +489,9 @@ def repair(requester: AsOption,
         for doc_id in purge:
             conn.execute("INSERT INTO source_changes (document_id, kind) VALUES (%s, 'purge')", (doc_id,))
         if live:
-            request_id = queue.insert_request(conn, org_id=user["org_id"], requested_by=user["id"], scope="documents",
-                                              document_ids=live, source="cli")
+            request_id = queue.insert_request(
+                conn, org_id=user["org_id"], requested_by=user["id"], scope="documents", document_ids=live, source="cli"
+            )
             console.print(f"Queued a forced reindex of {len(live)} documents: request {request_id}.")
     if purge:
         console.print(f"Queued a purge of {len(purge)} deleted documents (the source_changes sensor runs it).")
@@ -466,8 +507,11 @@ def audit() -> None:
 
     with _open_stores() as (conn, index, graph, resources):
         source = store_audit.scan_postgres(conn)
-        current = store_audit.scan_points(index.client, index.collection, source) \
-            if index.client.collection_exists(index.collection) else {}
+        current = (
+            store_audit.scan_points(index.client, index.collection, source)
+            if index.client.collection_exists(index.collection)
+            else {}
+        )
         others: dict[str, int] = {}
         for collection in model_collections(index.client, resources["qdrant"].collection):
             if collection != index.collection:
@@ -475,8 +519,10 @@ def audit() -> None:
                     others[doc_id] = others.get(doc_id, 0) + tally.points
         graph_chunks, graph_nodes = store_audit.scan_graph(graph)
     report = store_audit.compare(source, current, others, graph_chunks, graph_nodes)
-    console.print(f"{report.documents} documents in Postgres; {sum(t.points for t in current.values())} points "
-                  f"in {index.collection}; {sum(graph_chunks.values())} graph chunks.")
+    console.print(
+        f"{report.documents} documents in Postgres; {sum(t.points for t in current.values())} points "
+        f"in {index.collection}; {sum(graph_chunks.values())} graph chunks."
+    )
     for kind, ids in sorted(report.differences.items()):
         console.print(f"  {kind}: {len(ids)}  e.g. {', '.join(ids[:3])}")
     if report.clean:
@@ -504,8 +550,10 @@ def vectors_status() -> None:
             points = index.client.count(collection, exact=True).count
             note = ""
             if collection == index.collection:
-                note = f"current model; {missing_vectors(conn, collection, resources['embeddings'].identity)} " \
-                       "eligible documents not in it yet"
+                note = (
+                    f"current model; {missing_vectors(conn, collection, resources['embeddings'].identity)} "
+                    "eligible documents not in it yet"
+                )
             console.print(f"  {collection}: {points} points {note}")
 
 
@@ -533,8 +581,12 @@ def _print_services(services: dict[str, dict[str, Any]], settings: Settings) -> 
     for name, service in services.items():
         where = service.get("url") or service.get("path") or f"127.0.0.1:{service.get('port')}"
         console.print(f"  [green]✓[/green] embedded {name:<9} {where}")
-    for name, value in (("DATABASE_URL", settings.database_url), ("QDRANT_URL", settings.qdrant_url),
-                        ("NEO4J_URI", settings.neo4j_uri), ("BUCKET_URL", settings.bucket_url)):
+    for name, value in (
+        ("DATABASE_URL", settings.database_url),
+        ("QDRANT_URL", settings.qdrant_url),
+        ("NEO4J_URI", settings.neo4j_uri),
+        ("BUCKET_URL", settings.bucket_url),
+    ):
         if value:
             console.print(f"  [cyan]→[/cyan] external {name}")
 
@@ -547,8 +599,9 @@ def _demo_admin(url: str, seed: int) -> str | None:
 
     admin = str(stable_id(seed, "user", "admin"))
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT 1 FROM users WHERE id::text = %s AND role = 'admin' AND status = 'active'",
-                           (admin,)).fetchone()
+        row = conn.execute(
+            "SELECT 1 FROM users WHERE id::text = %s AND role = 'admin' AND status = 'active'", (admin,)
+        ).fetchone()
     return admin if row else None
 
 
@@ -564,5 +617,3 @@ def _shell_quote(value: str) -> str:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
-
-

@@ -59,19 +59,26 @@ class LocalEmbedder:
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self._load().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                      show_progress_bar=False)
+        vectors = self._load().encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
         if self.reduced:
             import numpy as np
 
-            vectors = vectors[:, :self.reduced]
+            vectors = vectors[:, : self.reduced]
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return [v.tolist() for v in vectors]
 
 
 class OpenAIEmbedder:
-    def __init__(self, api_key: str, model: str = "text-embedding-3-small", base_url: str | None = None,
-                 batch_size: int = 128, dimensions: int | None = None):
+    def __init__(
+        self,
+        api_key: str,
+        model: str = "text-embedding-3-small",
+        base_url: str | None = None,
+        batch_size: int = 128,
+        dimensions: int | None = None,
+    ):
         from openai import OpenAI
 
         self.client = OpenAI(api_key=api_key, base_url=base_url, max_retries=2)
@@ -84,7 +91,7 @@ class OpenAIEmbedder:
         out: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             extra = {"dimensions": self.requested} if self.requested else {}
-            batch = list(texts[start:start + self.batch_size])
+            batch = list(texts[start : start + self.batch_size])
             response = self.client.embeddings.create(model=self.api_model, input=batch, **extra)
             out += [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
         return out
@@ -97,8 +104,11 @@ class EmbeddingModel(dg.ConfigurableResource):
     openai_model: str = "text-embedding-3-small"
     openai_base_url: str | None = None
     batch_size: int = 16
-    dimensions: int | None = Field(default=None, description="fewer dimensions than the model's own (OpenAI "
-                                   "text-embedding-3 natively; the offline model by truncation)")
+    dimensions: int | None = Field(
+        default=None,
+        description="fewer dimensions than the model's own (OpenAI "
+        "text-embedding-3 natively; the offline model by truncation)",
+    )
 
     @property
     def identity(self) -> str:
@@ -111,6 +121,7 @@ class EmbeddingModel(dg.ConfigurableResource):
 
     def embedder(self) -> Embedder:
         if self.openai_api_key:
-            return OpenAIEmbedder(self.openai_api_key, self.openai_model, self.openai_base_url,
-                                  dimensions=self.dimensions)
+            return OpenAIEmbedder(
+                self.openai_api_key, self.openai_model, self.openai_base_url, dimensions=self.dimensions
+            )
         return LocalEmbedder(self.batch_size, self.dimensions)

@@ -152,20 +152,28 @@ def build_resources(environ: Mapping[str, str], resolved: bool = False) -> dict[
         # An unset DATABASE_URL fails when first used, naming the variable.
         "app_db": AppDatabase(url=database),
         "qdrant": QdrantStore(
-            url=settings.qdrant_url, api_key=secret("QDRANT_API_KEY"),
+            url=settings.qdrant_url,
+            api_key=secret("QDRANT_API_KEY"),
             path=None if settings.qdrant_url else str(settings.qdrant_path),
         ),
         "graph": GraphDatabase(
-            neo4j_uri=settings.neo4j_uri, neo4j_user=settings.neo4j_user,
-            neo4j_password=secret("NEO4J_PASSWORD"), neo4j_database=settings.neo4j_database,
-            falkordb_host=settings.falkordb_host, falkordb_port=settings.falkordb_port,
+            neo4j_uri=settings.neo4j_uri,
+            neo4j_user=settings.neo4j_user,
+            neo4j_password=secret("NEO4J_PASSWORD"),
+            neo4j_database=settings.neo4j_database,
+            falkordb_host=settings.falkordb_host,
+            falkordb_port=settings.falkordb_port,
         ),
         "bucket": Bucket(url=settings.effective_bucket_url),
         "extractor": Extractor(openai_api_key=secret("OPENAI_API_KEY"), openai_model=settings.openai_model),
-        "embeddings": EmbeddingModel(openai_api_key=secret("OPENAI_API_KEY"),
-                                     openai_model=settings.openai_embedding_model,
-                                     dimensions=settings.embedding_dimensions),
-        "reindex_policy": ReindexPolicy(operator_user_id=settings.operator_user_id,
-                                        max_documents_per_run=settings.max_documents_per_run,
-                                        max_attempts=settings.max_attempts),
+        "embeddings": EmbeddingModel(
+            openai_api_key=secret("OPENAI_API_KEY"),
+            openai_model=settings.openai_embedding_model,
+            dimensions=settings.embedding_dimensions,
+        ),
+        "reindex_policy": ReindexPolicy(
+            operator_user_id=settings.operator_user_id,
+            max_documents_per_run=settings.max_documents_per_run,
+            max_attempts=settings.max_attempts,
+        ),
     }

@@ -93,8 +93,9 @@ class Settings:
             operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
             max_attempts=_positive_int("REINDEX_MAX_ATTEMPTS", get("REINDEX_MAX_ATTEMPTS"), 4),
             full_reindex_cron=get("REINDEX_FULL_CRON") or "0 3 * * 0",
-            max_documents_per_run=_positive_int("REINDEX_MAX_DOCUMENTS_PER_RUN",
-                                                get("REINDEX_MAX_DOCUMENTS_PER_RUN"), 1000),
+            max_documents_per_run=_positive_int(
+                "REINDEX_MAX_DOCUMENTS_PER_RUN", get("REINDEX_MAX_DOCUMENTS_PER_RUN"), 1000
+            ),
             dagster_port=_positive_int("DAGSTER_PORT", get("DAGSTER_PORT"), 3000),
             falkordb_host=get("FALKORDB_HOST") or "127.0.0.1",
             falkordb_port=_positive_int("FALKORDB_PORT", get("FALKORDB_PORT"), 6379),

@@ -71,52 +71,83 @@ class VectorIndex:
     def live_slots(self, document_id: str) -> dict[int, int | None]:
         """slot -> how many points its pass wrote (None: written before passes recorded it), for slots
         whose first point exists. Two id lookups, whatever the size of the collection."""
-        heads = self.client.retrieve(self.collection, ids=[point_id(document_id, 0, self.model, s) for s in (0, 1)],
-                                     with_payload=["slot", "pass_points"], with_vectors=False)
+        heads = self.client.retrieve(
+            self.collection,
+            ids=[point_id(document_id, 0, self.model, s) for s in (0, 1)],
+            with_payload=["slot", "pass_points"],
+            with_vectors=False,
+        )
         return {int(p.payload["slot"]): p.payload.get("pass_points") for p in heads}
 
     def plan_pass(self, document_id: str, points: int, pass_id: str) -> VectorPass:
         """Where a pass of ``points`` points goes: the slot that is not live, and what it will replace."""
         live = self.live_slots(document_id)
         if len(live) == 1:
-            (old_slot, old_count), = live.items()
+            ((old_slot, old_count),) = live.items()
             slot = 1 - old_slot
             stale = None if old_count is None else self.ids(document_id, old_slot, old_count)
         else:
             # No live pass yet, or both slots left by a pass that died between write and commit:
             # write slot 0 and drop slot 1 and whatever of slot 0 lies past this pass.
             slot = 0
-            stale = None if None in live.values() else (self.ids(document_id, 1, live.get(1) or 0)
-                                                        + self.ids(document_id, 0, live.get(0) or 0, start=points))
+            stale = (
+                None
+                if None in live.values()
+                else (
+                    self.ids(document_id, 1, live.get(1) or 0)
+                    + self.ids(document_id, 0, live.get(0) or 0, start=points)
+                )
+            )
         return VectorPass(document_id, pass_id, slot, self.ids(document_id, slot, points), stale)
 
     def write_pass(self, vector_pass: VectorPass, document: dict, points: list[ChunkPoint]) -> None:
         """Upsert the pass into its slot; nothing a reader sees goes away yet."""
         if not points:
             return
-        self.client.upsert(self.collection, wait=True, points=[
-            models.PointStruct(
-                id=vector_pass.written[n], vector=list(p.vector),
-                payload={**document, "chunk_index": p.chunk_index, "content_sha256": p.content_sha256,
-                         "model": self.model, "pass_id": vector_pass.pass_id, "slot": vector_pass.slot,
-                         "pass_points": len(points)},
-            ) for n, p in enumerate(points)
-        ])
+        self.client.upsert(
+            self.collection,
+            wait=True,
+            points=[
+                models.PointStruct(
+                    id=vector_pass.written[n],
+                    vector=list(p.vector),
+                    payload={
+                        **document,
+                        "chunk_index": p.chunk_index,
+                        "content_sha256": p.content_sha256,
+                        "model": self.model,
+                        "pass_id": vector_pass.pass_id,
+                        "slot": vector_pass.slot,
+                        "pass_points": len(points),
+                    },
+                )
+                for n, p in enumerate(points)
+            ],
+        )
 
     def commit_pass(self, vector_pass: VectorPass) -> None:
         """The pass is live: delete the points it replaces."""
         if vector_pass.stale is None:
-            self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(
-                filter=models.Filter(must=[_match("document_id", vector_pass.document_id)],
-                                     must_not=[_match("pass_id", vector_pass.pass_id)])))
+            self.client.delete(
+                self.collection,
+                wait=True,
+                points_selector=models.FilterSelector(
+                    filter=models.Filter(
+                        must=[_match("document_id", vector_pass.document_id)],
+                        must_not=[_match("pass_id", vector_pass.pass_id)],
+                    )
+                ),
+            )
         elif vector_pass.stale:
-            self.client.delete(self.collection, wait=True,
-                               points_selector=models.PointIdsList(points=vector_pass.stale))
+            self.client.delete(
+                self.collection, wait=True, points_selector=models.PointIdsList(points=vector_pass.stale)
+            )
 
     def drop_pass(self, vector_pass: VectorPass) -> None:
         if vector_pass.written:
-            self.client.delete(self.collection, wait=True,
-                               points_selector=models.PointIdsList(points=vector_pass.written))
+            self.client.delete(
+                self.collection, wait=True, points_selector=models.PointIdsList(points=vector_pass.written)
+            )
 
     def live_points(self, document_id: str) -> list[models.Record]:
         """The points of the document's live pass, found by id (no filter)."""
@@ -132,8 +163,9 @@ class VectorIndex:
         return self.client.count(self.collection, count_filter=_doc(document_id), exact=True).count
 
     def points(self, document_id: str) -> list[models.Record]:
-        records, _ = self.client.scroll(self.collection, scroll_filter=_doc(document_id), limit=10_000,
-                                        with_payload=True, with_vectors=True)
+        records, _ = self.client.scroll(
+            self.collection, scroll_filter=_doc(document_id), limit=10_000, with_payload=True, with_vectors=True
+        )
         return sorted(records, key=lambda r: str(r.id))
 
 
@@ -157,8 +189,9 @@ def publish(client: QdrantClient, alias: str, collection: str, documents_missing
     actions: list[models.AliasOperations] = []
     if current is not None:
         actions.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
-    actions.append(models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=collection,
-                                                                               alias_name=alias)))
+    actions.append(
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=collection, alias_name=alias))
+    )
     client.update_collection_aliases(change_aliases_operations=actions)
     return f"readers switched from {current} to {collection}" if current else f"readers now use {collection}"
 
@@ -196,8 +229,9 @@ def set_access(client: QdrantClient, base: str, documents: Iterable[dict]) -> No
         groups.setdefault((doc["owner_id"], doc["workspace_id"]), []).append(doc["id"])
     for collection in model_collections(client, base):
         for (owner_id, workspace_id), ids in groups.items():
-            client.set_payload(collection, payload={"owner_id": owner_id, "workspace_id": workspace_id},
-                               points=_docs(ids), wait=True)
+            client.set_payload(
+                collection, payload={"owner_id": owner_id, "workspace_id": workspace_id}, points=_docs(ids), wait=True
+            )
 
 
 def _match(key: str, value: str) -> models.FieldCondition:

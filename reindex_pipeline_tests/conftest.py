@@ -18,8 +18,20 @@ from reindex_pipeline.settings import Settings
 from reindex_pipeline.stack.supervisor import Stack, StackState
 
 # Keep the tests' own services away from any real configuration of the machine running them.
-EXTERNAL_VARS = ("DATABASE_URL", "DAGSTER_PG_URL", "QDRANT_URL", "QDRANT_API_KEY", "NEO4J_URI", "NEO4J_USER",
-                 "NEO4J_PASSWORD", "BUCKET_URL", "OPENAI_API_KEY", "FALKORDB_HOST", "FALKORDB_PORT", "QDRANT_PATH")
+EXTERNAL_VARS = (
+    "DATABASE_URL",
+    "DAGSTER_PG_URL",
+    "QDRANT_URL",
+    "QDRANT_API_KEY",
+    "NEO4J_URI",
+    "NEO4J_USER",
+    "NEO4J_PASSWORD",
+    "BUCKET_URL",
+    "OPENAI_API_KEY",
+    "FALKORDB_HOST",
+    "FALKORDB_PORT",
+    "QDRANT_PATH",
+)
 
 
 @pytest.fixture(scope="session")

@@ -73,8 +73,9 @@ class Env:
     instance: dg.DagsterInstance
     doc_ids: list[str]
 
-    def resources(self, version: str = "rules-1.0", operator: str | None = None, embeddings=None, graph=None,
-                  extractor=None):
+    def resources(
+        self, version: str = "rules-1.0", operator: str | None = None, embeddings=None, graph=None, extractor=None
+    ):
         return {
             "app_db": AppDatabase(url=self.db_url),
             "qdrant": QdrantStore(path=os.environ["QDRANT_PATH"], collection=self.collection),
@@ -88,8 +89,12 @@ class Env:
         keys = keys or self.doc_ids
         resources = config.pop("resources", None) or self.resources()
         return dg.materialize(
-            [ASSET, preserved_ocr_output], selection=[ASSET], instance=self.instance, resources=resources,
-            run_config={"ops": {"reindex_documents": {"config": config}}}, raise_on_error=raise_on_error,
+            [ASSET, preserved_ocr_output],
+            selection=[ASSET],
+            instance=self.instance,
+            resources=resources,
+            run_config={"ops": {"reindex_documents": {"config": config}}},
+            raise_on_error=raise_on_error,
             tags={"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]},
         )
 
@@ -107,8 +112,11 @@ class Env:
 
     def docs(self, where: str = "TRUE", params: tuple = ()) -> list[tuple]:
         with psycopg.connect(self.db_url) as conn:
-            return conn.execute(f"SELECT id::text, owner_id::text, workspace_id::text, index_status FROM documents "  # noqa: S608
-                                f"WHERE {where} ORDER BY created_at", params).fetchall()
+            return conn.execute(
+                f"SELECT id::text, owner_id::text, workspace_id::text, index_status FROM documents "  # noqa: S608
+                f"WHERE {where} ORDER BY created_at",
+                params,
+            ).fetchall()
 
     def eligible(self, owner: str | None = None) -> list[str]:
         rows = self.docs("convert_status = 'converted' AND index_status = 'indexed' AND deleted_at IS NULL")
@@ -117,14 +125,24 @@ class Env:
     def snapshot(self, document_id: str) -> dict:
         with psycopg.connect(self.db_url) as conn:
             derived = db.extracted_snapshot(conn, document_id)
-            ocr = conn.execute("SELECT md5(string_agg(markdown, '|' ORDER BY page_number)) FROM pages "
-                               "WHERE document_id = %s", (document_id,)).fetchone()[0]
-            chunks = conn.execute("SELECT md5(string_agg(chunk_content || chunk_metadata::text, '|' "
-                                  "ORDER BY chunk_index)) FROM chunks WHERE document_id = %s",
-                                  (document_id,)).fetchone()[0]
+            ocr = conn.execute(
+                "SELECT md5(string_agg(markdown, '|' ORDER BY page_number)) FROM pages WHERE document_id = %s",
+                (document_id,),
+            ).fetchone()[0]
+            chunks = conn.execute(
+                "SELECT md5(string_agg(chunk_content || chunk_metadata::text, '|' "
+                "ORDER BY chunk_index)) FROM chunks WHERE document_id = %s",
+                (document_id,),
+            ).fetchone()[0]
         index = self.vectors()
-        points = [(str(p.id), p.payload, hashlib.md5(repr(p.vector).encode()).hexdigest())
-                  for p in index.points(document_id)] if index.client.collection_exists(index.collection) else []
+        points = (
+            [
+                (str(p.id), p.payload, hashlib.md5(repr(p.vector).encode()).hexdigest())
+                for p in index.points(document_id)
+            ]
+            if index.client.collection_exists(index.collection)
+            else []
+        )
         with self.graph() as g:
             graph = document_slice(g, document_id)
         return {"derived": derived, "ocr": ocr, "chunks": chunks, "points": points, "graph": graph}

@@ -58,9 +58,18 @@ class FakeOpenAI:
 
 def completion(content: str | None, refusal: str | None = None, finish_reason: str = "stop") -> dict:
     return {
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
-                     "message": {"role": "assistant", "content": content, "refusal": refusal}}],
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish_reason,
+                "logprobs": None,
+                "message": {"role": "assistant", "content": content, "refusal": refusal},
+            }
+        ],
         "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
     }
 
@@ -68,8 +77,21 @@ def completion(content: str | None, refusal: str | None = None, finish_reason: s
 def embeddings_answer(body: dict, dimensions: int = 3) -> Answer:
     """Deterministic vectors (first component = text length), returned out of order on purpose."""
     texts = body["input"]
-    data = [{"object": "embedding", "index": i,
-             "embedding": [float(len(t))] + [1.0 / (k + 1) for k in range(dimensions - 1)]}
-            for i, t in reversed(list(enumerate(texts)))]
-    return 200, {"object": "list", "data": data, "model": body.get("model", "text-embedding-3-small"),
-                 "usage": {"prompt_tokens": 1, "total_tokens": 1}}, {}
+    data = [
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": [float(len(t))] + [1.0 / (k + 1) for k in range(dimensions - 1)],
+        }
+        for i, t in reversed(list(enumerate(texts)))
+    ]
+    return (
+        200,
+        {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", "text-embedding-3-small"),
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        },
+        {},
+    )

@@ -38,8 +38,13 @@ def test_request_then_status_shows_completion(q: Queue) -> None:
     assert q.execute(run).success
     q.follow()
     code, out = cli("status", request_id, "--interval", "0.1")
-    expected = len({d for d in _eligible(q.url, owner=USERS["bob"])
-                    if d in run.run_config["ops"]["reindex_documents"]["config"]["document_ids"]})
+    expected = len(
+        {
+            d
+            for d in _eligible(q.url, owner=USERS["bob"])
+            if d in run.run_config["ops"]["reindex_documents"]["config"]["document_ids"]
+        }
+    )
     assert code == 0 and f"Request {request_id}: done; {expected} completed, 0 failed" in out
 
     code, out = cli("history")

@@ -20,19 +20,25 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 
 def _check(env: Env, keys: list[str]) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
     """Run the check job over a partition range; (partition, check) -> evaluation."""
-    defs = dg.Definitions(assets=[ASSET], asset_checks=[document_consistency], jobs=[check_documents],
-                          resources=env.resources())
+    defs = dg.Definitions(
+        assets=[ASSET], asset_checks=[document_consistency], jobs=[check_documents], resources=env.resources()
+    )
     result = defs.resolve_job_def("check_documents").execute_in_process(
-        instance=env.instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
-    evaluations = [e.event_specific_data for e in result.all_events
-                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        instance=env.instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}
+    )
+    evaluations = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     return {(e.partition, e.check_name): e for e in evaluations}
 
 
 def _drop_points(env: Env, document_id: str) -> None:
-    env.vectors().client.delete(env.vectors().collection, points_selector=models.FilterSelector(
-        filter=models.Filter(must=[models.FieldCondition(key="document_id",
-                                                         match=models.MatchValue(value=document_id))])))
+    env.vectors().client.delete(
+        env.vectors().collection,
+        points_selector=models.FilterSelector(
+            filter=models.Filter(
+                must=[models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id))]
+            )
+        ),
+    )
 
 
 def test_checks_fail_on_points_deleted_behind_the_pipelines_back_and_pass_after_repair(env: Env) -> None:
@@ -48,8 +54,10 @@ def test_checks_fail_on_points_deleted_behind_the_pipelines_back_and_pass_after_
     results = _check(env, keys)
     failed = {k: e for k, e in results.items() if not e.passed}
     assert list(failed) == [(victim, consistency.POINTS_CHECK)]
-    assert failed[(victim, consistency.POINTS_CHECK)].description == \
-        f"0 live Qdrant points for {chunk_count(env, victim)} chunks (missing)"
+    assert (
+        failed[(victim, consistency.POINTS_CHECK)].description
+        == f"0 live Qdrant points for {chunk_count(env, victim)} chunks (missing)"
+    )
 
     # The store-wide audit names it too.
     with psycopg.connect(env.db_url) as conn:
@@ -81,8 +89,11 @@ def test_audit_finds_orphans_and_stale_access_left_by_changes_that_were_not_prop
     points = store_audit.scan_points(env.vectors().client, env.vectors().collection, source)
     report = store_audit.compare(source, points, {}, graph_chunks, graph_nodes)
     assert report.differences == {
-        "orphaned points (document deleted)": [deleted], "orphaned graph nodes (document deleted)": [deleted],
-        "stale payload owner/workspace": [moved], "stale graph owner/workspace": [moved]}
+        "orphaned points (document deleted)": [deleted],
+        "orphaned graph nodes (document deleted)": [deleted],
+        "stale payload owner/workspace": [moved],
+        "stale graph owner/workspace": [moved],
+    }
     problems = {r.check: r.description for r in consistency.evaluate(facts) if not r.passed}
     assert set(problems) == {consistency.POINTS_CHECK, consistency.GRAPH_CHECK}
     assert "(stale)" in problems[consistency.POINTS_CHECK]

@@ -13,8 +13,20 @@ from reindex_pipeline.demo.loader import is_empty, load_demo_corpus
 
 
 def _fingerprint(corpus) -> list[tuple]:
-    return [(d.id, d.workspace_id, d.owner_id, d.filename, d.convert_status, d.index_status, d.deleted_at,
-             tuple(d.pages), tuple((c.chunk_index, c.content) for c in d.chunks)) for d in corpus.documents]
+    return [
+        (
+            d.id,
+            d.workspace_id,
+            d.owner_id,
+            d.filename,
+            d.convert_status,
+            d.index_status,
+            d.deleted_at,
+            tuple(d.pages),
+            tuple((c.chunk_index, c.content) for c in d.chunks),
+        )
+        for d in corpus.documents
+    ]
 
 
 def test_same_seed_same_corpus_other_seed_other_corpus() -> None:
@@ -81,10 +93,17 @@ def test_load_writes_exactly_the_generated_rows(app_db: str) -> None:
         loaded = {r[0]: r[1:] for r in rows}
         for doc in corpus.documents:
             chunks = "|".join(c.content for c in doc.chunks) or None
-            assert loaded[doc.id] == (doc.owner_id, doc.convert_status, doc.index_status,
-                                      doc.deleted_at is not None, len(doc.pages), chunks)
+            assert loaded[doc.id] == (
+                doc.owner_id,
+                doc.convert_status,
+                doc.index_status,
+                doc.deleted_at is not None,
+                len(doc.pages),
+                chunks,
+            )
         details = conn.execute(
-            "SELECT indexing_details FROM documents WHERE index_status = 'indexed' LIMIT 1").fetchone()[0]
+            "SELECT indexing_details FROM documents WHERE index_status = 'indexed' LIMIT 1"
+        ).fetchone()[0]
         assert details == {p: {"status": "done"} for p in ("extraction", "vector_indexing", "graphrag_indexing")}
         users = dict(conn.execute("SELECT username, status FROM users").fetchall())
         assert users["dave"] == "suspended" and users["admin"] == "active"

@@ -12,7 +12,7 @@ from reindex_pipeline.graph import queries, writer
 from reindex_pipeline.graph.keys import entity_key
 from reindex_pipeline.graph.store import FalkorGraph
 
-NASTY = 'He said "hi" \'there\'\\n and \\\\ })-[:X]->(n) // MATCH (n) DETACH DELETE n;\nline2\r\n\t$param {x}` '
+NASTY = "He said \"hi\" 'there'\\n and \\\\ })-[:X]->(n) // MATCH (n) DETACH DELETE n;\nline2\r\n\t$param {x}` "
 
 
 @pytest.fixture()
@@ -28,25 +28,55 @@ def graph(stack_state) -> Iterator[FalkorGraph]:
 
 def _write_document(graph: FalkorGraph, document_id: str, text: str, pass_id: str) -> None:
     graph.run(queries.ENSURE_DOCUMENT, {"document_id": document_id})
-    graph.run(queries.UPSERT_CHUNKS, {"document_id": document_id, "pass_id": pass_id, "chunks": [
-        {"id": f"{document_id}:0:{pass_id}", "chunk_index": 0, "text": text, "content_sha256": "h0"},
-        {"id": f"{document_id}:1:{pass_id}", "chunk_index": 1, "text": "plain", "content_sha256": "h1"},
-    ]})
-    graph.run(queries.UPSERT_MENTIONS, {"pass_id": pass_id, "mentions": [
-        {"chunk_id": f"{document_id}:0:{pass_id}", "key": entity_key("vendor", text), "name": text, "type": "vendor"},
-        {"chunk_id": f"{document_id}:1:{pass_id}", "key": "currency:EUR", "name": "EUR", "type": "currency"},
-    ]})
-    graph.run(queries.UPSERT_RELATION["PAID_IN"], {"document_id": document_id, "pass_id": pass_id, "relations": [
-        {"source": entity_key("vendor", text), "target": "currency:EUR"},
-    ]})
-    graph.run(queries.SET_DOCUMENT_PROPERTIES, {"document_id": document_id, "pass_id": pass_id,
-                                                "properties": {"filename": text, "workspace_id": "w1"}})
+    graph.run(
+        queries.UPSERT_CHUNKS,
+        {
+            "document_id": document_id,
+            "pass_id": pass_id,
+            "chunks": [
+                {"id": f"{document_id}:0:{pass_id}", "chunk_index": 0, "text": text, "content_sha256": "h0"},
+                {"id": f"{document_id}:1:{pass_id}", "chunk_index": 1, "text": "plain", "content_sha256": "h1"},
+            ],
+        },
+    )
+    graph.run(
+        queries.UPSERT_MENTIONS,
+        {
+            "pass_id": pass_id,
+            "mentions": [
+                {
+                    "chunk_id": f"{document_id}:0:{pass_id}",
+                    "key": entity_key("vendor", text),
+                    "name": text,
+                    "type": "vendor",
+                },
+                {"chunk_id": f"{document_id}:1:{pass_id}", "key": "currency:EUR", "name": "EUR", "type": "currency"},
+            ],
+        },
+    )
+    graph.run(
+        queries.UPSERT_RELATION["PAID_IN"],
+        {
+            "document_id": document_id,
+            "pass_id": pass_id,
+            "relations": [
+                {"source": entity_key("vendor", text), "target": "currency:EUR"},
+            ],
+        },
+    )
+    graph.run(
+        queries.SET_DOCUMENT_PROPERTIES,
+        {"document_id": document_id, "pass_id": pass_id, "properties": {"filename": text, "workspace_id": "w1"}},
+    )
 
 
 def _belongs_to_doc1(row: dict) -> bool:
     props = row["properties"]
-    return (props.get("id") in ("doc-1", "doc-1:0:p1", "doc-1:1:p1") or props.get("document_id") == "doc-1"
-            or props.get("key") == entity_key("vendor", NASTY))
+    return (
+        props.get("id") in ("doc-1", "doc-1:0:p1", "doc-1:1:p1")
+        or props.get("document_id") == "doc-1"
+        or props.get("key") == entity_key("vendor", NASTY)
+    )
 
 
 def test_parameters_with_metacharacters_round_trip_exactly(graph: FalkorGraph) -> None:
@@ -85,8 +115,9 @@ def test_an_unchanged_rewrite_asks_no_orphan_question_a_failed_pass_cleans_its_o
     _write_document(graph, "doc-1", "same", "p2")
     asked: list[dict] = []
     real_run = graph.run
-    graph.run = lambda statement, params=None: (asked.append(params) if statement == queries.DELETE_ORPHANS_AMONG
-                                                else None) or real_run(statement, params)
+    graph.run = lambda statement, params=None: (
+        (asked.append(params) if statement == queries.DELETE_ORPHANS_AMONG else None) or real_run(statement, params)
+    )
     writer.commit_pass(graph, "doc-1", "p2", {"filename": "same"})
     assert asked == []
     _write_document(graph, "doc-1", "new vendor", "p3")
@@ -112,10 +143,17 @@ def test_purge_removes_only_the_documents_slice_and_unshared_entities(graph: Fal
 def test_cleanup_statements_use_indexes_not_scans(graph: FalkorGraph) -> None:
     """Per-document cleanup must not grow with the graph: every statement starts from an index."""
     params = {"document_id": "d", "pass_id": "p", "document_ids": ["d"], "keys": ["k"]}
-    statements = [queries.MENTIONED_KEYS, queries.DELETE_STALE_CHUNKS, queries.DELETE_ORPHANS_AMONG,
-                  queries.DELETE_PASS_CHUNKS, queries.PURGE_CHUNKS, queries.PURGE_DOCUMENTS,
-                  *queries.DELETE_STALE_RELATIONS.values(), *queries.DELETE_PASS_RELATIONS.values(),
-                  *queries.PURGE_RELATIONS.values()]
+    statements = [
+        queries.MENTIONED_KEYS,
+        queries.DELETE_STALE_CHUNKS,
+        queries.DELETE_ORPHANS_AMONG,
+        queries.DELETE_PASS_CHUNKS,
+        queries.PURGE_CHUNKS,
+        queries.PURGE_DOCUMENTS,
+        *queries.DELETE_STALE_RELATIONS.values(),
+        *queries.DELETE_PASS_RELATIONS.values(),
+        *queries.PURGE_RELATIONS.values(),
+    ]
     for statement in statements:
         plan = graph.explain(statement, params)
         assert "Index Scan" in plan and "All Node Scan" not in plan, (statement, plan)

@@ -83,26 +83,99 @@ Razem do zapłaty                               1 230,00 zł
 """
 
 
-@pytest.mark.parametrize("text, expected", [
-    (EN, {"invoice_number": "INV-2024-0193", "invoice_date": "2024-03-14", "due_date": "2024-04-13",
-          "currency": "USD", "vendor_name": "ACME Widgets Ltd.", "customer_name": "Blue Yonder Airlines",
-          "subtotal": "1510.50", "tax": "151.05", "total": "1661.55", "language": "en"}),
-    (DE, {"invoice_number": "RE-55021", "invoice_date": "2024-03-02", "due_date": "2024-03-16", "currency": "EUR",
-          "vendor_name": "Müller & Söhne GmbH", "subtotal": "300.00", "tax": "57.00", "total": "357.00",
-          "language": "de"}),
-    (FR, {"invoice_number": "F-2024-118", "invoice_date": "2024-03-05", "currency": "EUR",
-          "vendor_name": "Boulangerie Dupont SARL", "customer_name": "Café des Arts", "subtotal": "75.00",
-          "tax": "4.13", "total": "79.13", "language": "fr"}),
-    (ES, {"invoice_number": "2024/0042", "invoice_date": "2024-04-13", "currency": "EUR",
-          "vendor_name": "Litware Servicios S.L.", "customer_name": "Coho Winery", "subtotal": "1000.00",
-          "tax": "210.00", "total": "1210.00", "language": "es"}),
-    (NL, {"invoice_number": "2024-077", "invoice_date": "2024-02-12", "due_date": "2024-03-12", "currency": "EUR",
-          "vendor_name": "Wide World Importers B.V.", "customer_name": "Alpine Ski House", "subtotal": "800.00",
-          "tax": "168.00", "total": "968.00", "language": "nl"}),
-    (PL, {"invoice_number": "FV/2024/03/17", "invoice_date": "2024-03-17", "due_date": "2024-03-31",
-          "currency": "PLN", "vendor_name": "Drukarnia Nowak sp. z o.o.", "customer_name": "Trey Research Ltd",
-          "subtotal": "1000.00", "tax": "230.00", "total": "1230.00", "language": "pl"}),
-], ids=["en", "de", "fr", "es", "nl", "pl"])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            EN,
+            {
+                "invoice_number": "INV-2024-0193",
+                "invoice_date": "2024-03-14",
+                "due_date": "2024-04-13",
+                "currency": "USD",
+                "vendor_name": "ACME Widgets Ltd.",
+                "customer_name": "Blue Yonder Airlines",
+                "subtotal": "1510.50",
+                "tax": "151.05",
+                "total": "1661.55",
+                "language": "en",
+            },
+        ),
+        (
+            DE,
+            {
+                "invoice_number": "RE-55021",
+                "invoice_date": "2024-03-02",
+                "due_date": "2024-03-16",
+                "currency": "EUR",
+                "vendor_name": "Müller & Söhne GmbH",
+                "subtotal": "300.00",
+                "tax": "57.00",
+                "total": "357.00",
+                "language": "de",
+            },
+        ),
+        (
+            FR,
+            {
+                "invoice_number": "F-2024-118",
+                "invoice_date": "2024-03-05",
+                "currency": "EUR",
+                "vendor_name": "Boulangerie Dupont SARL",
+                "customer_name": "Café des Arts",
+                "subtotal": "75.00",
+                "tax": "4.13",
+                "total": "79.13",
+                "language": "fr",
+            },
+        ),
+        (
+            ES,
+            {
+                "invoice_number": "2024/0042",
+                "invoice_date": "2024-04-13",
+                "currency": "EUR",
+                "vendor_name": "Litware Servicios S.L.",
+                "customer_name": "Coho Winery",
+                "subtotal": "1000.00",
+                "tax": "210.00",
+                "total": "1210.00",
+                "language": "es",
+            },
+        ),
+        (
+            NL,
+            {
+                "invoice_number": "2024-077",
+                "invoice_date": "2024-02-12",
+                "due_date": "2024-03-12",
+                "currency": "EUR",
+                "vendor_name": "Wide World Importers B.V.",
+                "customer_name": "Alpine Ski House",
+                "subtotal": "800.00",
+                "tax": "168.00",
+                "total": "968.00",
+                "language": "nl",
+            },
+        ),
+        (
+            PL,
+            {
+                "invoice_number": "FV/2024/03/17",
+                "invoice_date": "2024-03-17",
+                "due_date": "2024-03-31",
+                "currency": "PLN",
+                "vendor_name": "Drukarnia Nowak sp. z o.o.",
+                "customer_name": "Trey Research Ltd",
+                "subtotal": "1000.00",
+                "tax": "230.00",
+                "total": "1230.00",
+                "language": "pl",
+            },
+        ),
+    ],
+    ids=["en", "de", "fr", "es", "nl", "pl"],
+)
 def test_field_rules_in_six_languages(text: str, expected: dict[str, str]) -> None:
     got = extract_rules([text])
     assert {k: getattr(got, k) for k in expected} == expected
@@ -113,7 +186,9 @@ def test_field_rules_in_six_languages(text: str, expected: dict[str, str]) -> No
 def test_line_items_from_a_layout_table() -> None:
     items = extract_rules([EN]).line_items
     assert [(i.description, i.quantity, i.amount) for i in items] == [
-        ("Consulting hours", 10.0, "1200.00"), ("Travel expenses", 1.0, "310.50")]
+        ("Consulting hours", 10.0, "1200.00"),
+        ("Travel expenses", 1.0, "310.50"),
+    ]
 
 
 def test_a_field_it_is_unsure_of_is_null_not_a_guess() -> None:
@@ -144,8 +219,9 @@ def test_the_demo_corpus_still_extracts_fully() -> None:
         for name, want in doc.expected.items():
             have = getattr(got, name)
             if name == "line_items":
-                assert [(i.description, i.quantity, Decimal(i.amount)) for i in have] == \
-                    [(i["description"], i["quantity"], Decimal(i["amount"].replace(",", ""))) for i in want], doc.id
+                assert [(i.description, i.quantity, Decimal(i.amount)) for i in have] == [
+                    (i["description"], i["quantity"], Decimal(i["amount"].replace(",", ""))) for i in want
+                ], doc.id
             elif name in ("total", "subtotal", "tax"):
                 assert Decimal(have) == Decimal(want.replace(",", "")), (doc.id, name)
             else:

@@ -7,9 +7,20 @@ import psycopg
 from reindex_pipeline.db import migrate
 
 APP_TABLES = {
-    "organizations", "users", "workspaces", "documents", "pages", "chunks", "documents_data",
-    "documents_data_line_items", "document_status_log", "audit_events", "reindex_queue", "restore_objects",
-    "document_index_state", "source_changes",
+    "organizations",
+    "users",
+    "workspaces",
+    "documents",
+    "pages",
+    "chunks",
+    "documents_data",
+    "documents_data_line_items",
+    "document_status_log",
+    "audit_events",
+    "reindex_queue",
+    "restore_objects",
+    "document_index_state",
+    "source_changes",
 }
 
 
@@ -21,8 +32,9 @@ def _tables(url: str) -> set[str]:
 
 def _columns(url: str, table: str) -> set[str]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s",
-                            (table,)).fetchall()
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,)
+        ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -41,16 +53,47 @@ def test_upgrade_empty_database_then_downgrade_cleanly(empty_db: str) -> None:
 
 
 def test_queue_has_seed_000_columns_and_the_request_flow(app_db: str) -> None:
-    seed_000 = {"id", "org_id", "project_id", "artifact_id", "stored_key", "status", "attempts", "last_error",
-                "scheduled_at", "updated_at"}
-    request_flow = {"requested_by", "scope", "document_ids", "phases", "dry_run", "priority", "lease_owner",
-                    "lease_expires_at", "heartbeat_at", "run_ids", "counts"}
+    seed_000 = {
+        "id",
+        "org_id",
+        "project_id",
+        "artifact_id",
+        "stored_key",
+        "status",
+        "attempts",
+        "last_error",
+        "scheduled_at",
+        "updated_at",
+    }
+    request_flow = {
+        "requested_by",
+        "scope",
+        "document_ids",
+        "phases",
+        "dry_run",
+        "priority",
+        "lease_owner",
+        "lease_expires_at",
+        "heartbeat_at",
+        "run_ids",
+        "counts",
+    }
     assert seed_000 | request_flow <= _columns(app_db, "reindex_queue")
 
 
 def test_documents_follow_seed_003(app_db: str) -> None:
-    assert {"workspace_id", "owner_id", "filename", "convert_status", "index_status", "indexing_details",
-            "extraction_status", "deleted_at", "created_at", "updated_at"} <= _columns(app_db, "documents")
+    assert {
+        "workspace_id",
+        "owner_id",
+        "filename",
+        "convert_status",
+        "index_status",
+        "indexing_details",
+        "extraction_status",
+        "deleted_at",
+        "created_at",
+        "updated_at",
+    } <= _columns(app_db, "documents")
     assert {"chunk_content", "chunk_metadata", "chunk_index"} <= _columns(app_db, "chunks")
     assert {"org_id", "project_id", "actor_id", "kind", "details", "created_at"} <= _columns(app_db, "audit_events")
 

@@ -26,17 +26,19 @@ def api() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture()
 def extractor(api: FakeOpenAI) -> Extractor:
-    return Extractor(openai_api_key="sk-test", openai_model="gpt-4o-mini", version="openai-2026-11",
-                     openai_base_url=api.base_url)
+    return Extractor(
+        openai_api_key="sk-test", openai_model="gpt-4o-mini", version="openai-2026-11", openai_base_url=api.base_url
+    )
 
 
 def test_structured_output_becomes_an_extraction(api: FakeOpenAI, extractor: Extractor) -> None:
-    body = Extraction(document_type="invoice", invoice_number="INV-1", currency="EUR", vendor_name="Acme GmbH",
-                      total="10.00").model_dump_json()
+    body = Extraction(
+        document_type="invoice", invoice_number="INV-1", currency="EUR", vendor_name="Acme GmbH", total="10.00"
+    ).model_dump_json()
     api.on("/chat/completions", (200, completion(body), {}))
     result = extractor.extract(PAGES)
     assert result.invoice_number == "INV-1" and result.vendor_name == "Acme GmbH"
-    (sent, headers), = api.calls("/chat/completions")
+    ((sent, headers),) = api.calls("/chat/completions")
     assert sent["model"] == "gpt-4o-mini"
     assert sent["response_format"]["type"] == "json_schema"
     assert "Acme GmbH" in sent["messages"][1]["content"]
@@ -57,17 +59,24 @@ def test_refusal_is_a_clear_failure(api: FakeOpenAI, extractor: Extractor) -> No
 
 
 def test_rate_limit_is_a_clear_failure(api: FakeOpenAI, extractor: Extractor) -> None:
-    api.on("/chat/completions", (429, {"error": {"message": "Rate limit reached for gpt-4o-mini",
-                                                 "type": "requests"}}, {"retry-after": "20"}))
+    api.on(
+        "/chat/completions",
+        (429, {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests"}}, {"retry-after": "20"}),
+    )
     with pytest.raises(ExtractionFailed, match="rate limit.*Rate limit reached"):
         extractor.extract(PAGES)
 
 
-def test_llm_graph_extraction_keeps_only_relations_between_named_entities(api: FakeOpenAI,
-                                                                         extractor: Extractor) -> None:
-    body = {"entities": [{"name": "Acme GmbH", "type": "organization"}, {"name": "INV-1", "type": "invoice"}],
-            "relations": [{"source": "Acme GmbH", "relation": "ISSUED", "target": "INV-1"},
-                          {"source": "Acme GmbH", "relation": "ISSUED", "target": "INV-404"}]}
+def test_llm_graph_extraction_keeps_only_relations_between_named_entities(
+    api: FakeOpenAI, extractor: Extractor
+) -> None:
+    body = {
+        "entities": [{"name": "Acme GmbH", "type": "organization"}, {"name": "INV-1", "type": "invoice"}],
+        "relations": [
+            {"source": "Acme GmbH", "relation": "ISSUED", "target": "INV-1"},
+            {"source": "Acme GmbH", "relation": "ISSUED", "target": "INV-404"},
+        ],
+    }
     api.on("/chat/completions", (200, completion(json.dumps(body)), {}))
     entities, relations = from_llm(extractor.extract_graph(PAGES))
     assert {e.key for e in entities} == {"organization:acme", "invoice:inv-1"}  # keyed without legal form
@@ -76,8 +85,9 @@ def test_llm_graph_extraction_keeps_only_relations_between_named_entities(api: F
 
 def test_an_unknown_relation_type_is_rejected_by_the_schema() -> None:
     with pytest.raises(ValueError):
-        GraphExtraction.model_validate({"entities": [], "relations": [{"source": "a", "relation": "OWNS",
-                                                                       "target": "b"}]})
+        GraphExtraction.model_validate(
+            {"entities": [], "relations": [{"source": "a", "relation": "OWNS", "target": "b"}]}
+        )
 
 
 def test_openai_embeddings_in_order_and_batched(api: FakeOpenAI) -> None:

@@ -51,15 +51,21 @@ class Queue:
         self.graph = f"q_{uuid.uuid4().hex[:8]}"
         self.collection = f"q_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(url) as conn:
-            ids = [r[0] for r in conn.execute("SELECT id::text FROM documents WHERE deleted_at IS NULL "
-                                              "ORDER BY created_at")]
+            ids = [
+                r[0]
+                for r in conn.execute("SELECT id::text FROM documents WHERE deleted_at IS NULL ORDER BY created_at")
+            ]
         self.instance.add_dynamic_partitions("documents", ids)
 
     def resources(self, embeddings=None) -> dict:
-        return {"app_db": AppDatabase(url=self.url), "reindex_policy": self.policy,
-                "qdrant": QdrantStore(path=os.environ["QDRANT_PATH"], collection=self.collection),
-                "graph": GraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=self.graph),
-                "extractor": Extractor(), "embeddings": embeddings or EmbeddingModel()}
+        return {
+            "app_db": AppDatabase(url=self.url),
+            "reindex_policy": self.policy,
+            "qdrant": QdrantStore(path=os.environ["QDRANT_PATH"], collection=self.collection),
+            "graph": GraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=self.graph),
+            "extractor": Extractor(),
+            "embeddings": embeddings or EmbeddingModel(),
+        }
 
     def request(self, **kwargs) -> str:
         kwargs.setdefault("org_id", ORG)
@@ -73,9 +79,15 @@ class Queue:
         return list(result.run_requests or [])
 
     def execute(self, run_request: dg.RunRequest, embeddings=None) -> dg.ExecuteInProcessResult:
-        return dg.materialize([ASSET, preserved_ocr_output], selection=run_request.asset_selection,
-                              instance=self.instance, resources=self.resources(embeddings),
-                              run_config=run_request.run_config, tags=run_request.tags, raise_on_error=False)
+        return dg.materialize(
+            [ASSET, preserved_ocr_output],
+            selection=run_request.asset_selection,
+            instance=self.instance,
+            resources=self.resources(embeddings),
+            run_config=run_request.run_config,
+            tags=run_request.tags,
+            raise_on_error=False,
+        )
 
     def follow(self) -> None:
         reindex_queue_outcomes(dg.build_sensor_context(instance=self.instance, resources=self.resources()))
@@ -97,8 +109,10 @@ def q(app_db: str) -> Queue:
 
 def _eligible(url: str, owner: str | None = None, workspace: str | None = None) -> set[str]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT id::text, owner_id::text, workspace_id::text FROM documents WHERE "
-                            "convert_status = 'converted' AND index_status = 'indexed' AND deleted_at IS NULL")
+        rows = conn.execute(
+            "SELECT id::text, owner_id::text, workspace_id::text FROM documents WHERE "
+            "convert_status = 'converted' AND index_status = 'indexed' AND deleted_at IS NULL"
+        )
         return {r[0] for r in rows if (owner is None or r[1] == owner) and (workspace is None or r[2] == workspace)}
 
 
@@ -147,8 +161,9 @@ def test_failing_runs_back_off_2_4_8_16_then_fail_and_can_be_requeued(q: Queue) 
 def test_two_racing_claimers_take_each_of_200_rows_exactly_once(q: Queue) -> None:
     with psycopg.connect(q.url) as conn:
         for _ in range(200):
-            queue.insert_request(conn, org_id=ORG, requested_by=USERS["admin"], scope="documents", document_ids=[],
-                                 source="schedule")
+            queue.insert_request(
+                conn, org_id=ORG, requested_by=USERS["admin"], scope="documents", document_ids=[], source="schedule"
+            )
     claims: dict[str, list[str]] = {"a": [], "b": []}
     start = threading.Barrier(2)
 
@@ -223,8 +238,9 @@ def test_schedule_requests_every_eligible_document_and_a_later_user_request_runs
     from reindex_pipeline.defs.schedule import build_full_reindex_schedule
 
     schedule = build_full_reindex_schedule("0 3 * * 0")
-    context = dg.build_schedule_context(instance=q.instance, resources=q.resources(),
-                                        scheduled_execution_time=datetime(2026, 11, 22, 3, tzinfo=UTC))
+    context = dg.build_schedule_context(
+        instance=q.instance, resources=q.resources(), scheduled_execution_time=datetime(2026, 11, 22, 3, tzinfo=UTC)
+    )
     skip = schedule.evaluate_tick(context)
     assert "queued full reindex request" in skip.skip_message
     bob_docs = sorted(_eligible(q.url, owner=USERS["bob"]))[:2]
@@ -236,8 +252,10 @@ def test_schedule_requests_every_eligible_document_and_a_later_user_request_runs
     scheduled_config = runs[1].run_config["ops"]["reindex_documents"]["config"]
     assert set(scheduled_config["document_ids"]) == _eligible(q.url)
     assert scheduled_config["requester_id"] == USERS["admin"]
-    assert scheduled_config["stale_only"] is True and runs[0].run_config["ops"]["reindex_documents"]["config"][
-        "stale_only"] is False  # the schedule skips what is up to date; a person's request reindexes
+    assert (
+        scheduled_config["stale_only"] is True
+        and runs[0].run_config["ops"]["reindex_documents"]["config"]["stale_only"] is False
+    )  # the schedule skips what is up to date; a person's request reindexes
     assert q.row(user)["status"] == "running"
 
 

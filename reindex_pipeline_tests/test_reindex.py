@@ -92,22 +92,30 @@ def test_a_failing_document_keeps_its_old_index_and_the_others_complete(env: Env
     victim_vec, victim_graph = eligible[3], eligible[7]
     before = {d: env.snapshot(d) for d in (victim_vec, victim_graph)}
     with psycopg.connect(env.db_url) as conn:
-        poison = conn.execute("SELECT chunk_content FROM chunks WHERE document_id = %s AND chunk_index = 0",
-                              (victim_vec,)).fetchone()[0]
+        poison = conn.execute(
+            "SELECT chunk_content FROM chunks WHERE document_id = %s AND chunk_index = 0", (victim_vec,)
+        ).fetchone()[0]
 
-    resources = env.resources(version="rules-3.0", embeddings=FailingEmbeddingModel(poison=poison),
-                              graph=FailingGraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]),
-                                                         graph_name=env.graph_name, poison_document=victim_graph))
+    resources = env.resources(
+        version="rules-3.0",
+        embeddings=FailingEmbeddingModel(poison=poison),
+        graph=FailingGraphDatabase(
+            falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=env.graph_name, poison_document=victim_graph
+        ),
+    )
     result = env.run(requester_id=admin, resources=resources, raise_on_error=False)
     assert not result.success
 
     for victim, phase in ((victim_vec, "vector_indexing"), (victim_graph, "graphrag_indexing")):
         assert env.snapshot(victim) == before[victim], f"{victim} lost its previous index"
         with psycopg.connect(env.db_url) as conn:
-            status, details = conn.execute("SELECT index_status, indexing_details FROM documents WHERE id = %s",
-                                           (victim,)).fetchone()
-            logged = conn.execute("SELECT to_status, details FROM document_status_log WHERE document_id = %s "
-                                  "ORDER BY id DESC LIMIT 1", (victim,)).fetchone()
+            status, details = conn.execute(
+                "SELECT index_status, indexing_details FROM documents WHERE id = %s", (victim,)
+            ).fetchone()
+            logged = conn.execute(
+                "SELECT to_status, details FROM document_status_log WHERE document_id = %s ORDER BY id DESC LIMIT 1",
+                (victim,),
+            ).fetchone()
         assert status == "indexed"
         assert details["last_failure"]["phase"] == phase and details[phase]["status"] == "failed"
         assert logged[0] == "indexed" and logged[1]["outcome"] == "failed"
@@ -122,8 +130,12 @@ def test_a_failing_document_keeps_its_old_index_and_the_others_complete(env: Env
 
     # The retry (what a backfill's "retry failed" launches) runs only the failed documents and completes them.
     others_before = {d: env.snapshot(d) for d in eligible[:3]}
-    retry = env.run(keys=[victim_vec, victim_graph], requester_id=admin, document_ids=[victim_vec, victim_graph],
-                    resources=env.resources(version="rules-3.0"))
+    retry = env.run(
+        keys=[victim_vec, victim_graph],
+        requester_id=admin,
+        document_ids=[victim_vec, victim_graph],
+        resources=env.resources(version="rules-3.0"),
+    )
     assert {e.partition for e in retry.get_asset_materialization_events()} == {victim_vec, victim_graph}
     for victim in (victim_vec, victim_graph):
         assert {r["extractor_version"] for r in env.snapshot(victim)["derived"]["data"]} == {"rules-3.0"}
@@ -208,9 +220,13 @@ def test_openai_paths_end_to_end_and_a_refused_document_fails_alone(env: Env) ->
         if victim_marker in text:
             return 200, completion(None, refusal="I can't process this document."), {}
         if body["response_format"]["json_schema"]["name"] == "GraphExtraction":
-            answer = {"entities": [{"name": "Blue Yonder Airlines", "type": "organization"},
-                                   {"name": "EUR", "type": "currency"}],
-                      "relations": [{"source": "Blue Yonder Airlines", "relation": "PAID_IN", "target": "EUR"}]}
+            answer = {
+                "entities": [
+                    {"name": "Blue Yonder Airlines", "type": "organization"},
+                    {"name": "EUR", "type": "currency"},
+                ],
+                "relations": [{"source": "Blue Yonder Airlines", "relation": "PAID_IN", "target": "EUR"}],
+            }
             return 200, completion(json.dumps(answer)), {}
         return 200, completion(Extraction(document_type="invoice", total="1.00").model_dump_json()), {}
 
@@ -226,8 +242,12 @@ def test_openai_paths_end_to_end_and_a_refused_document_fails_alone(env: Env) ->
     finally:
         api.close()
     assert not result.success
-    index = VectorIndex(QdrantStore(path=os.environ["QDRANT_PATH"]).client(),
-                        collection_name(env.collection, "text-embedding-3-small"), "text-embedding-3-small", 1536)
+    index = VectorIndex(
+        QdrantStore(path=os.environ["QDRANT_PATH"]).client(),
+        collection_name(env.collection, "text-embedding-3-small"),
+        "text-embedding-3-small",
+        1536,
+    )
     for doc_id in docs:
         snap = env.snapshot(doc_id)
         if doc_id == docs[2]:
@@ -244,7 +264,7 @@ def test_openai_paths_end_to_end_and_a_refused_document_fails_alone(env: Env) ->
 def test_keys_inside_the_range_but_outside_the_request_are_never_touched(env: Env) -> None:
     admin = str(USERS["admin"].id)
     eligible = env.eligible()
-    window = env.doc_ids[env.doc_ids.index(eligible[0]):env.doc_ids.index(eligible[9]) + 1]
+    window = env.doc_ids[env.doc_ids.index(eligible[0]) : env.doc_ids.index(eligible[9]) + 1]
     wanted = [eligible[0], eligible[9]]
     before = {d: env.snapshot(d) for d in window}
     result = env.run(keys=window, requester_id=admin, document_ids=wanted)

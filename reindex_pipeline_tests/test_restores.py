@@ -28,8 +28,10 @@ def make_pdf(pages: list[str]) -> bytes:
         stream = f"BT /F1 11 Tf 14 TL 50 780 Td {lines} ET".encode("latin-1")
         objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode('latin-1')}\nendstream")
         content = len(objects)
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {content} 0 R "
-                       f"/Resources << /Font << /F1 3 0 R >> >> >>")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {content} 0 R "
+            f"/Resources << /Font << /F1 3 0 R >> >> >>"
+        )
         kids.append(f"{len(objects)} 0 R")
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
     out, offsets = bytearray(b"%PDF-1.4\n"), []
@@ -43,8 +45,10 @@ def make_pdf(pages: list[str]) -> bytes:
     return bytes(out)
 
 
-INVOICE = ["INVOICE\nInvoice No: INV-2026-777\nFrom: Zephyr Glassworks Ltd\nBill To: Coho Winery",
-           "Items\nStained glass panel 2 x 480.00\nTotal: 960.00 EUR"]
+INVOICE = [
+    "INVOICE\nInvoice No: INV-2026-777\nFrom: Zephyr Glassworks Ltd\nBill To: Coho Winery",
+    "Items\nStained glass panel 2 x 480.00\nTotal: 960.00 EUR",
+]
 
 
 class Restores:
@@ -59,14 +63,18 @@ class Restores:
         return key
 
     def tick(self, cursor: str | None = None) -> dg.SensorResult:
-        context = dg.build_sensor_context(instance=self.q.instance, cursor=cursor,
-                                          resources={"app_db": AppDatabase(url=self.q.url), "bucket": self.bucket})
+        context = dg.build_sensor_context(
+            instance=self.q.instance,
+            cursor=cursor,
+            resources={"app_db": AppDatabase(url=self.q.url), "bucket": self.bucket},
+        )
         return restores_bucket_sensor(context)
 
     def objects(self) -> list[tuple]:
         with psycopg.connect(self.q.url) as conn:
-            return conn.execute("SELECT stored_key, status, error, document_id::text FROM restore_objects "
-                                "ORDER BY id").fetchall()
+            return conn.execute(
+                "SELECT stored_key, status, error, document_id::text FROM restore_objects ORDER BY id"
+            ).fetchall()
 
     def documents(self) -> list[tuple]:
         with psycopg.connect(self.q.url) as conn:
@@ -101,8 +109,12 @@ def test_a_restored_pdf_is_ingested_once_and_its_chunks_are_searchable(r: Restor
     vector = LocalEmbedder().embed(["stained glass panel from Zephyr Glassworks"])[0]
     hits = client.query_points(collection, query=vector, limit=1).points
     assert hits[0].payload["document_id"] == document_id
-    own = client.count(collection, count_filter=models.Filter(must=[models.FieldCondition(
-        key="document_id", match=models.MatchValue(value=document_id))])).count
+    own = client.count(
+        collection,
+        count_filter=models.Filter(
+            must=[models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id))]
+        ),
+    ).count
     with psycopg.connect(r.q.url) as conn:
         chunks = conn.execute("SELECT count(*) FROM chunks WHERE document_id = %s", (document_id,)).fetchone()[0]
         kinds = [row[0] for row in conn.execute("SELECT kind FROM audit_events ORDER BY id")]
@@ -123,8 +135,9 @@ def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restor
     r.bucket = Bucket(url=f"memory://restores-{uuid.uuid4().hex[:8]}")
     fs, root = fsspec.core.url_to_fs(r.bucket.url)
     with psycopg.connect(r.q.url) as conn:
-        other_org = conn.execute("INSERT INTO organizations (name, slug) VALUES ('Other', 'other') "
-                                 "RETURNING id::text").fetchone()[0]
+        other_org = conn.execute(
+            "INSERT INTO organizations (name, slug) VALUES ('Other', 'other') RETURNING id::text"
+        ).fetchone()[0]
     pdf = make_pdf(INVOICE)
     bad = {
         f"org/{ORG}/project/{WORKSPACES['Invoices']}/restores/../../../org/{other_org}/x__a.pdf": (pdf, "'..'"),
@@ -162,7 +175,11 @@ def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restor
 def test_parsing_pdf_markdown_and_text() -> None:
     assert parse_pages(make_pdf(["Hello\nWorld", "Page two"]), ".pdf") == ["Hello\nWorld", "Page two"]
     assert parse_pages("# Titel\nÄrger\fSeite 2".encode(), ".md") == ["# Titel\nÄrger", "Seite 2"]
-    for data, ext, message in ((b"", ".pdf", "empty"), (b"%PDF-1.4\n1 0 obj", ".pdf", "corrupt PDF"),
-                               (b"\xff\xfe\x00a", ".txt", "binary content"), (b"\xc3\x28", ".txt", "not UTF-8")):
+    for data, ext, message in (
+        (b"", ".pdf", "empty"),
+        (b"%PDF-1.4\n1 0 obj", ".pdf", "corrupt PDF"),
+        (b"\xff\xfe\x00a", ".txt", "binary content"),
+        (b"\xc3\x28", ".txt", "not UTF-8"),
+    ):
         with pytest.raises(ValueError, match=message):
             parse_pages(data, ext)

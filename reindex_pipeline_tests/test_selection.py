@@ -21,23 +21,42 @@ ADMIN = Requester("a", "admin", "active", "admin")
 BOB = Requester("b", "user", "active", "bob")
 
 
-def doc(id: str, owner: str | None = "b", ws: str = "w1", convert: str = "converted", index: str = "indexed",
-        deleted: bool = False, run: str | None = None) -> DocumentRow:
-    return DocumentRow(id, ws, owner, f"{id}.pdf", convert, index,
-                       datetime(2026, 1, 1, tzinfo=UTC) if deleted else None, run)
+def doc(
+    id: str,
+    owner: str | None = "b",
+    ws: str = "w1",
+    convert: str = "converted",
+    index: str = "indexed",
+    deleted: bool = False,
+    run: str | None = None,
+) -> DocumentRow:
+    return DocumentRow(
+        id, ws, owner, f"{id}.pdf", convert, index, datetime(2026, 1, 1, tzinfo=UTC) if deleted else None, run
+    )
 
 
-DOCS = [doc("mine"), doc("theirs", owner="c"), doc("unowned", owner=None), doc("other-ws", ws="w2"),
-        doc("deleted", deleted=True), doc("pending", convert="pending"), doc("indexing", index="indexing"),
-        doc("failed", index="failed")]
+DOCS = [
+    doc("mine"),
+    doc("theirs", owner="c"),
+    doc("unowned", owner=None),
+    doc("other-ws", ws="w2"),
+    doc("deleted", deleted=True),
+    doc("pending", convert="pending"),
+    doc("indexing", index="indexing"),
+    doc("failed", index="failed"),
+]
 
 
 def test_admin_gets_every_eligible_document_in_the_workspace() -> None:
     selection = select_documents(ADMIN, DOCS, workspace_id="w1")
     assert selection.eligible_ids == ["mine", "theirs", "unowned"]
     assert {s.id: s.reason for s in selection.skipped} == {
-        "other-ws": "not_in_workspace", "deleted": "deleted", "pending": "not_converted",
-        "indexing": "not_fully_indexed", "failed": "not_fully_indexed"}
+        "other-ws": "not_in_workspace",
+        "deleted": "deleted",
+        "pending": "not_converted",
+        "indexing": "not_fully_indexed",
+        "failed": "not_fully_indexed",
+    }
 
 
 def test_user_gets_only_owned_documents_and_never_unowned_ones() -> None:
@@ -70,18 +89,24 @@ def test_inactive_suspended_and_unknown_requesters_are_refused(status: str) -> N
 
 def test_confirmation_wording_follows_seed_003() -> None:
     assert select_documents(ADMIN, DOCS, "w1").confirmation() == (
-        "This will re-run data extraction and indexing for ALL 3 documents in this workspace.")
+        "This will re-run data extraction and indexing for ALL 3 documents in this workspace."
+    )
     assert select_documents(BOB, DOCS).confirmation() == (
-        "This will re-run data extraction and indexing for 2 documents that you own across all workspaces.")
+        "This will re-run data extraction and indexing for 2 documents that you own across all workspaces."
+    )
     assert select_documents(BOB, []).confirmation() == "No fully indexed documents to reindex"
     assert ADMIN.scope == "all_documents" and BOB.scope == "owned_documents"
 
 
 def test_graph_from_extracted_fields() -> None:
-    extraction = Extraction(document_type="invoice", invoice_number="INV-7", vendor_name="Acme GmbH",
-                            customer_name="Coho Winery", currency="EUR",
-                            line_items=[LineItem(line=1, description="Desk lamp"),
-                                        LineItem(line=2, description="Desk lamp")])
+    extraction = Extraction(
+        document_type="invoice",
+        invoice_number="INV-7",
+        vendor_name="Acme GmbH",
+        customer_name="Coho Winery",
+        currency="EUR",
+        line_items=[LineItem(line=1, description="Desk lamp"), LineItem(line=2, description="Desk lamp")],
+    )
     chunks = [ChunkText(0, "INVOICE INV-7 from Acme GmbH", "h0"), ChunkText(1, "Desk lamp 2 x 44.00 EUR", "h1")]
     graph = build_document_graph("d1", "p1", chunks, *from_extraction(extraction))
     assert [c["id"] for c in graph.chunks] == ["d1:0:p1", "d1:1:p1"]
@@ -94,6 +119,11 @@ def test_graph_from_extracted_fields() -> None:
 
 def test_point_ids_are_deterministic_per_document_chunk_model_and_slot() -> None:
     assert point_id("d", 0, "m", 0) == point_id("d", 0, "m", 0)
-    ids = {point_id("d", 0, "m", 0), point_id("d", 1, "m", 0), point_id("d", 0, "m2", 0), point_id("d", 0, "m", 1),
-           point_id("e", 0, "m", 0)}
+    ids = {
+        point_id("d", 0, "m", 0),
+        point_id("d", 1, "m", 0),
+        point_id("d", 0, "m2", 0),
+        point_id("d", 0, "m", 1),
+        point_id("e", 0, "m", 0),
+    }
     assert len(ids) == 5

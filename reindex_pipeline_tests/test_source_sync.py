@@ -34,9 +34,11 @@ class BrokenGraphDatabase(GraphDatabase):
 
 
 def _resources(env: Env, graph: GraphDatabase | None = None) -> dict:
-    return {"app_db": AppDatabase(url=env.db_url),
-            "qdrant": QdrantStore(path=os.environ["QDRANT_PATH"], collection=env.collection),
-            "graph": graph or GraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=env.graph_name)}
+    return {
+        "app_db": AppDatabase(url=env.db_url),
+        "qdrant": QdrantStore(path=os.environ["QDRANT_PATH"], collection=env.collection),
+        "graph": graph or GraphDatabase(falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=env.graph_name),
+    }
 
 
 def _tick(env: Env, cursor: str | None = None, graph: GraphDatabase | None = None) -> tuple[str | None, list]:
@@ -46,8 +48,10 @@ def _tick(env: Env, cursor: str | None = None, graph: GraphDatabase | None = Non
     result = source_changes_sensor(context)
     apply_requests(env.instance, result.dynamic_partitions_requests)
     job = dg.Definitions(jobs=[propagate_source_changes], resources=resources).resolve_job_def(JOB_NAME)
-    runs = [job.execute_in_process(instance=env.instance, tags=r.tags, raise_on_error=False)
-            for r in result.run_requests or []]
+    runs = [
+        job.execute_in_process(instance=env.instance, tags=r.tags, raise_on_error=False)
+        for r in result.run_requests or []
+    ]
     return result.cursor, runs
 
 
@@ -67,8 +71,11 @@ def _search(env: Env, text: str) -> set[str]:
 def _shared_entity(env: Env, victim: str) -> str:
     """An entity the victim mentions that another document mentions too."""
     with env.graph() as g:
-        rows = g.run("MATCH (c:Chunk {document_id: $d})-[:MENTIONS]->(e:Entity)<-[:MENTIONS]-(o:Chunk) "
-                     "WHERE o.document_id <> $d RETURN DISTINCT e.key AS key", {"d": victim})
+        rows = g.run(
+            "MATCH (c:Chunk {document_id: $d})-[:MENTIONS]->(e:Entity)<-[:MENTIONS]-(o:Chunk) "
+            "WHERE o.document_id <> $d RETURN DISTINCT e.key AS key",
+            {"d": victim},
+        )
     assert rows, "the demo corpus shares entities (currencies, vendors) between documents"
     return rows[0]["key"]
 
@@ -77,8 +84,9 @@ def test_a_deleted_document_is_purged_from_every_store_after_one_tick(env: Env) 
     env.run(requester_id=str(USERS["admin"].id))
     eligible = env.eligible()
     victim, hard_deleted, other = eligible[0], eligible[1], eligible[2]
-    victim_text = _sql(env, "SELECT chunk_content FROM chunks WHERE document_id = %s AND chunk_index = 0",
-                       (victim,))[0][0]
+    victim_text = _sql(env, "SELECT chunk_content FROM chunks WHERE document_id = %s AND chunk_index = 0", (victim,))[
+        0
+    ][0]
     assert victim in _search(env, victim_text)
     shared = _shared_entity(env, victim)
     others_before = {d: env.snapshot(d) for d in eligible[2:8]}
@@ -99,11 +107,15 @@ def test_a_deleted_document_is_purged_from_every_store_after_one_tick(env: Env) 
         assert g.run("MATCH (e:Entity {key: $k}) RETURN count(e) AS n", {"k": shared}) == [{"n": 1}]
     assert {d: env.snapshot(d) for d in eligible[2:8]} == others_before
     assert chunk_count(env, other) == env.vectors().count(other)
-    purged = _sql(env, "SELECT details->>'document_id', details->>'reason' FROM audit_events "
-                       "WHERE kind = 'reindex.purged' ORDER BY details->>'document_id'")
+    purged = _sql(
+        env,
+        "SELECT details->>'document_id', details->>'reason' FROM audit_events "
+        "WHERE kind = 'reindex.purged' ORDER BY details->>'document_id'",
+    )
     assert sorted(purged) == sorted([(victim, "deleted"), (hard_deleted, "row deleted")])
-    assert _sql(env, "SELECT to_status FROM document_status_log WHERE document_id = %s ORDER BY id DESC LIMIT 1",
-                (victim,)) == [("purged",)]
+    assert _sql(
+        env, "SELECT to_status FROM document_status_log WHERE document_id = %s ORDER BY id DESC LIMIT 1", (victim,)
+    ) == [("purged",)]
 
     # Idle: nothing due, no run; the cursor moved past the purges.
     cursor, runs = _tick(env, cursor)
@@ -119,8 +131,9 @@ def test_an_interrupted_purge_is_visible_and_completes_on_a_later_tick(env: Env)
     cursor, runs = _tick(env, graph=broken)
     assert len(runs) == 1 and not runs[0].success
     assert "the graph" in runs[0].failure_data_for_node("propagate_changes").user_failure_data.description
-    (attempts, error, done), = _sql(env, "SELECT attempts, last_error, done_at FROM source_changes "
-                                         "WHERE document_id = %s", (victim,))
+    ((attempts, error, done),) = _sql(
+        env, "SELECT attempts, last_error, done_at FROM source_changes WHERE document_id = %s", (victim,)
+    )
     assert attempts == 1 and "graph connection reset" in error and done is None
     assert env.snapshot(victim)["points"] == []  # Qdrant went first; the rest is still to do
     assert env.snapshot(victim)["derived"]["data"]

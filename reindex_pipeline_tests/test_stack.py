@@ -88,7 +88,11 @@ def _launch(state_dir: Path) -> subprocess.Popen:
         env.pop(name, None)
     return subprocess.Popen(
         [sys.executable, "-m", "reindex_pipeline.cli", "up", "--no-dagster", "--no-demo"],
-        env=env, cwd=project_root(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=project_root(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -137,10 +141,22 @@ def test_orphaned_postgres_from_a_crash_is_stopped_by_the_next_start(tmp_path: P
         pass
     data_dir = settings.state_dir / "postgres"
     user = pg.PG_OS_USER if os.geteuid() == 0 else None
-    subprocess.run([str(pg._bin_dir() / "pg_ctl"), "-D", str(data_dir), "-o",
-                    f"-c listen_addresses=127.0.0.1 -c unix_socket_directories= -p {free_port()}", "-l",
-                    str(data_dir / "orphan.log"), "-w", "start"],
-                   check=True, capture_output=True, **as_user(user))
+    subprocess.run(
+        [
+            str(pg._bin_dir() / "pg_ctl"),
+            "-D",
+            str(data_dir),
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -c unix_socket_directories= -p {free_port()}",
+            "-l",
+            str(data_dir / "orphan.log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        **as_user(user),
+    )
     orphan = pg.EmbeddedPostgres(data_dir, tmp_path / "x.log").running_postmaster()
     assert orphan is not None
 

@@ -37,14 +37,17 @@ class CountingEmbeddingModel(EmbeddingModel):
 
 def _completed(env: Env) -> dict:
     with psycopg.connect(env.db_url) as conn:
-        return conn.execute("SELECT details FROM audit_events WHERE kind = 'reindex.completed' "
-                            "ORDER BY id DESC LIMIT 1").fetchone()[0]
+        return conn.execute(
+            "SELECT details FROM audit_events WHERE kind = 'reindex.completed' ORDER BY id DESC LIMIT 1"
+        ).fetchone()[0]
 
 
 def _writes(env: Env) -> tuple[int, int]:
     with psycopg.connect(env.db_url) as conn:
-        return (conn.execute("SELECT count(*) FROM document_status_log").fetchone()[0],
-                conn.execute("SELECT count(*) FROM documents_data").fetchone()[0])
+        return (
+            conn.execute("SELECT count(*) FROM document_status_log").fetchone()[0],
+            conn.execute("SELECT count(*) FROM documents_data").fetchone()[0],
+        )
 
 
 def test_stale_only_after_an_extractor_bump_reextracts_without_embedding(env: Env) -> None:
@@ -71,8 +74,10 @@ def test_stale_only_after_an_extractor_bump_reextracts_without_embedding(env: En
     # Each materialisation carries the phase's fingerprint as its Dagster data version.
     event = result.get_asset_materialization_events()[0]
     with psycopg.connect(env.db_url) as conn:
-        recorded = conn.execute("SELECT extraction_fingerprint, graph_fingerprint FROM document_index_state "
-                                "WHERE document_id = %s", (event.partition,)).fetchone()
+        recorded = conn.execute(
+            "SELECT extraction_fingerprint, graph_fingerprint FROM document_index_state WHERE document_id = %s",
+            (event.partition,),
+        ).fetchone()
     assert event.materialization.tags["dagster/data_version"] in recorded
     assert event.materialization.tags["dagster/code_version"] in ("rules@rules-9.9", "graph-2+rules@rules-9.9")
 
@@ -94,12 +99,17 @@ def test_changed_chunks_make_only_that_documents_phases_stale(env: Env) -> None:
     env.run(requester_id=admin)
     changed = env.eligible()[2]
     with psycopg.connect(env.db_url) as conn:
-        conn.execute("UPDATE chunks SET chunk_content = chunk_content || ' (restored)' WHERE document_id = %s "
-                     "AND chunk_index = 0", (changed,))
+        conn.execute(
+            "UPDATE chunks SET chunk_content = chunk_content || ' (restored)' WHERE document_id = %s "
+            "AND chunk_index = 0",
+            (changed,),
+        )
     result = env.run(requester_id=admin, stale_only=True)
     assert {e.partition for e in result.get_asset_materialization_events()} == {changed}
-    assert {e.asset_key.path[-1] for e in result.get_asset_materialization_events()} == {"chunk_embeddings",
-                                                                                        "graph_entities"}
+    assert {e.asset_key.path[-1] for e in result.get_asset_materialization_events()} == {
+        "chunk_embeddings",
+        "graph_entities",
+    }
 
 
 def test_fingerprints_cover_their_inputs_and_producers() -> None:

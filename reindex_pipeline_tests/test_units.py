@@ -20,11 +20,23 @@ def test_settings_default_to_embedded_services(tmp_path: Path) -> None:
 
 
 def test_settings_take_external_services_and_reject_bad_numbers(tmp_path: Path) -> None:
-    s = Settings.from_env({"DATABASE_URL": "postgresql://h/db", "QDRANT_URL": "http://q:6333",
-                           "NEO4J_URI": "bolt://n:7687", "BUCKET_URL": "s3://b/p", "REINDEX_MAX_ATTEMPTS": "6",
-                           "REINDEX_STATE_DIR": str(tmp_path)})
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://h/db",
+            "QDRANT_URL": "http://q:6333",
+            "NEO4J_URI": "bolt://n:7687",
+            "BUCKET_URL": "s3://b/p",
+            "REINDEX_MAX_ATTEMPTS": "6",
+            "REINDEX_STATE_DIR": str(tmp_path),
+        }
+    )
     assert (s.database_url, s.qdrant_url, s.neo4j_uri, s.effective_bucket_url, s.max_attempts) == (
-        "postgresql://h/db", "http://q:6333", "bolt://n:7687", "s3://b/p", 6)
+        "postgresql://h/db",
+        "http://q:6333",
+        "bolt://n:7687",
+        "s3://b/p",
+        6,
+    )
     with pytest.raises(ValueError, match="REINDEX_MAX_ATTEMPTS must be a whole number"):
         Settings.from_env({"REINDEX_MAX_ATTEMPTS": "four"})
     with pytest.raises(ValueError, match="at least 1"):
@@ -45,7 +57,7 @@ def test_chunks_respect_size_pages_and_spans() -> None:
     assert chunks[-1].content == "short page" and chunks[-1].page_number == 2
     for c in chunks:
         page = pages[c.page_number - 1]
-        assert page[c.metadata["char_start"]:c.metadata["char_end"]].strip() == c.content
+        assert page[c.metadata["char_start"] : c.metadata["char_end"]].strip() == c.content
     assert chunks[0].metadata["section"] == "Title"
 
 
@@ -69,8 +81,12 @@ def test_restore_keys_are_validated_strictly() -> None:
 
     org, ws = _uuid.uuid4(), _uuid.uuid4()
     good = parse_restore_key(f"org/{org}/project/{ws}/restores/2026-11-23T10-00-00Z__Invoice 7.PDF")
-    assert (good.org_id, good.project_id, good.filename, good.mime_type) == (str(org), str(ws), "Invoice 7.PDF",
-                                                                             "application/pdf")
+    assert (good.org_id, good.project_id, good.filename, good.mime_type) == (
+        str(org),
+        str(ws),
+        "Invoice 7.PDF",
+        "application/pdf",
+    )
     for key, why in [
         (f"/org/{org}/project/{ws}/restores/t__a.pdf", "absolute path"),
         (f"org/{org}/project/{ws}/restores/../t__a.pdf", "'..'"),

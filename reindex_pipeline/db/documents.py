@@ -26,8 +26,7 @@ _DOCUMENT_COLUMNS = """
 
 
 def load_requester(conn: psycopg.Connection, user_id: str) -> Requester | None:
-    row = conn.execute("SELECT id::text, role, status, username FROM users WHERE id::text = %s",
-                       (user_id,)).fetchone()
+    row = conn.execute("SELECT id::text, role, status, username FROM users WHERE id::text = %s", (user_id,)).fetchone()
     return Requester(*row) if row else None
 
 
@@ -39,13 +38,16 @@ def org_of(conn: psycopg.Connection, user_id: str) -> str | None:
 def load_documents(conn: psycopg.Connection, ids: Iterable[str]) -> list[DocumentRow]:
     """The documents with these ids (ids that are not UUIDs or not present are simply absent)."""
     wanted = [i for i in ids if _is_uuid(i)]
-    rows = conn.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ANY(%s::uuid[])",  # noqa: S608
-                        (wanted,)).fetchall()
+    rows = conn.execute(
+        f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ANY(%s::uuid[])",  # noqa: S608
+        (wanted,),
+    ).fetchall()
     return [DocumentRow(*r) for r in rows]
 
 
-def iter_documents(conn: psycopg.Connection, workspace_id: str | None = None,
-                   batch: int = 5000) -> Iterator[DocumentRow]:
+def iter_documents(
+    conn: psycopg.Connection, workspace_id: str | None = None, batch: int = 5000
+) -> Iterator[DocumentRow]:
     """Stream every document (of one workspace), ordered by id, with a server-side cursor."""
     query = f"SELECT {_DOCUMENT_COLUMNS} FROM documents"  # noqa: S608
     params: tuple[Any, ...] = ()
@@ -65,8 +67,11 @@ def load_pages(conn: psycopg.Connection, document_id: str) -> list[str]:
 
 def load_pages_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, list[str]]:
     """Each document's page markdown, in page order (one query for many documents)."""
-    rows = conn.execute("SELECT document_id::text, markdown FROM pages WHERE document_id = ANY(%s::uuid[]) "
-                        "ORDER BY document_id, page_number", (document_ids,)).fetchall()
+    rows = conn.execute(
+        "SELECT document_id::text, markdown FROM pages WHERE document_id = ANY(%s::uuid[]) "
+        "ORDER BY document_id, page_number",
+        (document_ids,),
+    ).fetchall()
     out: dict[str, list[str]] = {}
     for doc_id, markdown in rows:
         out.setdefault(doc_id, []).append(markdown)
@@ -75,9 +80,11 @@ def load_pages_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[str
 
 def load_chunks_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, list[tuple[int, str]]]:
     """Each document's preserved chunks as (chunk_index, content), in order (one query for many)."""
-    rows = conn.execute("SELECT document_id::text, chunk_index, chunk_content FROM chunks "
-                        "WHERE document_id = ANY(%s::uuid[]) ORDER BY document_id, chunk_index",
-                        (document_ids,)).fetchall()
+    rows = conn.execute(
+        "SELECT document_id::text, chunk_index, chunk_content FROM chunks "
+        "WHERE document_id = ANY(%s::uuid[]) ORDER BY document_id, chunk_index",
+        (document_ids,),
+    ).fetchall()
     out: dict[str, list[tuple[int, str]]] = {}
     for doc_id, index, content in rows:
         out.setdefault(doc_id, []).append((index, content))
@@ -114,29 +121,52 @@ def claim_many(conn: psycopg.Connection, run_id: str, details: dict[str, dict]) 
 
 def set_running(conn: psycopg.Connection, document_id: str, run_id: str, phases: list[str]) -> None:
     """The document's phases pending -> running (one statement)."""
-    _transition(conn, document_id, run_id, "indexing", {p: {"status": "running"} for p in phases},
-                {"phases": phases, "status": "running"})
+    _transition(
+        conn,
+        document_id,
+        run_id,
+        "indexing",
+        {p: {"status": "running"} for p in phases},
+        {"phases": phases, "status": "running"},
+    )
 
 
-def release(conn: psycopg.Connection, document_id: str, run_id: str, phases: list[str],
-            failure: dict | None = None, state: dict | None = None) -> None:
+def release(
+    conn: psycopg.Connection,
+    document_id: str,
+    run_id: str,
+    phases: list[str],
+    failure: dict | None = None,
+    state: dict | None = None,
+) -> None:
     """indexing -> indexed, success or not: a failed reindex leaves the document as it was before.
 
     On success ``state`` (fingerprints, live vectors, graph pass) is recorded right after."""
     if failure:
-        statuses = {p: {"status": "failed", "error": failure["error"]} if p == failure["phase"] else
-                    {"status": "rolled_back"} for p in phases}
+        statuses = {
+            p: {"status": "failed", "error": failure["error"]} if p == failure["phase"] else {"status": "rolled_back"}
+            for p in phases
+        }
         details, log = {**statuses, "last_failure": failure}, {"outcome": "failed", **failure}
     else:
         details, log = {p: {"status": "done"} for p in phases}, {"outcome": "done", "phases": phases}
-    _transition(conn, document_id, run_id, "indexed", details, log, failure["phase"] if failure else None,
-                drop_failure=True)
+    _transition(
+        conn, document_id, run_id, "indexed", details, log, failure["phase"] if failure else None, drop_failure=True
+    )
     if state is not None:
         record_state(conn, document_id, state)
 
 
-def _transition(conn: psycopg.Connection, document_id: str, run_id: str, to_status: str, details: dict,
-                log: dict, phase: str | None = None, drop_failure: bool = False) -> None:
+def _transition(
+    conn: psycopg.Connection,
+    document_id: str,
+    run_id: str,
+    to_status: str,
+    details: dict,
+    log: dict,
+    phase: str | None = None,
+    drop_failure: bool = False,
+) -> None:
     conn.execute(
         """
         WITH moved AS (
@@ -153,8 +183,15 @@ def _transition(conn: psycopg.Connection, document_id: str, run_id: str, to_stat
     )
 
 
-def log_status(conn: psycopg.Connection, document_id: str, from_status: str | None, to_status: str,
-               phase: str | None, run_id: str | None, details: dict) -> None:
+def log_status(
+    conn: psycopg.Connection,
+    document_id: str,
+    from_status: str | None,
+    to_status: str,
+    phase: str | None,
+    run_id: str | None,
+    details: dict,
+) -> None:
     conn.execute(
         "INSERT INTO document_status_log (document_id, from_status, to_status, phase, run_id, details) "
         "VALUES (%s, %s, %s, %s, %s, %s)",
@@ -182,14 +219,26 @@ def source_hashes(conn: psycopg.Connection, document_ids: list[str]) -> dict[str
         """,
         (document_ids,),
     ).fetchall()
-    return {r[0]: {"pages": r[1], "chunks": r[2],
-                   "recorded": {"extraction": r[3], "vector_indexing": r[4], "graphrag_indexing": r[5]}}
-            for r in rows}
+    return {
+        r[0]: {
+            "pages": r[1],
+            "chunks": r[2],
+            "recorded": {"extraction": r[3], "vector_indexing": r[4], "graphrag_indexing": r[5]},
+        }
+        for r in rows
+    }
 
 
 #: fixed column names of ``document_index_state`` that ``record_state`` may set
-STATE_COLUMNS = ("extraction_fingerprint", "vectors_fingerprint", "graph_fingerprint", "vector_collection",
-                 "embedding_model", "vector_points", "graph_pass_id")
+STATE_COLUMNS = (
+    "extraction_fingerprint",
+    "vectors_fingerprint",
+    "graph_fingerprint",
+    "vector_collection",
+    "embedding_model",
+    "vector_points",
+    "graph_pass_id",
+)
 
 
 def record_state(conn: psycopg.Connection, document_id: str, state: dict[str, Any]) -> None:
@@ -215,12 +264,15 @@ def missing_vectors(conn: psycopg.Connection, collection: str, embedding_model: 
         SELECT count(*) FROM documents d LEFT JOIN document_index_state s ON s.document_id = d.id
          WHERE d.deleted_at IS NULL AND d.convert_status = 'converted' AND d.index_status = 'indexed'
            AND (s.vector_collection IS DISTINCT FROM %s OR s.embedding_model IS DISTINCT FROM %s)
-        """, (collection, embedding_model)).fetchone()[0]
+        """,
+        (collection, embedding_model),
+    ).fetchone()[0]
 
 
 # -- derived data ------------------------------------------------------------------------------------
-def replace_extracted(conn: psycopg.Connection, document_id: str, extraction: Extraction, extractor: str,
-                      version: str) -> tuple[int, int]:
+def replace_extracted(
+    conn: psycopg.Connection, document_id: str, extraction: Extraction, extractor: str, version: str
+) -> tuple[int, int]:
     """Swap the document's extracted rows for ``extraction`` (inside the caller's transaction).
 
     Inserting rows that reference the document takes only a KEY SHARE lock on it, so live status
@@ -242,16 +294,23 @@ def replace_extracted(conn: psycopg.Connection, document_id: str, extraction: Ex
     return len(fields), len(extraction.line_items)
 
 
-def mark_extracted(conn: psycopg.Connection, document_id: str, extraction: Extraction, extractor: str,
-                   version: str) -> None:
+def mark_extracted(
+    conn: psycopg.Connection, document_id: str, extraction: Extraction, extractor: str, version: str
+) -> None:
     """Record classification and extractor on the document. Run it LAST in the swap transaction: it
     locks the document row, which the live status updates of the same run also need."""
     conn.execute(
         "UPDATE documents SET classification = %s, extraction_schema_type = %s, extractor_name = %s, "
         "extractor_version = %s, extraction_status = 'done', "
         "document_metadata = document_metadata || %s WHERE id = %s",
-        (extraction.document_type, extraction.document_type, extractor, version,
-         Jsonb({"language": extraction.language}), document_id),
+        (
+            extraction.document_type,
+            extraction.document_type,
+            extractor,
+            version,
+            Jsonb({"language": extraction.language}),
+            document_id,
+        ),
     )
 
 
@@ -259,18 +318,25 @@ def extracted_snapshot(conn: psycopg.Connection, document_id: str) -> dict[str, 
     """The document's derived rows, for comparisons (tests, previews)."""
     conn.row_factory = dict_row  # type: ignore[assignment]
     try:
-        data = conn.execute("SELECT field_name, field_value, extractor_version FROM documents_data "
-                            "WHERE document_id = %s ORDER BY field_name", (document_id,)).fetchall()
-        items = conn.execute("SELECT line_number, field_data, extractor_version FROM documents_data_line_items "
-                             "WHERE document_id = %s ORDER BY line_number", (document_id,)).fetchall()
+        data = conn.execute(
+            "SELECT field_name, field_value, extractor_version FROM documents_data "
+            "WHERE document_id = %s ORDER BY field_name",
+            (document_id,),
+        ).fetchall()
+        items = conn.execute(
+            "SELECT line_number, field_data, extractor_version FROM documents_data_line_items "
+            "WHERE document_id = %s ORDER BY line_number",
+            (document_id,),
+        ).fetchall()
     finally:
         conn.row_factory = psycopg.rows.tuple_row  # type: ignore[assignment]
     return {"data": data, "line_items": items}
 
 
 # -- audit (seed 000 kinds, seed 003 §12.6 details) ------------------------------------------------------
-def audit(conn: psycopg.Connection, kind: str, org_id: str | None, project_id: str | None, actor_id: str | None,
-          details: dict) -> None:
+def audit(
+    conn: psycopg.Connection, kind: str, org_id: str | None, project_id: str | None, actor_id: str | None, details: dict
+) -> None:
     conn.execute(
         "INSERT INTO audit_events (org_id, project_id, actor_id, kind, details) VALUES (%s, %s, %s, %s, %s)",
         (org_id, project_id, actor_id, kind, Jsonb(json.loads(json.dumps(details, default=str)))),

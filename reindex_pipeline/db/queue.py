@@ -15,10 +15,20 @@ from reindex_pipeline.reindex.queue_rules import PRIORITY, ActiveRequest, RetryD
 LEASE_SECONDS = 300
 
 
-def insert_request(conn: psycopg.Connection, *, org_id: str, requested_by: str | None, scope: str,
-                   workspace_id: str | None = None, document_ids: Iterable[str] | None = None,
-                   phases: Iterable[str] | None = None, dry_run: bool = False, source: str = "app",
-                   stored_key: str | None = None, stale_only: bool = False) -> str:
+def insert_request(
+    conn: psycopg.Connection,
+    *,
+    org_id: str,
+    requested_by: str | None,
+    scope: str,
+    workspace_id: str | None = None,
+    document_ids: Iterable[str] | None = None,
+    phases: Iterable[str] | None = None,
+    dry_run: bool = False,
+    source: str = "app",
+    stored_key: str | None = None,
+    stale_only: bool = False,
+) -> str:
     """A new pending request; returns its id."""
     ids = list(document_ids) if document_ids is not None else None
     row = conn.execute(
@@ -29,14 +39,27 @@ def insert_request(conn: psycopg.Connection, *, org_id: str, requested_by: str |
                 'graphrag_indexing']), %s, %s, %s, %s, %s, %s)
         RETURNING id::text
         """,
-        (org_id, workspace_id, requested_by, scope, ids, list(phases) if phases is not None else None, dry_run,
-         source, PRIORITY.get(source, 0), stored_key, ids[0] if ids and scope == "restore" else None, stale_only),
+        (
+            org_id,
+            workspace_id,
+            requested_by,
+            scope,
+            ids,
+            list(phases) if phases is not None else None,
+            dry_run,
+            source,
+            PRIORITY.get(source, 0),
+            stored_key,
+            ids[0] if ids and scope == "restore" else None,
+            stale_only,
+        ),
     ).fetchone()
     return row[0]
 
 
-def claim_due(conn: psycopg.Connection, owner: str, limit: int = 20,
-              lease_seconds: int = LEASE_SECONDS) -> list[dict[str, Any]]:
+def claim_due(
+    conn: psycopg.Connection, owner: str, limit: int = 20, lease_seconds: int = LEASE_SECONDS
+) -> list[dict[str, Any]]:
     """Take due pending rows, and running rows whose lease expired (a crashed daemon), exactly once.
 
     ``FOR UPDATE SKIP LOCKED``: two evaluations racing each get different rows, never the same one.
@@ -71,15 +94,19 @@ def active_requests(conn: psycopg.Connection, excluding: str) -> list[ActiveRequ
     """Other requests that are running (rules of seed 003 §12.5 look at these)."""
     rows = conn.execute(
         "SELECT id::text, scope, project_id::text FROM reindex_queue WHERE status = 'running' AND id::text <> %s "
-        "AND (counts->>'runs_expected') IS NOT NULL", (excluding,)).fetchall()
+        "AND (counts->>'runs_expected') IS NOT NULL",
+        (excluding,),
+    ).fetchall()
     return [ActiveRequest(*r) for r in rows]
 
 
-def previous_request_at(conn: psycopg.Connection, requested_by: str, before: datetime,
-                        excluding: str) -> datetime | None:
+def previous_request_at(
+    conn: psycopg.Connection, requested_by: str, before: datetime, excluding: str
+) -> datetime | None:
     row = conn.execute(
         "SELECT max(created_at) FROM reindex_queue WHERE requested_by::text = %s AND created_at <= %s "
-        "AND id::text <> %s AND source <> 'schedule' AND status <> 'refused'", (requested_by, before, excluding),
+        "AND id::text <> %s AND source <> 'schedule' AND status <> 'refused'",
+        (requested_by, before, excluding),
     ).fetchone()
     return row[0]
 
@@ -91,8 +118,9 @@ def launched(conn: psycopg.Connection, request_id: str, attempt_tag: str, runs_e
     )
 
 
-def heartbeat(conn: psycopg.Connection, request_id: str, run_ids: list[str],
-              lease_seconds: int = LEASE_SECONDS) -> None:
+def heartbeat(
+    conn: psycopg.Connection, request_id: str, run_ids: list[str], lease_seconds: int = LEASE_SECONDS
+) -> None:
     conn.execute(
         "UPDATE reindex_queue SET heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => %s), "
         "run_ids = %s, updated_at = now() WHERE id = %s AND status = 'running'",
@@ -105,11 +133,13 @@ def running_requests(conn: psycopg.Connection) -> list[dict[str, Any]]:
         return cur.execute(
             "SELECT id::text, org_id::text, project_id::text AS workspace_id, requested_by::text, scope, attempts, "
             "counts, document_ids::text[], stored_key FROM reindex_queue "
-            "WHERE status = 'running' AND (counts->>'runs_expected') IS NOT NULL ORDER BY started_at").fetchall()
+            "WHERE status = 'running' AND (counts->>'runs_expected') IS NOT NULL ORDER BY started_at"
+        ).fetchall()
 
 
-def finish(conn: psycopg.Connection, request_id: str, status: str, counts: dict, run_ids: list[str],
-           error: str | None = None) -> None:
+def finish(
+    conn: psycopg.Connection, request_id: str, status: str, counts: dict, run_ids: list[str], error: str | None = None
+) -> None:
     """done, refused or (not retried) failed."""
     conn.execute(
         "UPDATE reindex_queue SET status = %s, counts = counts || %s, run_ids = %s, last_error = %s, "
@@ -118,8 +148,15 @@ def finish(conn: psycopg.Connection, request_id: str, status: str, counts: dict,
     )
 
 
-def retry_or_fail(conn: psycopg.Connection, request_id: str, decision: RetryDecision, error: str, counts: dict,
-                  run_ids: list[str], retry_document_ids: list[str] | None) -> None:
+def retry_or_fail(
+    conn: psycopg.Connection,
+    request_id: str,
+    decision: RetryDecision,
+    error: str,
+    counts: dict,
+    run_ids: list[str],
+    retry_document_ids: list[str] | None,
+) -> None:
     """After failed runs: back to pending with backoff (only the failed documents), or failed for good."""
     conn.execute(
         """
@@ -131,9 +168,18 @@ def retry_or_fail(conn: psycopg.Connection, request_id: str, decision: RetryDeci
                scope = CASE WHEN %s::uuid[] IS NULL OR scope = 'restore' THEN scope ELSE 'documents' END
          WHERE id = %s
         """,
-        (decision.status, decision.attempts, decision.scheduled_at, error,
-         Jsonb({**counts, "runs_expected": None}), run_ids, decision.status, retry_document_ids,
-         retry_document_ids, request_id),
+        (
+            decision.status,
+            decision.attempts,
+            decision.scheduled_at,
+            error,
+            Jsonb({**counts, "runs_expected": None}),
+            run_ids,
+            decision.status,
+            retry_document_ids,
+            retry_document_ids,
+            request_id,
+        ),
     )
 
 
@@ -151,7 +197,9 @@ def requeue(conn: psycopg.Connection, request_id: str) -> bool:
     row = conn.execute(
         "UPDATE reindex_queue SET status = 'pending', attempts = 0, last_error = NULL, scheduled_at = now(), "
         "finished_at = NULL, counts = '{}'::jsonb, updated_at = now() "
-        "WHERE id::text = %s AND status IN ('failed', 'refused') RETURNING 1", (request_id,)).fetchone()
+        "WHERE id::text = %s AND status IN ('failed', 'refused') RETURNING 1",
+        (request_id,),
+    ).fetchone()
     return row is not None
 
 
@@ -173,17 +221,22 @@ def progress(conn: psycopg.Connection, request: dict[str, Any]) -> tuple[int, in
         return 0, total
     done = conn.execute(
         "SELECT count(DISTINCT document_id) FROM document_status_log WHERE run_id = ANY(%s) AND to_status = 'indexed'",
-        (run_ids,)).fetchone()[0]
+        (run_ids,),
+    ).fetchone()[0]
     return min(done, total) if total else done, total
 
 
 def resolve_user(conn: psycopg.Connection, name_or_id: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("SELECT id::text, org_id::text, username, role, status FROM users "
-                           "WHERE username = %s OR id::text = %s", (name_or_id, name_or_id)).fetchone()
+        return cur.execute(
+            "SELECT id::text, org_id::text, username, role, status FROM users WHERE username = %s OR id::text = %s",
+            (name_or_id, name_or_id),
+        ).fetchone()
 
 
 def resolve_workspace(conn: psycopg.Connection, name_or_id: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("SELECT id::text, org_id::text, name FROM workspaces WHERE name = %s OR id::text = %s",
-                           (name_or_id, name_or_id)).fetchone()
+        return cur.execute(
+            "SELECT id::text, org_id::text, name FROM workspaces WHERE name = %s OR id::text = %s",
+            (name_or_id, name_or_id),
+        ).fetchone()

@@ -17,19 +17,32 @@ def seen(conn: psycopg.Connection, keys: list[tuple[str, str]]) -> set[tuple[str
     rows = conn.execute(
         "SELECT stored_key, fingerprint FROM restore_objects "
         "WHERE (stored_key, fingerprint) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-        ([k for k, _ in keys], [f for _, f in keys])).fetchall()
+        ([k for k, _ in keys], [f for _, f in keys]),
+    ).fetchall()
     return {(r[0], r[1]) for r in rows}
 
 
-def record(conn: psycopg.Connection, key: str, fingerprint: str, status: str, *, size: int | None = None,
-           sha256: str | None = None, error: str | None = None, org_id: str | None = None,
-           project_id: str | None = None, document_id: str | None = None, request_id: str | None = None) -> bool:
+def record(
+    conn: psycopg.Connection,
+    key: str,
+    fingerprint: str,
+    status: str,
+    *,
+    size: int | None = None,
+    sha256: str | None = None,
+    error: str | None = None,
+    org_id: str | None = None,
+    project_id: str | None = None,
+    document_id: str | None = None,
+    request_id: str | None = None,
+) -> bool:
     """Record the outcome; False if another evaluation recorded the same object first."""
     row = conn.execute(
         "INSERT INTO restore_objects (stored_key, fingerprint, size_bytes, content_sha256, status, error, org_id, "
         "project_id, document_id, request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (stored_key, fingerprint) DO NOTHING RETURNING 1",
-        (key, fingerprint, size, sha256, status, error, org_id, project_id, document_id, request_id)).fetchone()
+        (key, fingerprint, size, sha256, status, error, org_id, project_id, document_id, request_id),
+    ).fetchone()
     return row is not None
 
 
@@ -43,8 +56,9 @@ def tenant_problem(conn: psycopg.Connection, org_id: str, project_id: str) -> st
     return None
 
 
-def reingest(conn: psycopg.Connection, workspace_id: str, filename: str, key: str, data: bytes, mime_type: str,
-             pages: list[str]) -> tuple[str, bool]:
+def reingest(
+    conn: psycopg.Connection, workspace_id: str, filename: str, key: str, data: bytes, mime_type: str, pages: list[str]
+) -> tuple[str, bool]:
     """Create or update the document for a restored file with fresh pages and chunks. (document id, created?)
 
     Rules: the document is the live one with the same filename in the workspace (it keeps its owner); a new
@@ -54,7 +68,9 @@ def reingest(conn: psycopg.Connection, workspace_id: str, filename: str, key: st
     sha = hashlib.sha256(data).hexdigest()
     row = conn.execute(
         "SELECT id::text FROM documents WHERE workspace_id::text = %s AND filename = %s AND deleted_at IS NULL "
-        "ORDER BY created_at LIMIT 1 FOR UPDATE", (workspace_id, filename)).fetchone()
+        "ORDER BY created_at LIMIT 1 FOR UPDATE",
+        (workspace_id, filename),
+    ).fetchone()
     created = row is None
     if created:
         row = conn.execute(
@@ -69,7 +85,8 @@ def reingest(conn: psycopg.Connection, workspace_id: str, filename: str, key: st
             "UPDATE documents SET mime_type = %s, size_bytes = %s, content_sha256 = %s, source_key = %s, "
             "convert_status = 'converted', index_status = 'indexed', updated_at = now(), "
             "indexing_details = indexing_details || %s WHERE id = %s",
-            (mime_type, len(data), sha, key, json.dumps({"reingested_from": key}), row[0]))
+            (mime_type, len(data), sha, key, json.dumps({"reingested_from": key}), row[0]),
+        )
         conn.execute("DELETE FROM pages WHERE document_id = %s", (row[0],))  # chunks go with them (cascade)
     document_id = row[0]
     with conn.cursor() as cur:
@@ -77,10 +94,14 @@ def reingest(conn: psycopg.Connection, workspace_id: str, filename: str, key: st
         for number, markdown in enumerate(pages, start=1):
             page_ids[number] = cur.execute(
                 "INSERT INTO pages (document_id, page_number, markdown) VALUES (%s, %s, %s) RETURNING id",
-                (document_id, number, markdown)).fetchone()[0]
+                (document_id, number, markdown),
+            ).fetchone()[0]
         cur.executemany(
             "INSERT INTO chunks (document_id, page_id, chunk_index, chunk_content, chunk_metadata) "
             "VALUES (%s, %s, %s, %s, %s)",
-            [(document_id, page_ids[c.page_number], c.chunk_index, c.content, json.dumps(c.metadata))
-             for c in split_pages(pages)])
+            [
+                (document_id, page_ids[c.page_number], c.chunk_index, c.content, json.dumps(c.metadata))
+                for c in split_pages(pages)
+            ],
+        )
     return document_id, created

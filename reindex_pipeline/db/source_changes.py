@@ -16,19 +16,24 @@ def due(conn: psycopg.Connection, limit: int) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT id, document_id::text, kind, attempts, created_at FROM source_changes "
-            "WHERE done_at IS NULL AND next_attempt_at <= now() ORDER BY id LIMIT %s", (limit,)).fetchall()
+            "WHERE done_at IS NULL AND next_attempt_at <= now() ORDER BY id LIMIT %s",
+            (limit,),
+        ).fetchall()
 
 
 def due_count(conn: psycopg.Connection) -> int:
     """How many changes are due now (an index-only count of the open ones)."""
-    return conn.execute("SELECT count(*) FROM source_changes "
-                        "WHERE done_at IS NULL AND next_attempt_at <= now()").fetchone()[0]
+    return conn.execute(
+        "SELECT count(*) FROM source_changes WHERE done_at IS NULL AND next_attempt_at <= now()"
+    ).fetchone()[0]
 
 
 def purges_after(conn: psycopg.Connection, after_id: int, limit: int) -> list[tuple[int, str]]:
     """(id, document_id) of purge changes recorded after ``after_id`` (the partition cursor)."""
-    return conn.execute("SELECT id, document_id::text FROM source_changes WHERE kind = 'purge' AND id > %s "
-                        "ORDER BY id LIMIT %s", (after_id, limit)).fetchall()
+    return conn.execute(
+        "SELECT id, document_id::text FROM source_changes WHERE kind = 'purge' AND id > %s ORDER BY id LIMIT %s",
+        (after_id, limit),
+    ).fetchall()
 
 
 def documents_now(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -37,7 +42,9 @@ def documents_now(conn: psycopg.Connection, document_ids: list[str]) -> dict[str
         rows = cur.execute(
             "SELECT d.id::text AS id, d.owner_id::text AS owner_id, d.workspace_id::text AS workspace_id, "
             "d.deleted_at, d.index_status, d.filename, w.org_id::text AS org_id FROM documents d "
-            "JOIN workspaces w ON w.id = d.workspace_id WHERE d.id = ANY(%s::uuid[])", (document_ids,)).fetchall()
+            "JOIN workspaces w ON w.id = d.workspace_id WHERE d.id = ANY(%s::uuid[])",
+            (document_ids,),
+        ).fetchall()
     return {r["id"]: r for r in rows}
 
 
@@ -48,14 +55,19 @@ def purge_derived_rows(conn: psycopg.Connection, document_ids: list[str]) -> Non
 
 
 def mark_done(conn: psycopg.Connection, change_ids: list[int], run_id: str, note: str | None = None) -> None:
-    conn.execute("UPDATE source_changes SET done_at = now(), run_id = %s, last_error = %s WHERE id = ANY(%s)",
-                 (run_id, note, change_ids))
+    conn.execute(
+        "UPDATE source_changes SET done_at = now(), run_id = %s, last_error = %s WHERE id = ANY(%s)",
+        (run_id, note, change_ids),
+    )
 
 
 def defer(conn: psycopg.Connection, change_ids: list[int], seconds: int, reason: str) -> None:
     """Not now, and not a failure (e.g. the document is still being indexed by a run)."""
-    conn.execute("UPDATE source_changes SET next_attempt_at = now() + make_interval(secs => %s), last_error = %s "
-                 "WHERE id = ANY(%s)", (seconds, reason, change_ids))
+    conn.execute(
+        "UPDATE source_changes SET next_attempt_at = now() + make_interval(secs => %s), last_error = %s "
+        "WHERE id = ANY(%s)",
+        (seconds, reason, change_ids),
+    )
 
 
 def mark_failed(conn: psycopg.Connection, changes: list[dict[str, Any]], error: str, run_id: str) -> None:
@@ -65,14 +77,17 @@ def mark_failed(conn: psycopg.Connection, changes: list[dict[str, Any]], error: 
         conn.execute(
             "UPDATE source_changes SET attempts = %s, last_error = %s, run_id = %s, "
             "next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-            (attempts, error[:2000], run_id, backoff_seconds(attempts), change["id"]))
+            (attempts, error[:2000], run_id, backoff_seconds(attempts), change["id"]),
+        )
 
 
 def audit_many(conn: psycopg.Connection, kind: str, rows: list[tuple[str | None, str | None, dict]]) -> None:
     """Audit events (org, workspace, details) of one kind, in one round trip."""
     with conn.cursor() as cur:
-        cur.executemany("INSERT INTO audit_events (org_id, project_id, actor_id, kind, details) "
-                        "VALUES (%s, %s, NULL, %s, %s)", [(org, ws, kind, Jsonb(d)) for org, ws, d in rows])
+        cur.executemany(
+            "INSERT INTO audit_events (org_id, project_id, actor_id, kind, details) VALUES (%s, %s, NULL, %s, %s)",
+            [(org, ws, kind, Jsonb(d)) for org, ws, d in rows],
+        )
 
 
 def log_purged(conn: psycopg.Connection, documents: list[dict[str, Any]], run_id: str) -> None:
@@ -81,5 +96,8 @@ def log_purged(conn: psycopg.Connection, documents: list[dict[str, Any]], run_id
         cur.executemany(
             "INSERT INTO document_status_log (document_id, from_status, to_status, phase, run_id, details) "
             "VALUES (%s, %s, 'purged', NULL, %s, %s)",
-            [(d["id"], d["index_status"], run_id, Jsonb({"reason": "deleted", "deleted_at": str(d["deleted_at"])}))
-             for d in documents])
+            [
+                (d["id"], d["index_status"], run_id, Jsonb({"reason": "deleted", "deleted_at": str(d["deleted_at"])}))
+                for d in documents
+            ],
+        )

@@ -17,8 +17,11 @@ from reindex_pipeline.reindex import consistency
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore
 from reindex_pipeline.vectors import VectorIndex, collection_name
 
-CHECK_ASSETS = {consistency.EXTRACTED_CHECK: EXTRACTED, consistency.POINTS_CHECK: EMBEDDINGS,
-                consistency.GRAPH_CHECK: GRAPH_ENTITIES}
+CHECK_ASSETS = {
+    consistency.EXTRACTED_CHECK: EXTRACTED,
+    consistency.POINTS_CHECK: EMBEDDINGS,
+    consistency.GRAPH_CHECK: GRAPH_ENTITIES,
+}
 DESCRIPTIONS = {
     consistency.EXTRACTED_CHECK: "extraction ran for an indexed document; no rows left for a deleted one",
     consistency.POINTS_CHECK: "live Qdrant points = Postgres chunks, one slot, payload owner/workspace current",
@@ -29,12 +32,20 @@ BATCH = 200
 
 @dg.multi_asset_check(
     name="document_consistency",
-    specs=[dg.AssetCheckSpec(name, asset=asset, partitions_def=documents, description=DESCRIPTIONS[name])
-           for name, asset in CHECK_ASSETS.items()],
-    can_subset=True, pool="qdrant",
+    specs=[
+        dg.AssetCheckSpec(name, asset=asset, partitions_def=documents, description=DESCRIPTIONS[name])
+        for name, asset in CHECK_ASSETS.items()
+    ],
+    can_subset=True,
+    pool="qdrant",
 )
-def document_consistency(context: dg.AssetCheckExecutionContext, app_db: AppDatabase, qdrant: QdrantStore,
-                         graph: GraphDatabase, embeddings: EmbeddingModel):
+def document_consistency(
+    context: dg.AssetCheckExecutionContext,
+    app_db: AppDatabase,
+    qdrant: QdrantStore,
+    graph: GraphDatabase,
+    embeddings: EmbeddingModel,
+):
     op = context.op_execution_context
     keys = list(op.partition_keys) if op.has_partition_key_range or op.has_partition_key else []
     selected = {key.name for key in context.selected_asset_check_keys}
@@ -45,24 +56,34 @@ def document_consistency(context: dg.AssetCheckExecutionContext, app_db: AppData
     failed = 0
     with graph.open() as graph_store, app_db.connect() as conn:
         for start in range(0, len(keys), BATCH):
-            facts = consistency.gather(conn, keys[start:start + BATCH], vectors, graph_store)
+            facts = consistency.gather(conn, keys[start : start + BATCH], vectors, graph_store)
             for doc_id, doc_facts in facts.items():
                 for result in consistency.evaluate(doc_facts):
                     if result.check not in selected:
                         continue
                     failed += not result.passed
-                    op.log_event(dg.AssetCheckEvaluation(
-                        asset_key=CHECK_ASSETS[result.check], check_name=result.check, passed=result.passed,
-                        partition=doc_id, description=result.description,
-                        metadata={"document_id": doc_id, "problems": dg.MetadataValue.json(result.problems),
-                                  "chunks": doc_facts.chunks}))
+                    op.log_event(
+                        dg.AssetCheckEvaluation(
+                            asset_key=CHECK_ASSETS[result.check],
+                            check_name=result.check,
+                            passed=result.passed,
+                            partition=doc_id,
+                            description=result.description,
+                            metadata={
+                                "document_id": doc_id,
+                                "problems": dg.MetadataValue.json(result.problems),
+                                "chunks": doc_facts.chunks,
+                            },
+                        )
+                    )
     context.log.info(f"checked {len(keys)} documents: {failed} failed check results")
     return
     yield  # results are logged per partition above
 
 
 check_documents = dg.define_asset_job(
-    "check_documents", selection=dg.AssetSelection.checks(document_consistency),
+    "check_documents",
+    selection=dg.AssetSelection.checks(document_consistency),
     description="Cross-store consistency of the selected document partitions (launch over a range or backfill).",
 )
 

@@ -17,9 +17,12 @@ from reindex_pipeline.resources import AppDatabase
 BATCH = 10_000
 
 
-@dg.sensor(name="documents_partition_sync", minimum_interval_seconds=30,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Adds a `documents` partition per new document.")
+@dg.sensor(
+    name="documents_partition_sync",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a `documents` partition per new document.",
+)
 def documents_partition_sync(context: dg.SensorEvaluationContext, app_db: AppDatabase) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
     with app_db.connect() as conn:
@@ -28,8 +31,10 @@ def documents_partition_sync(context: dg.SensorEvaluationContext, app_db: AppDat
         return dg.SensorResult(skip_reason="no new documents", cursor=json.dumps(cursor))
     cursor["created"] = list(created[-1])
     context.log.info(f"adding {len(created)} document partitions")
-    return dg.SensorResult(dynamic_partitions_requests=[documents.build_add_request([key for _, key in created])],
-                           cursor=json.dumps(cursor))
+    return dg.SensorResult(
+        dynamic_partitions_requests=[documents.build_add_request([key for _, key in created])],
+        cursor=json.dumps(cursor),
+    )
 
 
 def _position(value: list | None) -> tuple[str, str] | None:

@@ -26,11 +26,16 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 REINDEX_ASSETS = [ASSET_OF[p] for p in ALL_PHASES]
 
 
-@dg.sensor(name="reindex_queue", minimum_interval_seconds=10, asset_selection=REINDEX_ASSETS,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Turns due reindex_queue rows into reindex runs (user requests before scheduled ones).")
-def reindex_queue_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase,
-                         reindex_policy: ReindexPolicy) -> dg.SensorResult:
+@dg.sensor(
+    name="reindex_queue",
+    minimum_interval_seconds=10,
+    asset_selection=REINDEX_ASSETS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Turns due reindex_queue rows into reindex runs (user requests before scheduled ones).",
+)
+def reindex_queue_sensor(
+    context: dg.SensorEvaluationContext, app_db: AppDatabase, reindex_policy: ReindexPolicy
+) -> dg.SensorResult:
     owner = f"sensor:{uuid.uuid4().hex[:8]}"
     run_requests: list[dg.RunRequest] = []
     new_keys: list[str] = []
@@ -53,20 +58,38 @@ def reindex_queue_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabas
             new_keys += missing
             # A fresh tag per claim: a requeued or reclaimed request never mistakes older runs for its own.
             attempt = f"{row['attempts']}-{uuid.uuid4().hex[:6]}"
-            chunks = [eligible_ids[i:i + reindex_policy.max_documents_per_run]
-                      for i in range(0, len(eligible_ids), reindex_policy.max_documents_per_run)]
+            chunks = [
+                eligible_ids[i : i + reindex_policy.max_documents_per_run]
+                for i in range(0, len(eligible_ids), reindex_policy.max_documents_per_run)
+            ]
             for n, chunk in enumerate(chunks):
                 ordered = sorted(chunk, key=order.__getitem__)
-                run_requests.append(dg.RunRequest(
-                    run_key=f"{row['id']}:{attempt}:{n}", asset_selection=config["assets"],
-                    run_config={"ops": {"reindex_documents": {"config": {**config["config"], "document_ids": chunk}}}},
-                    tags={REQUEST_TAG: row["id"], ATTEMPT_TAG: attempt, RANGE_START: ordered[0],
-                          RANGE_END: ordered[-1], "dagster/priority": str(row["priority"]),
-                          "reindex/source": row["source"]},
-                ))
+                run_requests.append(
+                    dg.RunRequest(
+                        run_key=f"{row['id']}:{attempt}:{n}",
+                        asset_selection=config["assets"],
+                        run_config={
+                            "ops": {"reindex_documents": {"config": {**config["config"], "document_ids": chunk}}}
+                        },
+                        tags={
+                            REQUEST_TAG: row["id"],
+                            ATTEMPT_TAG: attempt,
+                            RANGE_START: ordered[0],
+                            RANGE_END: ordered[-1],
+                            "dagster/priority": str(row["priority"]),
+                            "reindex/source": row["source"],
+                        },
+                    )
+                )
             queue.launched(conn, row["id"], attempt, len(chunks), counts)
-            db.audit(conn, "reindex.started", row["org_id"], row["workspace_id"], row["requested_by"],
-                     {"request_id": row["id"], "runs": len(chunks), **counts, "stored_key": row["stored_key"]})
+            db.audit(
+                conn,
+                "reindex.started",
+                row["org_id"],
+                row["workspace_id"],
+                row["requested_by"],
+                {"request_id": row["id"], "runs": len(chunks), **counts, "stored_key": row["stored_key"]},
+            )
             conn.commit()
     requests = [documents.build_add_request(new_keys)] if new_keys else []
     if not run_requests and not claimed:
@@ -76,8 +99,9 @@ def reindex_queue_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabas
 
 def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict, dict]:
     """Either the reason the row ended now (refused, dry run, nothing to do) or what to launch."""
-    requester_id = row["requested_by"] or (policy.operator_user_id if row["source"] in ("schedule", "restore")
-                                           else None)
+    requester_id = row["requested_by"] or (
+        policy.operator_user_id if row["source"] in ("schedule", "restore") else None
+    )
     try:
         if not requester_id:
             raise RequesterRefused("the request names no requester (requested_by)")
@@ -85,10 +109,14 @@ def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict
     except RequesterRefused as exc:
         return _refuse(conn, row, requester_id, f"refused: {exc}")
     # The per-user rate limit applies to people's requests, measured between their creation times.
-    last = queue.previous_request_at(conn, requester_id, row["created_at"], row["id"]) \
-        if row["source"] in ("app", "cli") else None
-    reason = refusal_reason(row["scope"], row["workspace_id"], requester_id,
-                            queue.active_requests(conn, row["id"]), last, row["created_at"])
+    last = (
+        queue.previous_request_at(conn, requester_id, row["created_at"], row["id"])
+        if row["source"] in ("app", "cli")
+        else None
+    )
+    reason = refusal_reason(
+        row["scope"], row["workspace_id"], requester_id, queue.active_requests(conn, row["id"]), last, row["created_at"]
+    )
     if reason and row["source"] == "schedule" and reason.startswith("busy"):
         queue.postpone(conn, row["id"], reason)  # a scheduled global reindex waits; users' requests are refused
         return f"postponed: {reason}"
@@ -101,29 +129,49 @@ def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict
         candidates = list(db.iter_documents(conn, row["workspace_id"] if row["scope"] == "workspace" else None))
         requested = None
     selection = select_documents(requester, candidates, row["workspace_id"], requested)
-    counts = {"eligible": len(selection.eligible), "skipped": selection.skipped_by_reason(),
-              "preview": selection.confirmation(), "requester": requester_id, "role": requester.role,
-              "scope_audit": requester.scope}
+    counts = {
+        "eligible": len(selection.eligible),
+        "skipped": selection.skipped_by_reason(),
+        "preview": selection.confirmation(),
+        "requester": requester_id,
+        "role": requester.role,
+        "scope_audit": requester.scope,
+    }
     if row["dry_run"] or not selection.eligible:
         queue.finish(conn, row["id"], "done", {**counts, "dry_run": row["dry_run"]}, [])
         return "dry run: " + selection.confirmation() if row["dry_run"] else "nothing eligible"
     phases = [p for p in ALL_PHASES if p in set(row["phases"])]
-    config = {"requester_id": requester_id, "workspace_id": row["workspace_id"], "phases": phases,
-              "stale_only": row["stale_only"]}
+    config = {
+        "requester_id": requester_id,
+        "workspace_id": row["workspace_id"],
+        "phases": phases,
+        "stale_only": row["stale_only"],
+    }
     return selection.eligible_ids, {"config": config, "assets": [ASSET_OF[p] for p in phases]}, counts
 
 
 def _refuse(conn, row: dict, requester_id: str | None, reason: str) -> str:
     queue.finish(conn, row["id"], "refused", {"reason": reason}, [], error=reason)
-    db.audit(conn, "reindex.refused", row["org_id"], row["workspace_id"], requester_id,
-             {"request_id": row["id"], "reason": reason, "scope": row["scope"]})
+    db.audit(
+        conn,
+        "reindex.refused",
+        row["org_id"],
+        row["workspace_id"],
+        requester_id,
+        {"request_id": row["id"], "reason": reason, "scope": row["scope"]},
+    )
     return reason
 
 
-@dg.sensor(name="reindex_queue_outcomes", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Moves running reindex_queue rows to done / pending (backoff) / failed from their runs.")
-def reindex_queue_outcomes(context: dg.SensorEvaluationContext, app_db: AppDatabase,
-                           reindex_policy: ReindexPolicy) -> dg.SensorResult:
+@dg.sensor(
+    name="reindex_queue_outcomes",
+    minimum_interval_seconds=10,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Moves running reindex_queue rows to done / pending (backoff) / failed from their runs.",
+)
+def reindex_queue_outcomes(
+    context: dg.SensorEvaluationContext, app_db: AppDatabase, reindex_policy: ReindexPolicy
+) -> dg.SensorResult:
     finished = 0
     with app_db.connect() as conn:
         for row in queue.running_requests(conn):
@@ -138,17 +186,34 @@ def reindex_queue_outcomes(context: dg.SensorEvaluationContext, app_db: AppDatab
             summary = _summarise(conn, run_ids)
             if all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
                 queue.finish(conn, row["id"], "done", summary, run_ids)
-                db.audit(conn, "reindex.completed", row["org_id"], row["workspace_id"], row["requested_by"],
-                         {"request_id": row["id"], "stored_key": row["stored_key"], **summary})
+                db.audit(
+                    conn,
+                    "reindex.completed",
+                    row["org_id"],
+                    row["workspace_id"],
+                    row["requested_by"],
+                    {"request_id": row["id"], "stored_key": row["stored_key"], **summary},
+                )
             else:
                 error = "; ".join(summary["errors"][:5]) or "a reindex run failed"
                 decision = after_failure(row["attempts"], reindex_policy.max_attempts, datetime.now(UTC))
                 retry_ids = summary["failed_documents"] or None
                 queue.retry_or_fail(conn, row["id"], decision, error, summary, run_ids, retry_ids)
                 if decision.status == "failed":
-                    db.audit(conn, "reindex.failed", row["org_id"], row["workspace_id"], row["requested_by"],
-                             {"request_id": row["id"], "error": error, "stored_key": row["stored_key"],
-                              "attempts": decision.attempts, **summary})
+                    db.audit(
+                        conn,
+                        "reindex.failed",
+                        row["org_id"],
+                        row["workspace_id"],
+                        row["requested_by"],
+                        {
+                            "request_id": row["id"],
+                            "error": error,
+                            "stored_key": row["stored_key"],
+                            "attempts": decision.attempts,
+                            **summary,
+                        },
+                    )
             conn.commit()
             finished += 1
     return dg.SensorResult(skip_reason=None if finished else "no request finished")
@@ -158,11 +223,17 @@ def _summarise(conn, run_ids: list[str]) -> dict:
     """Per-document counts of the runs, from the runs' own audit events."""
     rows = conn.execute(
         "SELECT kind, details FROM audit_events WHERE kind IN ('reindex.completed', 'reindex.failed') "
-        "AND details->>'run_id' = ANY(%s)", (run_ids,)).fetchall()
+        "AND details->>'run_id' = ANY(%s)",
+        (run_ids,),
+    ).fetchall()
     completed = sum(int(d.get("completed", 0)) for _, d in rows)
     failures = [f for _, d in rows for f in d.get("failures", [])]
     errors = [f"{f['document_id']}: {f['error']}" for f in failures]
     if len(rows) < len(run_ids):
         errors.append(f"{len(run_ids) - len(rows)} run(s) failed before reindexing any document")
-    return {"completed": completed, "failed": len(failures), "errors": errors,
-            "failed_documents": [f["document_id"] for f in failures]}
+    return {
+        "completed": completed,
+        "failed": len(failures),
+        "errors": errors,
+        "failed_documents": [f["document_id"] for f in failures],
+    }

@@ -6,7 +6,6 @@ from ``preserved_ocr_output``. Reindex = re-materialise selected document partit
 is checked for eligibility and the requester's rights before anything is written.
 """
 
-
 import os
 import time
 
@@ -46,8 +45,11 @@ class ReindexConfig(dg.Config):
     document_ids: list[str] | None = Field(default=None, description="limit to these documents")
     phases: list[str] = Field(default=list(ALL_PHASES), description="extraction, vector_indexing, graphrag_indexing")
     dry_run: bool = Field(default=False, description="preview the selection, write nothing")
-    stale_only: bool = Field(default=False, description="skip each phase whose inputs and producer (fingerprint) "
-                             "are unchanged since it last succeeded; false: reindex every selected phase")
+    stale_only: bool = Field(
+        default=False,
+        description="skip each phase whose inputs and producer (fingerprint) "
+        "are unchanged since it last succeeded; false: reindex every selected phase",
+    )
 
 
 def build_reindex_asset(max_documents_per_run: int, producers: Producers | None = None) -> dg.AssetsDefinition:
@@ -59,24 +61,46 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
     @dg.multi_asset(
         name="reindex_documents",
         specs=[
-            dg.AssetSpec(EXTRACTED, deps=[OCR], kinds={"postgres"}, code_version=producers.code_version(EXTRACTION),
-                         **spec,
-                         description="documents_data, documents_data_line_items and document metadata"),
-            dg.AssetSpec(EMBEDDINGS, deps=[OCR], kinds={"qdrant"}, code_version=producers.code_version(VECTORS),
-                         **spec,
-                         description="one Qdrant point per preserved chunk, deterministic ids"),
-            dg.AssetSpec(GRAPH_ENTITIES, deps=[OCR, EXTRACTED], kinds={"neo4j"},
-                         code_version=producers.code_version(GRAPH), **spec,
-                         description="(Document)-[:HAS_CHUNK]->(Chunk)-[:MENTIONS]->(Entity) and entity relations"),
+            dg.AssetSpec(
+                EXTRACTED,
+                deps=[OCR],
+                kinds={"postgres"},
+                code_version=producers.code_version(EXTRACTION),
+                **spec,
+                description="documents_data, documents_data_line_items and document metadata",
+            ),
+            dg.AssetSpec(
+                EMBEDDINGS,
+                deps=[OCR],
+                kinds={"qdrant"},
+                code_version=producers.code_version(VECTORS),
+                **spec,
+                description="one Qdrant point per preserved chunk, deterministic ids",
+            ),
+            dg.AssetSpec(
+                GRAPH_ENTITIES,
+                deps=[OCR, EXTRACTED],
+                kinds={"neo4j"},
+                code_version=producers.code_version(GRAPH),
+                **spec,
+                description="(Document)-[:HAS_CHUNK]->(Chunk)-[:MENTIONS]->(Entity) and entity relations",
+            ),
         ],
         partitions_def=documents,
         can_subset=True,
         pool="qdrant",
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=max_documents_per_run),
     )
-    def reindex_documents(context: dg.AssetExecutionContext, config: ReindexConfig, app_db: AppDatabase,
-                          qdrant: QdrantStore, graph: GraphDatabase, extractor: Extractor,
-                          embeddings: EmbeddingModel, reindex_policy: ReindexPolicy):
+    def reindex_documents(
+        context: dg.AssetExecutionContext,
+        config: ReindexConfig,
+        app_db: AppDatabase,
+        qdrant: QdrantStore,
+        graph: GraphDatabase,
+        extractor: Extractor,
+        embeddings: EmbeddingModel,
+        reindex_policy: ReindexPolicy,
+    ):
         selected = {PHASE_OF[k] for k in context.selected_asset_keys}
         unknown = set(config.phases) - set(ALL_PHASES)
         if unknown:
@@ -88,25 +112,42 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
                 requester, source = resolve(conn, config.requester_id, reindex_policy.operator_user_id)
             except RequesterRefused as exc:
                 raise dg.Failure(f"reindex refused: {exc}") from None
-            selection = select_for_run(conn, requester, context.partition_keys, config.workspace_id,
-                                       config.document_ids, run_id)
+            selection = select_for_run(
+                conn, requester, context.partition_keys, config.workspace_id, config.document_ids, run_id
+            )
             org_id = db.org_of(conn, requester.id)
-            audit_base = {"run_id": run_id, "user_id": requester.id, "user_role": requester.role,
-                          "scope": requester.scope, "workspace_id": config.workspace_id, "phases": phases,
-                          "requester_source": source, "mode": "stale_only" if config.stale_only else "force"}
+            audit_base = {
+                "run_id": run_id,
+                "user_id": requester.id,
+                "user_role": requester.role,
+                "scope": requester.scope,
+                "workspace_id": config.workspace_id,
+                "phases": phases,
+                "requester_source": source,
+                "mode": "stale_only" if config.stale_only else "force",
+            }
             context.log.info(f"{selection.confirmation()} Skipped: {selection.skipped_by_reason() or 'none'}.")
             if config.dry_run:
                 context.log.info("Dry run: nothing written. Eligible: " + ", ".join(selection.eligible_ids))
                 return
-            db.audit(conn, "reindex.initiated", org_id, config.workspace_id, requester.id,
-                     {**audit_base, "document_count": len(selection.eligible),
-                      "skipped": selection.skipped_by_reason()})
+            db.audit(
+                conn,
+                "reindex.initiated",
+                org_id,
+                config.workspace_id,
+                requester.id,
+                {**audit_base, "document_count": len(selection.eligible), "skipped": selection.skipped_by_reason()},
+            )
 
         stores = Stores(connect=app_db.connect, extractor=extractor)
         if VECTORS in phases:
             stores.embedder = embeddings.embedder()
-            stores.vectors = VectorIndex(qdrant.client(), collection_name(qdrant.collection, stores.embedder.model),
-                                         stores.embedder.model, stores.embedder.dimensions)
+            stores.vectors = VectorIndex(
+                qdrant.client(),
+                collection_name(qdrant.collection, stores.embedder.model),
+                stores.embedder.model,
+                stores.embedder.dimensions,
+            )
             stores.vectors.ensure_collection()
         failed: list[dict] = []
         done = 0
@@ -124,8 +165,9 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
                 while warnings:
                     context.log.warning(warnings.pop(0))
                 if not outcome.ok:
-                    failed.append({"document_id": outcome.document_id, "phase": outcome.failed_phase,
-                                   "error": outcome.error})
+                    failed.append(
+                        {"document_id": outcome.document_id, "phase": outcome.failed_phase, "error": outcome.error}
+                    )
                     continue
                 done += 1
                 untouched += not outcome.metadata
@@ -134,10 +176,14 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
                 for phase, metadata in outcome.metadata.items():
                     handed = time.monotonic()
                     yield dg.AssetMaterialization(
-                        asset_key=ASSET_OF[phase], partition=outcome.document_id,
+                        asset_key=ASSET_OF[phase],
+                        partition=outcome.document_id,
                         metadata={**metadata, "requester": requester.id, "fingerprint": outcome.fingerprints[phase]},
-                        tags={DATA_VERSION_TAG: outcome.fingerprints[phase],
-                              CODE_VERSION_TAG: runner.producers.code_version(phase)})
+                        tags={
+                            DATA_VERSION_TAG: outcome.fingerprints[phase],
+                            CODE_VERSION_TAG: runner.producers.code_version(phase),
+                        },
+                    )
                     events_s += time.monotonic() - handed
 
         for warning in warnings:
@@ -146,22 +192,38 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
             with app_db.connect() as conn:
                 missing = db.missing_vectors(conn, stores.vectors.collection, runner.producers.embedding_model)
             context.log.info(publish(stores.vectors.client, qdrant.collection, stores.vectors.collection, missing))
-        counts = {"document_count": len(selection.eligible), "completed": done, "failed": len(failed),
-                  "unchanged_documents": untouched, "unchanged_phases": unchanged,
-                  "skipped": selection.skipped_by_reason(), "duration_s": round(time.monotonic() - started, 2),
-                  "event_log_s": round(events_s, 2)}
-        context.log.info(f"{done} of {len(selection.eligible)} documents reindexed, {len(failed)} failed, "
-                         f"{untouched} unchanged, in {counts['duration_s']} s "
-                         f"({counts['event_log_s']} s of it recording materialisations in Dagster's event log).")
+        counts = {
+            "document_count": len(selection.eligible),
+            "completed": done,
+            "failed": len(failed),
+            "unchanged_documents": untouched,
+            "unchanged_phases": unchanged,
+            "skipped": selection.skipped_by_reason(),
+            "duration_s": round(time.monotonic() - started, 2),
+            "event_log_s": round(events_s, 2),
+        }
+        context.log.info(
+            f"{done} of {len(selection.eligible)} documents reindexed, {len(failed)} failed, "
+            f"{untouched} unchanged, in {counts['duration_s']} s "
+            f"({counts['event_log_s']} s of it recording materialisations in Dagster's event log)."
+        )
         with app_db.connect(autocommit=True) as conn:
-            db.audit(conn, "reindex.failed" if failed else "reindex.completed", org_id, config.workspace_id,
-                     requester.id, {**audit_base, **counts, "failures": failed[:50]})
+            db.audit(
+                conn,
+                "reindex.failed" if failed else "reindex.completed",
+                org_id,
+                config.workspace_id,
+                requester.id,
+                {**audit_base, **counts, "failures": failed[:50]},
+            )
         if failed:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(selection.eligible)} documents failed; the others completed. "
-                            "Failed documents kept their previous index. Retry re-runs only the failed ones.",
-                metadata={**{k: v for k, v in counts.items() if not isinstance(v, dict)},
-                          "failed_documents": dg.MetadataValue.json(failed)},
+                "Failed documents kept their previous index. Retry re-runs only the failed ones.",
+                metadata={
+                    **{k: v for k, v in counts.items() if not isinstance(v, dict)},
+                    "failed_documents": dg.MetadataValue.json(failed),
+                },
             )
 
     return reindex_documents
@@ -172,5 +234,4 @@ def reindex_definitions() -> dg.Definitions:
     """The reindex asset; its resources are wired with the others in ``defs/resources.py``."""
     resources = build_resources(os.environ)
     producers = Producers(extractor=resources["extractor"].identity, embedding_model=resources["embeddings"].identity)
-    return dg.Definitions(assets=[build_reindex_asset(Settings.from_env(os.environ).max_documents_per_run,
-                                                      producers)])
+    return dg.Definitions(assets=[build_reindex_asset(Settings.from_env(os.environ).max_documents_per_run, producers)])

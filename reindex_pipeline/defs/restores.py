@@ -39,15 +39,18 @@ def list_objects(bucket: Bucket) -> list[tuple[str, str, int | None]]:
     for path, info in found.items():
         if info.get("type") == "directory":
             continue
-        key = path[len(root):].lstrip("/") if path.startswith(root) else path
+        key = path[len(root) :].lstrip("/") if path.startswith(root) else path
         out.append((key, fingerprint(info), info.get("size")))
     return sorted(out)
 
 
-@dg.sensor(name="restores_bucket", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Re-ingests files restored into the bucket and queues their reindex, each exactly once.")
-def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase,
-                           bucket: Bucket) -> dg.SensorResult:
+@dg.sensor(
+    name="restores_bucket",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-ingests files restored into the bucket and queues their reindex, each exactly once.",
+)
+def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase, bucket: Bucket) -> dg.SensorResult:
     objects = list_objects(bucket)
     listing = hashlib.sha256(json.dumps(objects).encode()).hexdigest()
     if context.cursor == listing:
@@ -62,8 +65,7 @@ def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatab
             context.log.info(f"{key}: {outcome}")
             handled += 1
     more = len(todo) > MAX_PER_TICK
-    return dg.SensorResult(cursor=None if more else listing,
-                           skip_reason=None if handled else "no new restored files")
+    return dg.SensorResult(cursor=None if more else listing, skip_reason=None if handled else "no new restored files")
 
 
 def _handle(conn, bucket: Bucket, key: str, fp: str, size: int | None) -> str:
@@ -88,20 +90,49 @@ def _handle(conn, bucket: Bucket, key: str, fp: str, size: int | None) -> str:
 
 def _ingest(conn, restore, key: str, fp: str, data: bytes, pages: list[str]) -> str:
     with conn.transaction():
-        document_id, created = restores.reingest(conn, restore.project_id, restore.filename, key, data,
-                                                 restore.mime_type, pages)
-        request_id = queue.insert_request(conn, org_id=restore.org_id, requested_by=None, scope="restore",
-                                          workspace_id=restore.project_id, document_ids=[document_id],
-                                          source="restore", stored_key=key)
-        if not restores.record(conn, key, fp, "ingested", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                               org_id=restore.org_id, project_id=restore.project_id, document_id=document_id,
-                               request_id=request_id):
+        document_id, created = restores.reingest(
+            conn, restore.project_id, restore.filename, key, data, restore.mime_type, pages
+        )
+        request_id = queue.insert_request(
+            conn,
+            org_id=restore.org_id,
+            requested_by=None,
+            scope="restore",
+            workspace_id=restore.project_id,
+            document_ids=[document_id],
+            source="restore",
+            stored_key=key,
+        )
+        if not restores.record(
+            conn,
+            key,
+            fp,
+            "ingested",
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            org_id=restore.org_id,
+            project_id=restore.project_id,
+            document_id=document_id,
+            request_id=request_id,
+        ):
             raise _AlreadyHandled()
-        details = {"stored_key": key, "filename": restore.filename, "document_id": document_id,
-                   "created": created, "pages": len(pages), "via": "restores_bucket_sensor"}
+        details = {
+            "stored_key": key,
+            "filename": restore.filename,
+            "document_id": document_id,
+            "created": created,
+            "pages": len(pages),
+            "via": "restores_bucket_sensor",
+        }
         db.audit(conn, "backup.reingest", restore.org_id, restore.project_id, None, details)
-        db.audit(conn, "reindex.queued", restore.org_id, restore.project_id, None,
-                 {"stored_key": key, "request_id": request_id, "document_id": document_id})
+        db.audit(
+            conn,
+            "reindex.queued",
+            restore.org_id,
+            restore.project_id,
+            None,
+            {"stored_key": key, "request_id": request_id, "document_id": document_id},
+        )
     return f"re-ingested as document {document_id} ({len(pages)} pages); reindex request {request_id}"
 
 
@@ -109,8 +140,16 @@ class _AlreadyHandled(Exception):
     pass
 
 
-def _reject(conn, key: str, fp: str, size: int | None, reason: str, org_id: str | None, project_id: str | None,
-            status: str = "rejected") -> str:
+def _reject(
+    conn,
+    key: str,
+    fp: str,
+    size: int | None,
+    reason: str,
+    org_id: str | None,
+    project_id: str | None,
+    status: str = "rejected",
+) -> str:
     if restores.record(conn, key, fp, status, size=size, error=reason, org_id=org_id, project_id=project_id):
         db.audit(conn, "backup.rejected", org_id, project_id, None, {"stored_key": key, "reason": reason})
     return f"{status}: {reason}"

@@ -18,9 +18,13 @@ from reindex_pipeline.settings import Settings
 
 
 def build_full_reindex_schedule(cron: str) -> dg.ScheduleDefinition:
-    @dg.schedule(name="full_reindex", cron_schedule=cron, target=REINDEX_ASSETS,
-                 default_status=dg.DefaultScheduleStatus.STOPPED,
-                 description="Queues an admin-scope reindex of every eligible document.")
+    @dg.schedule(
+        name="full_reindex",
+        cron_schedule=cron,
+        target=REINDEX_ASSETS,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Queues an admin-scope reindex of every eligible document.",
+    )
     def full_reindex(context: dg.ScheduleEvaluationContext, app_db: AppDatabase, reindex_policy: ReindexPolicy):
         if not reindex_policy.operator_user_id:
             return dg.SkipReason("set REINDEX_OPERATOR_USER_ID (an admin) for scheduled reindexes to run as")
@@ -28,11 +32,21 @@ def build_full_reindex_schedule(cron: str) -> dg.ScheduleDefinition:
             org_id = db.org_of(conn, reindex_policy.operator_user_id)
             if org_id is None:
                 return dg.SkipReason(f"REINDEX_OPERATOR_USER_ID {reindex_policy.operator_user_id} is not a user")
-            request_id = queue.insert_request(conn, org_id=org_id, requested_by=None, scope="all",
-                                              source="schedule", stale_only=True)
-            db.audit(conn, "reindex.queued", org_id, None, reindex_policy.operator_user_id,
-                     {"request_id": request_id, "source": "schedule",
-                      "scheduled_for": str(context.scheduled_execution_time)})
+            request_id = queue.insert_request(
+                conn, org_id=org_id, requested_by=None, scope="all", source="schedule", stale_only=True
+            )
+            db.audit(
+                conn,
+                "reindex.queued",
+                org_id,
+                None,
+                reindex_policy.operator_user_id,
+                {
+                    "request_id": request_id,
+                    "source": "schedule",
+                    "scheduled_for": str(context.scheduled_execution_time),
+                },
+            )
         return dg.SkipReason(f"queued full reindex request {request_id}; the reindex_queue sensor launches it")
 
     return full_reindex

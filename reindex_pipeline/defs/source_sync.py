@@ -23,13 +23,18 @@ from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore
 BATCH = 500
 MAX_BATCHES_PER_RUN = 200
 JOB_NAME = "propagate_source_changes"
-IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-             dg.DagsterRunStatus.STARTED]
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 @dg.op(pool="qdrant", description="Purge deleted documents from every store; propagate owner/workspace changes.")
-def propagate_changes(context: dg.OpExecutionContext, app_db: AppDatabase, qdrant: QdrantStore,
-                      graph: GraphDatabase) -> dg.Output[None]:
+def propagate_changes(
+    context: dg.OpExecutionContext, app_db: AppDatabase, qdrant: QdrantStore, graph: GraphDatabase
+) -> dg.Output[None]:
     totals = {"purged": 0, "access_updated": 0, "deferred": 0, "restored": 0}
     with graph.open() as graph_store:
         graph_store.ensure_schema()
@@ -39,33 +44,45 @@ def propagate_changes(context: dg.OpExecutionContext, app_db: AppDatabase, qdran
             if not batch:
                 break
             try:
-                result = propagate(app_db.connect, qdrant.client(), qdrant.collection, graph_store, batch,
-                                   context.run.run_id)
+                result = propagate(
+                    app_db.connect, qdrant.client(), qdrant.collection, graph_store, batch, context.run.run_id
+                )
             except StoreError as exc:
                 with app_db.connect() as conn:
                     changes_db.mark_failed(conn, batch, str(exc), context.run.run_id)
-                raise dg.Failure(description=f"propagating {len(batch)} source changes failed in {exc}; they "
-                                             "stay due and are retried after a backoff",
-                                 metadata=totals) from None
+                raise dg.Failure(
+                    description=f"propagating {len(batch)} source changes failed in {exc}; they "
+                    "stay due and are retried after a backoff",
+                    metadata=totals,
+                ) from None
             for name in totals:
                 totals[name] += len(getattr(result, name))
-            context.log.info(f"purged {len(result.purged)}, access updated {len(result.access_updated)}, "
-                             f"deferred {len(result.deferred)}, live again {len(result.restored)}")
+            context.log.info(
+                f"purged {len(result.purged)}, access updated {len(result.access_updated)}, "
+                f"deferred {len(result.deferred)}, live again {len(result.restored)}"
+            )
             if len(batch) < BATCH or result.deferred:
                 break
     return dg.Output(None, metadata=totals)
 
 
-@dg.job(name=JOB_NAME, description="Propagates deletions and access changes of documents to Postgres, Qdrant "
-                                   "and the graph (launched by the source_changes sensor).")
+@dg.job(
+    name=JOB_NAME,
+    description="Propagates deletions and access changes of documents to Postgres, Qdrant "
+    "and the graph (launched by the source_changes sensor).",
+)
 def propagate_source_changes() -> None:
     propagate_changes()
 
 
-@dg.sensor(name="source_changes", job=propagate_source_changes, minimum_interval_seconds=10,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Removes deleted documents' partitions and launches propagate_source_changes when "
-                       "deletions or owner/workspace changes are due.")
+@dg.sensor(
+    name="source_changes",
+    job=propagate_source_changes,
+    minimum_interval_seconds=10,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Removes deleted documents' partitions and launches propagate_source_changes when "
+    "deletions or owner/workspace changes are due.",
+)
 def source_changes_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {"partitions_after": 0}
     with app_db.connect() as conn:
@@ -80,8 +97,9 @@ def source_changes_sensor(context: dg.SensorEvaluationContext, app_db: AppDataba
         run_requests.append(dg.RunRequest(tags={"reindex/source_changes": str(due_count)}))
     if not run_requests and not partition_requests:
         return dg.SensorResult(skip_reason="no due source changes", cursor=json.dumps(cursor))
-    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=partition_requests,
-                           cursor=json.dumps(cursor))
+    return dg.SensorResult(
+        run_requests=run_requests, dynamic_partitions_requests=partition_requests, cursor=json.dumps(cursor)
+    )
 
 
 @dg.definitions

@@ -98,41 +98,124 @@ STORES = [
     ("Bäckerei Sonnenschein", "Marktplatz 5, 80331 München, Germany"),
 ]
 PRODUCTS = [
-    ("Wireless keyboard", "49.90"), ("Optical mouse", "19.50"), ("27-inch monitor", "289.00"),
-    ("USB-C docking station", "159.00"), ("Ergonomic office chair", "349.00"), ("A4 copy paper (box)", "32.40"),
-    ("Laser toner cartridge", "89.95"), ("Noise-cancelling headset", "129.00"), ("Laptop stand", "39.99"),
-    ("Consulting hours", "120.00"), ("Cloud backup subscription", "15.00"), ("HDMI cable 2m", "9.90"),
-    ("Whiteboard markers (12)", "14.25"), ("Desk lamp LED", "44.00"), ("External SSD 1TB", "99.00"),
+    ("Wireless keyboard", "49.90"),
+    ("Optical mouse", "19.50"),
+    ("27-inch monitor", "289.00"),
+    ("USB-C docking station", "159.00"),
+    ("Ergonomic office chair", "349.00"),
+    ("A4 copy paper (box)", "32.40"),
+    ("Laser toner cartridge", "89.95"),
+    ("Noise-cancelling headset", "129.00"),
+    ("Laptop stand", "39.99"),
+    ("Consulting hours", "120.00"),
+    ("Cloud backup subscription", "15.00"),
+    ("HDMI cable 2m", "9.90"),
+    ("Whiteboard markers (12)", "14.25"),
+    ("Desk lamp LED", "44.00"),
+    ("External SSD 1TB", "99.00"),
 ]
 RECEIPT_ITEMS = [
-    ("Cappuccino", "3.80"), ("Croissant", "2.60"), ("Bagel with cream cheese", "4.20"), ("Orange juice", "3.50"),
-    ("Sandwich", "6.90"), ("Notebook A5", "5.95"), ("Batteries AA (4)", "7.49"), ("Phone charger", "19.99"),
+    ("Cappuccino", "3.80"),
+    ("Croissant", "2.60"),
+    ("Bagel with cream cheese", "4.20"),
+    ("Orange juice", "3.50"),
+    ("Sandwich", "6.90"),
+    ("Notebook A5", "5.95"),
+    ("Batteries AA (4)", "7.49"),
+    ("Phone charger", "19.99"),
 ]
 CURRENCIES = {"en": ["USD", "GBP", "EUR"], "de": ["EUR", "CHF"], "fr": ["EUR"], "es": ["EUR"]}
 
 #: Field labels per language. The rule-based extractor reads the same vocabulary.
 LABELS = {
-    "en": {"invoice": "INVOICE", "receipt": "RECEIPT", "number": "Invoice No", "date": "Invoice Date",
-           "due": "Due Date", "currency": "Currency", "from": "From", "to": "Bill To", "items": "Items",
-           "desc": "Description", "qty": "Qty", "unit": "Unit Price", "amount": "Amount", "subtotal": "Subtotal",
-           "tax": "Tax", "total": "Total", "terms": "Payment terms: net 30 days.", "receipt_no": "Receipt No",
-           "paid": "Paid by card", "rdate": "Date"},
-    "de": {"invoice": "RECHNUNG", "receipt": "KASSENBON", "number": "Rechnungsnummer", "date": "Rechnungsdatum",
-           "due": "Fällig am", "currency": "Währung", "from": "Absender", "to": "Rechnungsempfänger",
-           "items": "Positionen", "desc": "Beschreibung", "qty": "Menge", "unit": "Einzelpreis",
-           "amount": "Betrag", "subtotal": "Zwischensumme", "tax": "MwSt", "total": "Gesamtbetrag",
-           "terms": "Zahlbar innerhalb von 30 Tagen ohne Abzug.", "receipt_no": "Bon-Nr",
-           "paid": "Kartenzahlung", "rdate": "Datum"},
-    "fr": {"invoice": "FACTURE", "receipt": "TICKET DE CAISSE", "number": "Numéro de facture",
-           "date": "Date de facture", "due": "Échéance", "currency": "Devise", "from": "Émetteur",
-           "to": "Facturé à", "items": "Articles", "desc": "Désignation", "qty": "Qté", "unit": "Prix unitaire",
-           "amount": "Montant", "subtotal": "Sous-total", "tax": "TVA", "total": "Total TTC",
-           "terms": "Paiement à 30 jours.", "receipt_no": "Ticket n°", "paid": "Payé par carte", "rdate": "Date"},
-    "es": {"invoice": "FACTURA", "receipt": "TICKET", "number": "Número de factura", "date": "Fecha de factura",
-           "due": "Vencimiento", "currency": "Moneda", "from": "Emisor", "to": "Facturar a", "items": "Conceptos",
-           "desc": "Descripción", "qty": "Cant.", "unit": "Precio unitario", "amount": "Importe",
-           "subtotal": "Base imponible", "tax": "IVA", "total": "Total", "terms": "Pago a 30 días.",
-           "receipt_no": "Ticket n.º", "paid": "Pagado con tarjeta", "rdate": "Fecha"},
+    "en": {
+        "invoice": "INVOICE",
+        "receipt": "RECEIPT",
+        "number": "Invoice No",
+        "date": "Invoice Date",
+        "due": "Due Date",
+        "currency": "Currency",
+        "from": "From",
+        "to": "Bill To",
+        "items": "Items",
+        "desc": "Description",
+        "qty": "Qty",
+        "unit": "Unit Price",
+        "amount": "Amount",
+        "subtotal": "Subtotal",
+        "tax": "Tax",
+        "total": "Total",
+        "terms": "Payment terms: net 30 days.",
+        "receipt_no": "Receipt No",
+        "paid": "Paid by card",
+        "rdate": "Date",
+    },
+    "de": {
+        "invoice": "RECHNUNG",
+        "receipt": "KASSENBON",
+        "number": "Rechnungsnummer",
+        "date": "Rechnungsdatum",
+        "due": "Fällig am",
+        "currency": "Währung",
+        "from": "Absender",
+        "to": "Rechnungsempfänger",
+        "items": "Positionen",
+        "desc": "Beschreibung",
+        "qty": "Menge",
+        "unit": "Einzelpreis",
+        "amount": "Betrag",
+        "subtotal": "Zwischensumme",
+        "tax": "MwSt",
+        "total": "Gesamtbetrag",
+        "terms": "Zahlbar innerhalb von 30 Tagen ohne Abzug.",
+        "receipt_no": "Bon-Nr",
+        "paid": "Kartenzahlung",
+        "rdate": "Datum",
+    },
+    "fr": {
+        "invoice": "FACTURE",
+        "receipt": "TICKET DE CAISSE",
+        "number": "Numéro de facture",
+        "date": "Date de facture",
+        "due": "Échéance",
+        "currency": "Devise",
+        "from": "Émetteur",
+        "to": "Facturé à",
+        "items": "Articles",
+        "desc": "Désignation",
+        "qty": "Qté",
+        "unit": "Prix unitaire",
+        "amount": "Montant",
+        "subtotal": "Sous-total",
+        "tax": "TVA",
+        "total": "Total TTC",
+        "terms": "Paiement à 30 jours.",
+        "receipt_no": "Ticket n°",
+        "paid": "Payé par carte",
+        "rdate": "Date",
+    },
+    "es": {
+        "invoice": "FACTURA",
+        "receipt": "TICKET",
+        "number": "Número de factura",
+        "date": "Fecha de factura",
+        "due": "Vencimiento",
+        "currency": "Moneda",
+        "from": "Emisor",
+        "to": "Facturar a",
+        "items": "Conceptos",
+        "desc": "Descripción",
+        "qty": "Cant.",
+        "unit": "Precio unitario",
+        "amount": "Importe",
+        "subtotal": "Base imponible",
+        "tax": "IVA",
+        "total": "Total",
+        "terms": "Pago a 30 días.",
+        "receipt_no": "Ticket n.º",
+        "paid": "Pagado con tarjeta",
+        "rdate": "Fecha",
+    },
 }
 TAX_RATES = {"en": "0.20", "de": "0.19", "fr": "0.20", "es": "0.21"}
 CENT = Decimal("0.01")
@@ -144,15 +227,20 @@ def money(value: Decimal) -> str:
 
 # -- the corpus ---------------------------------------------------------------------------------------
 def build_users(seed: int) -> list[User]:
-    people = [("admin", "admin", "active"), ("bob", "user", "active"), ("carol", "user", "active"),
-              ("dave", "user", "suspended"), ("erin", "user", "inactive")]
-    return [User(stable_id(seed, "user", name), name, f"{name}@example.com", role, status)
-            for name, role, status in people]
+    people = [
+        ("admin", "admin", "active"),
+        ("bob", "user", "active"),
+        ("carol", "user", "active"),
+        ("dave", "user", "suspended"),
+        ("erin", "user", "inactive"),
+    ]
+    return [
+        User(stable_id(seed, "user", name), name, f"{name}@example.com", role, status) for name, role, status in people
+    ]
 
 
 def build_workspaces(seed: int) -> list[Workspace]:
-    return [Workspace(stable_id(seed, "workspace", name), name)
-            for name in ("Invoices", "Receipts", "Finance Archive")]
+    return [Workspace(stable_id(seed, "workspace", name), name) for name in ("Invoices", "Receipts", "Finance Archive")]
 
 
 #: (convert_status, index_status, deleted) and their weights; most documents are reindex-eligible.
@@ -171,8 +259,14 @@ def build_corpus(n_documents: int = 60, seed: int = 7) -> Corpus:
         raise ValueError(f"the demo corpus needs at least one document, got {n_documents}")
     users = build_users(seed)
     workspaces = build_workspaces(seed)
-    return Corpus(seed, stable_id(seed, "org"), "Demo Org", users, workspaces,
-                  list(iter_documents(n_documents, seed, users, workspaces)))
+    return Corpus(
+        seed,
+        stable_id(seed, "org"),
+        "Demo Org",
+        users,
+        workspaces,
+        list(iter_documents(n_documents, seed, users, workspaces)),
+    )
 
 
 def iter_documents(n: int, seed: int, users: list[User], workspaces: list[Workspace]) -> Iterator[Document]:
@@ -190,10 +284,16 @@ def iter_documents(n: int, seed: int, users: list[User], workspaces: list[Worksp
         language = rng.choices(["en", "de", "fr", "es"], [70, 12, 10, 8])[0]
         created = BASE_TIME + timedelta(minutes=17 * i + rng.randrange(15))
         doc = Document(
-            id=stable_id(seed, "document", i), workspace_id=workspace.id, owner_id=owner, filename="",
-            convert_status=convert_status, index_status=index_status,
-            deleted_at=created + timedelta(days=3) if deleted else None, created_at=created,
-            kind=kind, language=language,
+            id=stable_id(seed, "document", i),
+            workspace_id=workspace.id,
+            owner_id=owner,
+            filename="",
+            convert_status=convert_status,
+            index_status=index_status,
+            deleted_at=created + timedelta(days=3) if deleted else None,
+            created_at=created,
+            kind=kind,
+            language=language,
         )
         render = _render_invoice if kind == "invoice" else _render_receipt
         doc.pages, doc.expected, doc.filename = render(rng, i, language)
@@ -209,8 +309,9 @@ def _line_items(rng: random.Random, catalogue: list[tuple[str, str]], count: int
     for n, (desc, price) in enumerate(rng.sample(catalogue, count), start=1):
         qty = rng.randint(1, 12)
         unit = Decimal(price)
-        items.append({"line": n, "description": desc, "quantity": qty, "unit_price": money(unit),
-                      "amount": money(unit * qty)})
+        items.append(
+            {"line": n, "description": desc, "quantity": qty, "unit_price": money(unit), "amount": money(unit * qty)}
+        )
     return items
 
 
@@ -227,21 +328,41 @@ def _render_invoice(rng: random.Random, i: int, lang: str) -> tuple[list[str], d
     tax = subtotal * Decimal(TAX_RATES[lang])
     total = subtotal + tax
     header = [
-        f"# {lb['invoice']}", "",
-        f"**{lb['number']}:** {number}  ", f"**{lb['date']}:** {issued.isoformat()}  ",
-        f"**{lb['due']}:** {due.isoformat()}  ", f"**{lb['currency']}:** {currency}", "",
-        f"## {lb['from']}", vendor, vendor_addr, f"VAT ID: {vat_id}", "",
-        f"## {lb['to']}", customer, customer_addr, "",
+        f"# {lb['invoice']}",
+        "",
+        f"**{lb['number']}:** {number}  ",
+        f"**{lb['date']}:** {issued.isoformat()}  ",
+        f"**{lb['due']}:** {due.isoformat()}  ",
+        f"**{lb['currency']}:** {currency}",
+        "",
+        f"## {lb['from']}",
+        vendor,
+        vendor_addr,
+        f"VAT ID: {vat_id}",
+        "",
+        f"## {lb['to']}",
+        customer,
+        customer_addr,
+        "",
     ]
-    table_head = [f"## {lb['items']}", "",
-                  f"| # | {lb['desc']} | {lb['qty']} | {lb['unit']} | {lb['amount']} |",
-                  "|---|---|---:|---:|---:|"]
-    rows = [f"| {it['line']} | {it['description']} | {it['quantity']} | {it['unit_price']} | {it['amount']} |"
-            for it in items]
+    table_head = [
+        f"## {lb['items']}",
+        "",
+        f"| # | {lb['desc']} | {lb['qty']} | {lb['unit']} | {lb['amount']} |",
+        "|---|---|---:|---:|---:|",
+    ]
+    rows = [
+        f"| {it['line']} | {it['description']} | {it['quantity']} | {it['unit_price']} | {it['amount']} |"
+        for it in items
+    ]
     totals = [
-        "", f"| {lb['subtotal']} | {money(subtotal)} {currency} |", "|---|---:|",
+        "",
+        f"| {lb['subtotal']} | {money(subtotal)} {currency} |",
+        "|---|---:|",
         f"| {lb['tax']} {int(Decimal(TAX_RATES[lang]) * 100)}% | {money(tax)} {currency} |",
-        f"| **{lb['total']}** | **{money(total)} {currency}** |", "", lb["terms"],
+        f"| **{lb['total']}** | **{money(total)} {currency}** |",
+        "",
+        lb["terms"],
     ]
     split = 8 if len(rows) > 8 else len(rows)
     pages = ["\n".join(header + table_head + rows[:split])]
@@ -250,10 +371,20 @@ def _render_invoice(rng: random.Random, i: int, lang: str) -> tuple[list[str], d
         pages.append("\n".join(table_head + rest + totals))
     else:
         pages.append("\n".join([f"## {lb['total']}", *totals]))
-    expected = {"document_type": "invoice", "invoice_number": number, "invoice_date": issued.isoformat(),
-                "due_date": due.isoformat(), "currency": currency, "vendor_name": vendor,
-                "customer_name": customer, "subtotal": money(subtotal), "tax": money(tax),
-                "total": money(total), "line_items": items, "language": lang}
+    expected = {
+        "document_type": "invoice",
+        "invoice_number": number,
+        "invoice_date": issued.isoformat(),
+        "due_date": due.isoformat(),
+        "currency": currency,
+        "vendor_name": vendor,
+        "customer_name": customer,
+        "subtotal": money(subtotal),
+        "tax": money(tax),
+        "total": money(total),
+        "line_items": items,
+        "language": lang,
+    }
     slug = vendor.split()[0].lower()
     return pages, expected, f"{issued:%b-%d} - {slug} invoice {number}.pdf"
 
@@ -267,16 +398,33 @@ def _render_receipt(rng: random.Random, i: int, lang: str) -> tuple[list[str], d
     items = _line_items(rng, RECEIPT_ITEMS, rng.randint(1, 5))
     total = sum(Decimal(it["amount"].replace(",", "")) for it in items)
     lines = [
-        f"# {lb['receipt']}", "", f"**{store}**", store_addr, "",
-        f"**{lb['receipt_no']}:** {number}  ", f"**{lb['rdate']}:** {day.isoformat()} {rng.randint(7, 21):02d}:"
-        f"{rng.randint(0, 59):02d}  ", f"**{lb['currency']}:** {currency}", "",
-        f"| {lb['desc']} | {lb['qty']} | {lb['amount']} |", "|---|---:|---:|",
-        *[f"| {it['description']} | {it['quantity']} | {it['amount']} |" for it in items], "",
-        f"**{lb['total']}: {money(total)} {currency}**", "", f"{lb['paid']} ****{rng.randint(1000, 9999)}",
+        f"# {lb['receipt']}",
+        "",
+        f"**{store}**",
+        store_addr,
+        "",
+        f"**{lb['receipt_no']}:** {number}  ",
+        f"**{lb['rdate']}:** {day.isoformat()} {rng.randint(7, 21):02d}:{rng.randint(0, 59):02d}  ",
+        f"**{lb['currency']}:** {currency}",
+        "",
+        f"| {lb['desc']} | {lb['qty']} | {lb['amount']} |",
+        "|---|---:|---:|",
+        *[f"| {it['description']} | {it['quantity']} | {it['amount']} |" for it in items],
+        "",
+        f"**{lb['total']}: {money(total)} {currency}**",
+        "",
+        f"{lb['paid']} ****{rng.randint(1000, 9999)}",
     ]
     for it in items:
         it["unit_price"] = None  # a receipt's table shows no unit price
-    expected = {"document_type": "receipt", "invoice_number": number, "invoice_date": day.isoformat(),
-                "currency": currency, "vendor_name": store, "total": money(total), "line_items": items,
-                "language": lang}
+    expected = {
+        "document_type": "receipt",
+        "invoice_number": number,
+        "invoice_date": day.isoformat(),
+        "currency": currency,
+        "vendor_name": store,
+        "total": money(total),
+        "line_items": items,
+        "language": lang,
+    }
     return ["\n".join(lines)], expected, f"{day:%b-%d} - receipt {number}.pdf"

@@ -37,17 +37,23 @@ def indexing_details(doc: Document) -> dict:
     if doc.index_status == "indexed":
         return {phase: {"status": "done"} for phase in PHASES}
     if doc.index_status == "indexing":
-        return {"extraction": {"status": "done"}, "vector_indexing": {"status": "running"},
-                "graphrag_indexing": {"status": "pending"}}
+        return {
+            "extraction": {"status": "done"},
+            "vector_indexing": {"status": "running"},
+            "graphrag_indexing": {"status": "pending"},
+        }
     if doc.index_status == "failed":
-        return {"extraction": {"status": "done"}, "vector_indexing": {"status": "failed",
-                                                                      "error": "embedding service timed out"},
-                "graphrag_indexing": {"status": "pending"}}
+        return {
+            "extraction": {"status": "done"},
+            "vector_indexing": {"status": "failed", "error": "embedding service timed out"},
+            "graphrag_indexing": {"status": "pending"},
+        }
     return {}
 
 
-def load_demo_corpus(database_url: str, n_documents: int = 60, seed: int = 7,
-                     progress: Callable[[int], None] | None = None) -> LoadReport:
+def load_demo_corpus(
+    database_url: str, n_documents: int = 60, seed: int = 7, progress: Callable[[int], None] | None = None
+) -> LoadReport:
     """Insert organisation, users, workspaces and ``n_documents`` documents in one transaction.
 
     Users, workspaces and the organisation are upserted; documents must not exist yet (their ids
@@ -78,12 +84,22 @@ def load_demo_corpus(database_url: str, n_documents: int = 60, seed: int = 7,
             "indexing_details, extraction_status, deleted_at, created_at, updated_at) FROM STDIN"
         ) as copy:
             for n, doc in enumerate(docs, start=1):
-                copy.write_row((
-                    doc.id, doc.workspace_id, doc.owner_id, doc.filename, "application/pdf",
-                    doc.convert_status, doc.index_status, json.dumps(indexing_details(doc)),
-                    "done" if doc.index_status == "indexed" else None, doc.deleted_at, doc.created_at,
-                    doc.deleted_at or doc.created_at,
-                ))
+                copy.write_row(
+                    (
+                        doc.id,
+                        doc.workspace_id,
+                        doc.owner_id,
+                        doc.filename,
+                        "application/pdf",
+                        doc.convert_status,
+                        doc.index_status,
+                        json.dumps(indexing_details(doc)),
+                        "done" if doc.index_status == "indexed" else None,
+                        doc.deleted_at,
+                        doc.created_at,
+                        doc.deleted_at or doc.created_at,
+                    )
+                )
                 if progress and n % 10_000 == 0:
                     progress(n)
         counts["documents"] = len(docs)
@@ -93,13 +109,20 @@ def load_demo_corpus(database_url: str, n_documents: int = 60, seed: int = 7,
                     copy.write_row((doc.page_id(number), doc.id, number, markdown, doc.created_at))
                     counts["pages"] += 1
         with cur.copy(
-            "COPY chunks (id, document_id, page_id, chunk_index, chunk_content, chunk_metadata, created_at) "
-            "FROM STDIN"
+            "COPY chunks (id, document_id, page_id, chunk_index, chunk_content, chunk_metadata, created_at) FROM STDIN"
         ) as copy:
             for doc in docs:
                 for chunk in doc.chunks:
-                    copy.write_row((doc.chunk_id(chunk.chunk_index), doc.id, doc.page_id(chunk.page_number),
-                                    chunk.chunk_index, chunk.content, json.dumps(chunk.metadata),
-                                    doc.created_at))
+                    copy.write_row(
+                        (
+                            doc.chunk_id(chunk.chunk_index),
+                            doc.id,
+                            doc.page_id(chunk.page_number),
+                            chunk.chunk_index,
+                            chunk.content,
+                            json.dumps(chunk.metadata),
+                            doc.created_at,
+                        )
+                    )
                     counts["chunks"] += 1
     return LoadReport(**counts)

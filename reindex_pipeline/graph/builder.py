@@ -87,8 +87,12 @@ def from_extraction(extraction: Extraction) -> tuple[list[Entity], list[Relation
     currency = _entity("currency", extraction.currency)
     products = [p for p in (_entity("product", item.description) for item in extraction.line_items) if p]
     relations: list[Relation] = []
-    for rel_type, source, target in (("ISSUED", vendor, invoice), ("BILLED_TO", invoice, customer),
-                                     ("PAID_IN", invoice, currency), *(("INCLUDES", invoice, p) for p in products)):
+    for rel_type, source, target in (
+        ("ISSUED", vendor, invoice),
+        ("BILLED_TO", invoice, customer),
+        ("PAID_IN", invoice, currency),
+        *(("INCLUDES", invoice, p) for p in products),
+    ):
         if source is not None and target is not None:
             relations.append((rel_type, source, target))
     return [e for e in (vendor, customer, invoice, currency, *products) if e is not None], relations
@@ -98,27 +102,38 @@ def from_llm(result: GraphExtraction) -> tuple[list[Entity], list[Relation]]:
     """Entities and relations an LLM named; relations to entities it did not list are dropped."""
     entities = [e for e in (_entity(x.type, x.name) for x in result.entities) if e is not None]
     by_name = {normalise_name(e.name): e for e in entities}
-    relations = [(r.relation, by_name[normalise_name(r.source)], by_name[normalise_name(r.target)])
-                 for r in result.relations
-                 if normalise_name(r.source) in by_name and normalise_name(r.target) in by_name]
+    relations = [
+        (r.relation, by_name[normalise_name(r.source)], by_name[normalise_name(r.target)])
+        for r in result.relations
+        if normalise_name(r.source) in by_name and normalise_name(r.target) in by_name
+    ]
     return entities, relations
 
 
-def build_document_graph(document_id: str, pass_id: str, chunks: list[ChunkText], entities: list[Entity],
-                         relations: list[Relation]) -> DocumentGraph:
+def build_document_graph(
+    document_id: str, pass_id: str, chunks: list[ChunkText], entities: list[Entity], relations: list[Relation]
+) -> DocumentGraph:
     """Chunks, the chunks' mentions of ``entities``, and ``relations``, for one pass of one document."""
     graph = DocumentGraph()
     node_ids = {c.chunk_index: chunk_node_id(document_id, c.chunk_index, pass_id) for c in chunks}
-    graph.chunks = [{"id": node_ids[c.chunk_index], "chunk_index": c.chunk_index, "text": c.content,
-                     "content_sha256": c.content_sha256} for c in chunks]
+    graph.chunks = [
+        {
+            "id": node_ids[c.chunk_index],
+            "chunk_index": c.chunk_index,
+            "text": c.content,
+            "content_sha256": c.content_sha256,
+        }
+        for c in chunks
+    ]
     if not chunks:
         return graph
     normalised_text = {c.chunk_index: normalise_name(c.content) for c in chunks}
     for entity in {e.key: e for e in entities}.values():
         needle = normalise_name(entity.name)
         hits = [i for i, text in normalised_text.items() if needle in text] or [chunks[0].chunk_index]
-        graph.mentions += [{"chunk_id": node_ids[i], "key": entity.key, "name": entity.name, "type": entity.type}
-                           for i in hits]
+        graph.mentions += [
+            {"chunk_id": node_ids[i], "key": entity.key, "name": entity.name, "type": entity.type} for i in hits
+        ]
     seen: set[tuple[str, str, str]] = set()
     for rel_type, source, target in relations:
         if source.key != target.key and (rel_type, source.key, target.key) not in seen:

@@ -46,8 +46,7 @@ FALKOR_CREATE_RELATION_INDEX = "CREATE INDEX FOR ()-[r:{rel_type}]-() ON (r.{pro
 def neo4j_schema_statements() -> list[str]:
     """Neo4j 5: constraints for keys, range indexes for lookups, all ``IF NOT EXISTS``."""
     statements = [
-        f"CREATE CONSTRAINT {label.lower()}_{prop}_unique IF NOT EXISTS "
-        f"FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
+        f"CREATE CONSTRAINT {label.lower()}_{prop}_unique IF NOT EXISTS FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
         for label, prop in KEYED_NODES
     ]
     statements += [

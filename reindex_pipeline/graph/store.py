@@ -38,8 +38,11 @@ class FalkorGraph:
         return str(self._graph.explain(statement, params or {}))
 
     def ensure_schema(self) -> None:
-        existing = {(row["entitytype"], row["label"], prop) for row in self.run(queries.FALKOR_LIST_INDEXES)
-                    for prop in row["properties"]}
+        existing = {
+            (row["entitytype"], row["label"], prop)
+            for row in self.run(queries.FALKOR_LIST_INDEXES)
+            for prop in row["properties"]
+        }
         for label, prop in (*queries.KEYED_NODES, *queries.INDEXED_PROPERTIES):
             if ("NODE", label, prop) not in existing:
                 self.run(queries.FALKOR_CREATE_INDEX.format(label=label, prop=prop))

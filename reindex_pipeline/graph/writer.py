@@ -64,10 +64,15 @@ def set_access(store: GraphStore, documents: list[dict]) -> None:
 
 def document_slice(store: GraphStore, document_id: str) -> dict:
     """Everything the graph holds for one document (for comparisons)."""
-    relations = [row for statement in queries.DOCUMENT_RELATIONS.values()
-                 for row in store.run(statement, {"document_id": document_id})]
-    return {"nodes": store.run(queries.DOCUMENT_SLICE, {"document_id": document_id}),
-            "relations": sorted(relations, key=lambda r: (r["source"], r["type"], r["target"]))}
+    relations = [
+        row
+        for statement in queries.DOCUMENT_RELATIONS.values()
+        for row in store.run(statement, {"document_id": document_id})
+    ]
+    return {
+        "nodes": store.run(queries.DOCUMENT_SLICE, {"document_id": document_id}),
+        "relations": sorted(relations, key=lambda r: (r["source"], r["type"], r["target"])),
+    }
 
 
 def _mentioned_keys(store: GraphStore, statement: str, params: dict) -> list[str]:

@@ -35,9 +35,14 @@ def split_pages(pages: list[str], max_chars: int = MAX_CHUNK_CHARS) -> list[Chun
     chunks: list[Chunk] = []
     for page_number, page in enumerate(pages, start=1):
         for text, start, end, section in _page_spans(page, max_chars):
-            chunks.append(Chunk(len(chunks), page_number, text,
-                                {"page_number": page_number, "char_start": start, "char_end": end,
-                                 "section": section}))
+            chunks.append(
+                Chunk(
+                    len(chunks),
+                    page_number,
+                    text,
+                    {"page_number": page_number, "char_start": start, "char_end": end, "section": section},
+                )
+            )
     return chunks
 
 
@@ -57,7 +62,7 @@ def _page_spans(page: str, max_chars: int) -> list[tuple[str, int, int, str | No
 
     for line in page.split("\n"):
         for cut in range(0, max(len(line), 1), max_chars):
-            piece = line[cut:cut + max_chars]
+            piece = line[cut : cut + max_chars]
             size = sum(len(p) + 1 for _, p in pieces)
             if pieces and size + len(piece) + 1 > max_chars:
                 close()

@@ -11,8 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-SUPPORTED = {".pdf": "application/pdf", ".md": "text/markdown", ".markdown": "text/markdown",
-             ".txt": "text/plain"}
+SUPPORTED = {".pdf": "application/pdf", ".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain"}
 _NAME = re.compile(r"^(?P<ts>[0-9A-Za-z:\-TZ.]+)__(?P<file>[^/]+)$")
 
 
@@ -61,6 +60,7 @@ def parse_restore_key(key: str) -> RestoreKey:
         raise InvalidRestoreKey(f"file name is not <ts>__<file>: {parts[5]!r}")
     restore = RestoreKey(key, parts[1], parts[3], match["ts"], match["file"])
     if restore.extension not in SUPPORTED:
-        raise InvalidRestoreKey(f"unsupported file type {restore.extension or '(none)'!r}: "
-                                f"supported are {', '.join(sorted(SUPPORTED))}")
+        raise InvalidRestoreKey(
+            f"unsupported file type {restore.extension or '(none)'!r}: supported are {', '.join(sorted(SUPPORTED))}"
+        )
     return restore

@@ -14,8 +14,21 @@ from functools import lru_cache
 from price_parser import Price
 
 #: symbols that name one currency (``$`` alone is read as USD, with lower confidence)
-SYMBOLS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "zł": "PLN", "us$": "USD", "$": "USD", "fr.": "CHF",
-           "sfr": "CHF", "kč": "CZK", "ft": "HUF", "euro": "EUR", "euros": "EUR"}
+SYMBOLS = {
+    "€": "EUR",
+    "£": "GBP",
+    "¥": "JPY",
+    "₹": "INR",
+    "zł": "PLN",
+    "us$": "USD",
+    "$": "USD",
+    "fr.": "CHF",
+    "sfr": "CHF",
+    "kč": "CZK",
+    "ft": "HUF",
+    "euro": "EUR",
+    "euros": "EUR",
+}
 AMBIGUOUS_SYMBOLS = {"$"}
 
 _CODE = r"[A-Z]{3}(?![A-Za-z])"
@@ -79,12 +92,15 @@ def find_money(text: str) -> list[Money]:
         code = currency_code(marker)
         if marker and code is None:
             continue  # "ABC 12" where ABC is not a currency: not money, maybe an id
-        bracketed = m["sign"] == "(" and ")" in text[m.end():m.end() + 2]  # ($144.00): a payment, negative
+        bracketed = m["sign"] == "(" and ")" in text[m.end() : m.end() + 2]  # ($144.00): a payment, negative
         negative = bool(m["sign"] and m["sign"] != "(" or m["sign2"]) or bracketed
         amount = -price.amount if negative else price.amount
         has_decimals = bool(re.search(r"[.,]\d{1,2}$", number))
-        out.append(Money(amount, code, m.start("number"), bool(code) or has_decimals,
-                         (marker or "").strip() in AMBIGUOUS_SYMBOLS))
+        out.append(
+            Money(
+                amount, code, m.start("number"), bool(code) or has_decimals, (marker or "").strip() in AMBIGUOUS_SYMBOLS
+            )
+        )
     return out
 
 
@@ -94,4 +110,3 @@ def _decimal_separator(number: str) -> str | None:
     if m:
         return m.group(1)
     return None
-

@@ -45,11 +45,19 @@ def parse_date(text: str, languages: tuple[str, ...], month_first: bool = False)
 
     text = re.sub(r"\s(de)\s", " ", text.strip(), flags=re.IGNORECASE) if " de " in text.lower() else text.strip()
     numeric = bool(re.fullmatch(r"[\d./-]+", text))
-    orders = (["MDY", "DMY"] if month_first else ["DMY", "MDY"]) if numeric and not re.match(r"\d{4}-", text) \
-        else ["YMD"] if numeric else [None]
+    orders = (
+        (["MDY", "DMY"] if month_first else ["DMY", "MDY"])
+        if numeric and not re.match(r"\d{4}-", text)
+        else ["YMD"]
+        if numeric
+        else [None]
+    )
     for order in orders:
-        settings = {"REQUIRE_PARTS": ["day", "month", "year"], "PREFER_DATES_FROM": "past",
-                    "RETURN_AS_TIMEZONE_AWARE": False}
+        settings = {
+            "REQUIRE_PARTS": ["day", "month", "year"],
+            "PREFER_DATES_FROM": "past",
+            "RETURN_AS_TIMEZONE_AWARE": False,
+        }
         if order:
             settings["DATE_ORDER"] = order
         try:

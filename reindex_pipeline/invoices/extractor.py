@@ -90,8 +90,9 @@ def _values(hit: LabelHit, lines: list[Line], by_line: dict[int, list[LabelHit]]
     return ([same] if same else []) + values_below(hit, lines, depth=2)
 
 
-def _number(found: Found, hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]],
-            title_line: Line | None) -> None:
+def _number(
+    found: Found, hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]], title_line: Line | None
+) -> None:
     for hit in hits:
         if hit.field != "invoice_number" or not hit.strong:
             continue
@@ -108,8 +109,14 @@ def _number(found: Found, hits: list[LabelHit], lines: list[Line], by_line: dict
                 return
 
 
-def _dates(found: Found, hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]],
-           languages: tuple[str, ...], month_first: bool) -> None:
+def _dates(
+    found: Found,
+    hits: list[LabelHit],
+    lines: list[Line],
+    by_line: dict[int, list[LabelHit]],
+    languages: tuple[str, ...],
+    month_first: bool,
+) -> None:
     def first_date(hit: LabelHit) -> date | None:
         for value in _values(hit, lines, by_line):
             dates = find_dates(value, languages, month_first)
@@ -130,8 +137,9 @@ def _dates(found: Found, hits: list[LabelHit], lines: list[Line], by_line: dict[
                 break
 
 
-def _amounts(found: Found, hits: list[LabelHit], lines: list[Line],
-             by_line: dict[int, list[LabelHit]]) -> dict[str, list[tuple[Money, bool]]]:
+def _amounts(
+    found: Found, hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]]
+) -> dict[str, list[tuple[Money, bool]]]:
     """Candidates per amount field: (money, strong label)."""
     candidates: dict[str, list[tuple[Money, bool]]] = {"total": [], "subtotal": [], "tax": []}
     for hit in hits:
@@ -174,14 +182,22 @@ def _amounts(found: Found, hits: list[LabelHit], lines: list[Line],
 def _consistent(totals: list[Money], subtotals: list[Money], taxes: list[Money]) -> tuple[Money, Money, Money] | None:
     """The largest total with a subtotal and a tax that add up to it (to the cent)."""
     for total, subtotal, tax in sorted(product(totals, subtotals, taxes), key=lambda c: -c[0].amount):
-        if total.amount > 0 and abs(subtotal.amount + tax.amount - total.amount) <= Decimal("0.01") \
-                and tax.amount < total.amount:
+        if (
+            total.amount > 0
+            and abs(subtotal.amount + tax.amount - total.amount) <= Decimal("0.01")
+            and tax.amount < total.amount
+        ):
             return total, subtotal, tax
     return None
 
 
-def _currency(found: Found, hits: list[LabelHit], by_line: dict[int, list[LabelHit]],
-              money: dict[str, list[tuple[Money, bool]]], text: str) -> None:
+def _currency(
+    found: Found,
+    hits: list[LabelHit],
+    by_line: dict[int, list[LabelHit]],
+    money: dict[str, list[tuple[Money, bool]]],
+    text: str,
+) -> None:
     for hit in hits:
         if hit.field == "currency" and hit.strong:
             codes = currencies_in(value_on_line(hit, by_line[hit.line.index]).upper())
@@ -196,8 +212,9 @@ def _currency(found: Found, hits: list[LabelHit], by_line: dict[int, list[LabelH
             found.set("currency", total.currency, 0.9)
             return
         if line_codes:
-            found.set("currency", line_codes[0], 0.85 if line_codes[0] != "USD" or not total.ambiguous_currency
-                      else 0.7)
+            found.set(
+                "currency", line_codes[0], 0.85 if line_codes[0] != "USD" or not total.ambiguous_currency else 0.7
+            )
             return
     codes = Counter(currencies_in(text))
     if codes:
@@ -212,4 +229,3 @@ def _line_of(total: Money, hits: list[LabelHit], by_line: dict[int, list[LabelHi
             if any(m.amount == total.amount for m in find_money(value)):
                 return hit.line.text
     return ""
-

@@ -16,8 +16,11 @@ from reindex_pipeline.invoices.text import Line
 from reindex_pipeline.reindex.extraction import LineItem
 
 _COLUMN = {label: column for column, labels in ITEM_COLUMNS.items() for label in labels}
-_STOP = re.compile(r"(?<!\w)(sub-?total|total|summe|gesamtbetrag|zwischensumme|gesamtnetto|razem|totaal|subtotaal|"
-                   r"sous-total|base imponible|importe total|montant total|summary)(?!\w)", re.IGNORECASE)
+_STOP = re.compile(
+    r"(?<!\w)(sub-?total|total|summe|gesamtbetrag|zwischensumme|gesamtnetto|razem|totaal|subtotaal|"
+    r"sous-total|base imponible|importe total|montant total|summary)(?!\w)",
+    re.IGNORECASE,
+)
 
 
 def _header(line: Line) -> dict[str, int] | None:
@@ -93,5 +96,10 @@ def _row(line: Line, header: dict[str, int], number: int) -> LineItem | None:
                 quantity = float(segment.text.split()[0].replace(",", "."))
                 break
     unit_price = monies[-2].text if len(monies) >= 2 else None
-    return LineItem(line=position or number, description=description.strip(" -"), quantity=quantity,
-                    unit_price=unit_price, amount=monies[-1].text)
+    return LineItem(
+        line=position or number,
+        description=description.strip(" -"),
+        quantity=quantity,
+        unit_price=unit_price,
+        amount=monies[-1].text,
+    )

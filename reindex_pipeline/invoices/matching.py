@@ -73,7 +73,7 @@ def find_labels(lines: list[Line]) -> list[LabelHit]:
 def value_on_line(hit: LabelHit, hits_on_line: list[LabelHit]) -> str:
     """The text after the label on its line, up to the next label of another field."""
     line = hit.line
-    parts = [hit.segment.text[hit.end:]]
+    parts = [hit.segment.text[hit.end :]]
     after = [s for s in line.segments if s.column > hit.segment.column]
     parts += [s.text for s in after]
     text = "  ".join(parts)
@@ -109,8 +109,7 @@ def values_below(hit: LabelHit, lines: list[Line], depth: int = 4) -> list[str]:
             if line.segments[0].column <= 2 or len(line.segments) == 1:
                 out.append(line.segments[0].text)
             continue
-        below = [s for s in line.segments if abs(s.column - column) <= 4
-                 or s.column <= column < s.column + len(s.text)]
+        below = [s for s in line.segments if abs(s.column - column) <= 4 or s.column <= column < s.column + len(s.text)]
         if below:
             out.append(below[0].text)
     return out
@@ -118,7 +117,7 @@ def values_below(hit: LabelHit, lines: list[Line], depth: int = 4) -> list[str]:
 
 def title_of(lines: list[Line], head: int = 12) -> tuple[str | None, str | None, Line | None]:
     """(document type, language, the title's line) from a title word alone in a segment near the top."""
-    for line in lines[:head * 3]:
+    for line in lines[: head * 3]:
         for segment in line.segments:
             words = segment.text.lower().replace("/", " ").split()
             for kind in ("receipt", "invoice"):

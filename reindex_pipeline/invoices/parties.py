@@ -40,9 +40,10 @@ def has_legal_form(name: str) -> bool:
     """The name ends in a legal form (cleanco removes whole words for it) and has a name before it."""
     words = name.strip().split()
     base = basename(name.strip()).split()
-    removed = " ".join(words[len(base):])
-    return 0 < len(base) < len(words) <= 9 and any(c.isalpha() for c in base[0]) \
-        and sum(c.isalpha() for c in removed) >= 2
+    removed = " ".join(words[len(base) :])
+    return (
+        0 < len(base) < len(words) <= 9 and any(c.isalpha() for c in base[0]) and sum(c.isalpha() for c in removed) >= 2
+    )
 
 
 def organisation_in(text: str) -> str | None:
@@ -75,13 +76,14 @@ def _capitalised(word: str) -> bool:
     return word[:1].isupper() or word[:1].isdigit() or word.lower() in _CONNECTORS
 
 
-def customer_from(hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]]) -> tuple[Party | None,
-                                                                                                          set[int]]:
+def customer_from(
+    hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]]
+) -> tuple[Party | None, set[int]]:
     """The customer and the line numbers of its block."""
     for hit in hits:
         if hit.field != "customer" or not hit.strong:
             continue
-        if hit.label == "to" and (hit.prefix.strip() or hit.segment.text[hit.end:].strip()[:1].isalpha()):
+        if hit.label == "to" and (hit.prefix.strip() or hit.segment.text[hit.end :].strip()[:1].isalpha()):
             continue  # "to" inside a phrase ("Apr 13 to May 13"), not a label
         same = value_on_line(hit, by_line[hit.line.index])
         block = [same] if same and not any(ch.isdigit() for ch in same[:3]) else []
@@ -96,8 +98,13 @@ def customer_from(hits: list[LabelHit], lines: list[Line], by_line: dict[int, li
     return None, set()
 
 
-def vendor_from(hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]],
-                customer: Party | None, customer_lines: set[int]) -> Party | None:
+def vendor_from(
+    hits: list[LabelHit],
+    lines: list[Line],
+    by_line: dict[int, list[LabelHit]],
+    customer: Party | None,
+    customer_lines: set[int],
+) -> Party | None:
     customer_key = org_key(customer.name) if customer else None
     for hit in hits:
         if hit.field != "vendor" or not hit.strong or hit.label == "from" and hit.prefix.strip():
@@ -128,12 +135,12 @@ def _best_organisation(lines: list[Line], customer_key: str | None, customer_lin
             entry["alone"] |= len(segment.text) <= len(name) + 2 or segment.text.startswith(name)
     if not found:
         return _top_name(lines, customer_key)
+
     def score(entry: dict) -> float:
         key = org_key(entry["name"])
-        in_domain = any(word in domains for word in key.split() if len(word) >= 4) or \
-            key.replace(" ", "") in domains
-        return (1.5 * (1 - entry["first"] / total) + 0.5 * (entry["count"] > 1) + 0.7 * entry["alone"]
-                + 1.0 * in_domain)
+        in_domain = any(word in domains for word in key.split() if len(word) >= 4) or key.replace(" ", "") in domains
+        return 1.5 * (1 - entry["first"] / total) + 0.5 * (entry["count"] > 1) + 0.7 * entry["alone"] + 1.0 * in_domain
+
     best = max(found.values(), key=score)
     return Party(best["name"], 0.8 if score(best) >= 1.5 else 0.6)
 

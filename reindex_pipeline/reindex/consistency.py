@@ -80,13 +80,17 @@ def _points_problems(f: DocumentFacts, gone: bool) -> list[str]:
     if len(slots) > 1:
         problems.append(f"points in {len(slots)} slots (a pass was not committed): {points} points")
     if points != f.chunks:
-        problems.append(f"{points} live Qdrant points for {f.chunks} chunks"
-                        + (" (missing)" if points < f.chunks else " (duplicates)"))
+        problems.append(
+            f"{points} live Qdrant points for {f.chunks} chunks"
+            + (" (missing)" if points < f.chunks else " (duplicates)")
+        )
     stale = {pair for p in slots.values() for pair in p if pair != (f.owner_id, f.workspace_id)}
     if stale:
         owner, workspace = sorted(stale, key=str)[0]
-        problems.append(f"payload owner/workspace {owner}/{workspace} differ from the document's "
-                        f"{f.owner_id}/{f.workspace_id} (stale)")
+        problems.append(
+            f"payload owner/workspace {owner}/{workspace} differ from the document's "
+            f"{f.owner_id}/{f.workspace_id} (stale)"
+        )
     return problems
 
 
@@ -105,13 +109,16 @@ def _graph_problems(f: DocumentFacts, gone: bool) -> list[str]:
         problems.append(f"{f.graph_all_chunks - f.graph_live_chunks} chunk nodes of an old pass (leftovers)")
     props = f.graph_document
     if (props.get("owner_id") or None, props.get("workspace_id")) != (f.owner_id, f.workspace_id):
-        problems.append(f"Document node owner/workspace {props.get('owner_id')}/{props.get('workspace_id')} "
-                        f"differ from the document's {f.owner_id}/{f.workspace_id} (stale)")
+        problems.append(
+            f"Document node owner/workspace {props.get('owner_id')}/{props.get('workspace_id')} "
+            f"differ from the document's {f.owner_id}/{f.workspace_id} (stale)"
+        )
     return problems
 
 
-def gather(conn, document_ids: list[str], vectors: VectorIndex | None, graph: GraphStore | None
-           ) -> dict[str, DocumentFacts]:
+def gather(
+    conn, document_ids: list[str], vectors: VectorIndex | None, graph: GraphStore | None
+) -> dict[str, DocumentFacts]:
     """The facts of these documents in every store (bounded by the documents' own size)."""
     facts = {d: DocumentFacts(d, exists=False) for d in document_ids}
     rows = conn.execute(
@@ -124,7 +131,9 @@ def gather(conn, document_ids: list[str], vectors: VectorIndex | None, graph: Gr
                s.extraction_fingerprint IS NOT NULL
           FROM documents d LEFT JOIN document_index_state s ON s.document_id = d.id
          WHERE d.id = ANY(%s::uuid[])
-        """, (document_ids,)).fetchall()
+        """,
+        (document_ids,),
+    ).fetchall()
     for doc_id, deleted, indexed, owner, workspace, chunks, extracted, recorded in rows:
         facts[doc_id] = DocumentFacts(doc_id, True, deleted, indexed, owner, workspace, chunks, extracted, recorded)
     for f in facts.values():
@@ -133,7 +142,8 @@ def gather(conn, document_ids: list[str], vectors: VectorIndex | None, graph: Gr
             for point in vectors.live_points(f.document_id):
                 payload = point.payload or {}
                 f.slots.setdefault(int(payload.get("slot", 0)), []).append(
-                    (payload.get("owner_id"), payload.get("workspace_id")))
+                    (payload.get("owner_id"), payload.get("workspace_id"))
+                )
         if graph is not None:
             document = graph.run(queries.GET_DOCUMENT, {"document_id": f.document_id})
             f.graph_document = document[0]["properties"] if document else None

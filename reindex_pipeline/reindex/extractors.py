@@ -66,9 +66,12 @@ class Extractor(dg.ConfigurableResource):
         client = openai.OpenAI(api_key=self.openai_api_key, base_url=self.openai_base_url, max_retries=0)
         try:
             completion = client.chat.completions.parse(
-                model=self.openai_model, response_format=schema,
-                messages=[{"role": "system", "content": prompt},
-                          {"role": "user", "content": "\n\n---\n\n".join(pages)}],
+                model=self.openai_model,
+                response_format=schema,
+                messages=[
+                    {"role": "system", "content": prompt},
+                    {"role": "user", "content": "\n\n---\n\n".join(pages)},
+                ],
             )
         except openai.RateLimitError as exc:
             raise ExtractionFailed(f"OpenAI rate limit: {exc.message}") from exc

@@ -32,8 +32,11 @@ class Producers:
     graph_rules: str = GRAPH_RULES_VERSION
 
     def code_version(self, phase: str) -> str:
-        return {EXTRACTION: self.extractor, VECTORS: self.embedding_model,
-                GRAPH: f"{self.graph_rules}+{self.extractor}"}[phase]
+        return {
+            EXTRACTION: self.extractor,
+            VECTORS: self.embedding_model,
+            GRAPH: f"{self.graph_rules}+{self.extractor}",
+        }[phase]
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ def phase_fingerprints(source: SourceHashes, producers: Producers) -> dict[str, 
     }
 
 
-def phases_to_run(wanted: list[str], current: dict[str, str], recorded: dict[str, str | None],
-                  force: bool) -> list[str]:
+def phases_to_run(
+    wanted: list[str], current: dict[str, str], recorded: dict[str, str | None], force: bool
+) -> list[str]:
     """The wanted phases whose output is out of date (all of them when ``force``), in phase order."""
     return [p for p in ALL_PHASES if p in wanted and (force or recorded.get(p) != current[p])]

@@ -43,8 +43,14 @@ class StoreError(RuntimeError):
     """A store failed while propagating; the message names it."""
 
 
-def propagate(connect: Callable[..., Any], qdrant_client: Any, collection_base: str, graph: GraphStore,
-              batch: list[dict[str, Any]], run_id: str) -> PropagationResult:
+def propagate(
+    connect: Callable[..., Any],
+    qdrant_client: Any,
+    collection_base: str,
+    graph: GraphStore,
+    batch: list[dict[str, Any]],
+    run_id: str,
+) -> PropagationResult:
     """Apply one batch of due changes (rows of ``source_changes``). Raises :class:`StoreError`."""
     result = PropagationResult()
     document_ids = sorted({c["document_id"] for c in batch})
@@ -85,12 +91,23 @@ def propagate(connect: Callable[..., Any], qdrant_client: Any, collection_base: 
             changes_db.purge_derived_rows(conn, purge_ids)
             existing = [now_rows[d] for d in purge_ids if d in now_rows]
             changes_db.log_purged(conn, existing, run_id)
-            changes_db.audit_many(conn, "reindex.purged", [
-                (now_rows[d]["org_id"] if d in now_rows else None,
-                 now_rows[d]["workspace_id"] if d in now_rows else None,
-                 {"document_id": d, "filename": now_rows[d]["filename"] if d in now_rows else None,
-                  "reason": "deleted" if d in now_rows else "row deleted", "run_id": run_id})
-                for d in purge_ids])
+            changes_db.audit_many(
+                conn,
+                "reindex.purged",
+                [
+                    (
+                        now_rows[d]["org_id"] if d in now_rows else None,
+                        now_rows[d]["workspace_id"] if d in now_rows else None,
+                        {
+                            "document_id": d,
+                            "filename": now_rows[d]["filename"] if d in now_rows else None,
+                            "reason": "deleted" if d in now_rows else "row deleted",
+                            "run_id": run_id,
+                        },
+                    )
+                    for d in purge_ids
+                ],
+            )
         done = [i for ids in to_purge.values() for i in ids] + [c["id"] for c in access_changes]
         changes_db.mark_done(conn, done, run_id)
         changes_db.mark_done(conn, restored, run_id, note="live again: nothing purged")

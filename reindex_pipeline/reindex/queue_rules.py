@@ -15,7 +15,7 @@ def backoff_seconds(attempts: int) -> int:
     """min(30, 2**attempts): 2, 4, 8, 16, 30, 30, ... for attempts 1, 2, 3, 4, 5, ..."""
     if attempts < 1:
         raise ValueError("attempts starts at 1")
-    return min(30, 2 ** attempts)
+    return min(30, 2**attempts)
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,21 @@ class ActiveRequest:
     workspace_id: str | None
 
 
-def refusal_reason(scope: str, workspace_id: str | None, requester_id: str | None, active: Iterable[ActiveRequest],
-                   last_request_by_user: datetime | None, now: datetime) -> str | None:
+def refusal_reason(
+    scope: str,
+    workspace_id: str | None,
+    requester_id: str | None,
+    active: Iterable[ActiveRequest],
+    last_request_by_user: datetime | None,
+    now: datetime,
+) -> str | None:
     """Why a request may not start now (None: it may). ``active`` are the other running requests."""
     active = list(active)
-    if requester_id is not None and last_request_by_user is not None \
-            and now - last_request_by_user < USER_REQUEST_INTERVAL:
+    if (
+        requester_id is not None
+        and last_request_by_user is not None
+        and now - last_request_by_user < USER_REQUEST_INTERVAL
+    ):
         return "rate_limited: at most 1 reindex request per user per minute"
     if scope == "all":
         busy = [a for a in active if a.scope in ("workspace", "all")]

@@ -93,8 +93,14 @@ def resolve_requester(conn, requester_id: str | None, operator_id: str | None) -
     return check_requester(db.load_requester(conn, requester_id), requester_id), source
 
 
-def select(conn, requester: Requester, partition_keys: Iterable[str], workspace_id: str | None,
-           document_ids: list[str] | None, run_id: str | None) -> Selection:
+def select(
+    conn,
+    requester: Requester,
+    partition_keys: Iterable[str],
+    workspace_id: str | None,
+    document_ids: list[str] | None,
+    run_id: str | None,
+) -> Selection:
     """Eligible documents among the run's partition keys (intersected with ``document_ids`` when given)."""
     keys = list(partition_keys)
     if document_ids is not None:
@@ -115,15 +121,22 @@ class _Work:
 
 
 class ReindexRunner:
-    def __init__(self, stores: Stores, run_id: str, phases: Iterable[str], log: Callable[[str], None],
-                 force: bool = True, batch_size: int = BATCH_SIZE):
+    def __init__(
+        self,
+        stores: Stores,
+        run_id: str,
+        phases: Iterable[str],
+        log: Callable[[str], None],
+        force: bool = True,
+        batch_size: int = BATCH_SIZE,
+    ):
         self.stores, self.run_id, self.log, self.force, self.batch_size = stores, run_id, log, force, batch_size
         self.phases = [p for p in ALL_PHASES if p in set(phases)]
         self.producers = stores.producers()
 
     def reindex(self, docs: list[DocumentRow]) -> Iterator[DocumentOutcome]:
         for start in range(0, len(docs), self.batch_size):
-            yield from self._batch(docs[start:start + self.batch_size])
+            yield from self._batch(docs[start : start + self.batch_size])
 
     def reindex_document(self, doc: DocumentRow) -> DocumentOutcome:
         return next(iter(self.reindex([doc])))
@@ -142,14 +155,22 @@ class ReindexRunner:
                     yield DocumentOutcome(doc.id, ok=True, unchanged=list(self.phases), fingerprints=fingerprints)
                     continue
                 plans[doc.id] = _Work(doc, todo, fingerprints)
-            claimed = db.claim_many(conn, self.run_id, {
-                i: {"run_id": self.run_id, **{p: {"status": "pending"} if p in w.phases else
-                                              {"status": "unchanged"} for p in self.phases}}
-                for i, w in plans.items()})
+            claimed = db.claim_many(
+                conn,
+                self.run_id,
+                {
+                    i: {
+                        "run_id": self.run_id,
+                        **{p: {"status": "pending"} if p in w.phases else {"status": "unchanged"} for p in self.phases},
+                    }
+                    for i, w in plans.items()
+                },
+            )
             for doc_id in [i for i in plans if i not in claimed]:
                 plans.pop(doc_id)
-                yield DocumentOutcome(doc_id, ok=False, failed_phase="claim",
-                                      error="the document is no longer eligible")
+                yield DocumentOutcome(
+                    doc_id, ok=False, failed_phase="claim", error="the document is no longer eligible"
+                )
             if not plans:
                 return
             pages = db.load_pages_of(conn, list(plans))
@@ -183,13 +204,14 @@ class ReindexRunner:
             return
         at = 0
         for work in works:
-            work.vectors, at = vectors[at:at + len(work.chunks)], at + len(work.chunks)
+            work.vectors, at = vectors[at : at + len(work.chunks)], at + len(work.chunks)
 
     # -- one document: write next to the live data, then swap, or drop -----------------------------------
     def _document(self, status, work: _Work) -> DocumentOutcome:
         doc, phases = work.doc, work.phases
-        outcome = DocumentOutcome(doc.id, ok=False, fingerprints=work.fingerprints,
-                                  unchanged=[p for p in self.phases if p not in phases])
+        outcome = DocumentOutcome(
+            doc.id, ok=False, fingerprints=work.fingerprints, unchanged=[p for p in self.phases if p not in phases]
+        )
         pass_id = uuid.uuid4().hex[:16]
         vector_pass: VectorPass | None = None
         written: list[str] = []
@@ -212,8 +234,9 @@ class ReindexRunner:
                     written.append(phase)
                     outcome.metadata[phase]["duration_s"] = round(time.monotonic() - started, 4)
                 if EXTRACTION in written:
-                    db.mark_extracted(conn, doc.id, extraction, self.stores.extractor.name,
-                                      self.stores.extractor.version)
+                    db.mark_extracted(
+                        conn, doc.id, extraction, self.stores.extractor.name, self.stores.extractor.version
+                    )
                 conn.commit()  # extracted data goes live
             phase = "commit"
             if vector_pass is not None:
@@ -227,8 +250,9 @@ class ReindexRunner:
         except Exception as exc:  # one document's failure stays with that document
             self._drop(doc.id, pass_id, vector_pass, phases)
             outcome.failed_phase, outcome.error = phase, f"{type(exc).__name__}: {exc}"
-            db.release(status, doc.id, self.run_id, phases, {"phase": phase, "error": outcome.error,
-                                                             "run_id": self.run_id})
+            db.release(
+                status, doc.id, self.run_id, phases, {"phase": phase, "error": outcome.error, "run_id": self.run_id}
+            )
             self.log(f"document {doc.id} failed in {phase}: {outcome.error}")
             return outcome
         db.release(status, doc.id, self.run_id, phases, state=self._state(work, vector_pass, pass_id))
@@ -240,21 +264,30 @@ class ReindexRunner:
         if EXTRACTION in work.phases:
             state["extraction_fingerprint"] = work.fingerprints[EXTRACTION]
         if VECTORS in work.phases and vector_pass is not None:
-            state.update(vectors_fingerprint=work.fingerprints[VECTORS], vector_points=len(vector_pass.written),
-                         vector_collection=self.stores.vectors.collection,
-                         embedding_model=self.producers.embedding_model)
+            state.update(
+                vectors_fingerprint=work.fingerprints[VECTORS],
+                vector_points=len(vector_pass.written),
+                vector_collection=self.stores.vectors.collection,
+                embedding_model=self.producers.embedding_model,
+            )
         if GRAPH in work.phases:
             state.update(graph_fingerprint=work.fingerprints[GRAPH], graph_pass_id=pass_id)
         return state
 
     # -- phases ----------------------------------------------------------------------------------------
     def _write_extraction(self, conn, doc: DocumentRow, extraction: Extraction) -> dict[str, Any]:
-        fields, items = db.replace_extracted(conn, doc.id, extraction, self.stores.extractor.name,
-                                             self.stores.extractor.version)
+        fields, items = db.replace_extracted(
+            conn, doc.id, extraction, self.stores.extractor.name, self.stores.extractor.version
+        )
         preview = ", ".join(f"{k}={v}" for k, v in list(extraction.fields().items())[:4])
-        return {"fields": fields, "line_items": items, "extractor": self.stores.extractor.name,
-                "extractor_version": self.stores.extractor.version, "document_type": extraction.document_type,
-                "preview": preview}
+        return {
+            "fields": fields,
+            "line_items": items,
+            "extractor": self.stores.extractor.name,
+            "extractor_version": self.stores.extractor.version,
+            "document_type": extraction.document_type,
+            "preview": preview,
+        }
 
     def _write_vectors(self, doc: DocumentRow, work: _Work, vector_pass: VectorPass) -> dict[str, Any]:
         index = self.stores.vectors
@@ -262,14 +295,15 @@ class ReindexRunner:
         if work.embed_error is not None:
             raise RuntimeError(work.embed_error)
         payload = {"document_id": doc.id, "workspace_id": doc.workspace_id, "owner_id": doc.owner_id}
-        points = [ChunkPoint(c.chunk_index, c.content_sha256, v)
-                  for c, v in zip(work.chunks, work.vectors or [], strict=True)]
+        points = [
+            ChunkPoint(c.chunk_index, c.content_sha256, v) for c, v in zip(work.chunks, work.vectors or [], strict=True)
+        ]
         index.write_pass(vector_pass, payload, points)
-        return {"points": len(points), "model": index.model, "collection": index.collection,
-                "slot": vector_pass.slot}
+        return {"points": len(points), "model": index.model, "collection": index.collection, "slot": vector_pass.slot}
 
-    def _write_graph(self, doc: DocumentRow, work: _Work, extraction: Extraction | None,
-                     pass_id: str) -> dict[str, Any]:
+    def _write_graph(
+        self, doc: DocumentRow, work: _Work, extraction: Extraction | None, pass_id: str
+    ) -> dict[str, Any]:
         assert self.stores.graph is not None
         if self.stores.extractor.uses_llm:
             entities, relations = from_llm(self.stores.extractor.extract_graph(work.pages))
@@ -277,9 +311,12 @@ class ReindexRunner:
             entities, relations = from_extraction(extraction)
         graph = build_document_graph(doc.id, pass_id, work.chunks, entities, relations)
         graph_writer.write_pass(self.stores.graph, doc.id, pass_id, graph)
-        return {"chunks": len(graph.chunks), "entities": graph.entity_count,
-                "relations": sum(len(r) for r in graph.relations.values()),
-                "source": "llm" if self.stores.extractor.uses_llm else "extracted_fields"}
+        return {
+            "chunks": len(graph.chunks),
+            "entities": graph.entity_count,
+            "relations": sum(len(r) for r in graph.relations.values()),
+            "source": "llm" if self.stores.extractor.uses_llm else "extracted_fields",
+        }
 
     def _drop(self, document_id: str, pass_id: str, vector_pass: VectorPass | None, phases: list[str]) -> None:
         """Remove a failed pass from every store it reached (the Postgres transaction just rolls back)."""

@@ -93,8 +93,9 @@ def check_requester(requester: Requester | None, requester_id: str) -> Requester
     return requester
 
 
-def skip_reason(doc: DocumentRow, requester: Requester, workspace_id: str | None,
-                run_id: str | None = None) -> str | None:
+def skip_reason(
+    doc: DocumentRow, requester: Requester, workspace_id: str | None, run_id: str | None = None
+) -> str | None:
     """Why ``doc`` may not be reindexed by ``requester`` (None: it may)."""
     if workspace_id is not None and doc.workspace_id != workspace_id:
         return NOT_IN_WORKSPACE
@@ -110,8 +111,13 @@ def skip_reason(doc: DocumentRow, requester: Requester, workspace_id: str | None
     return None
 
 
-def select_documents(requester: Requester, documents: Iterable[DocumentRow], workspace_id: str | None = None,
-                     requested_ids: Iterable[str] | None = None, run_id: str | None = None) -> Selection:
+def select_documents(
+    requester: Requester,
+    documents: Iterable[DocumentRow],
+    workspace_id: str | None = None,
+    requested_ids: Iterable[str] | None = None,
+    run_id: str | None = None,
+) -> Selection:
     """Split ``documents`` into eligible and skipped; ids asked for but absent are skipped as not_found."""
     selection = Selection(requester, workspace_id)
     seen: set[str] = set()

@@ -15,6 +15,7 @@ from reindex_pipeline.graph.store import GraphStore
 
 SCAN_PAGE = 2000
 
+
 @dataclass(frozen=True)
 class SourceDocument:
     deleted: bool
@@ -57,7 +58,8 @@ def scan_postgres(conn) -> dict[str, SourceDocument]:
                    (SELECT count(*) FROM chunks c WHERE c.document_id = d.id),
                    s.extraction_fingerprint IS NOT NULL
               FROM documents d LEFT JOIN document_index_state s ON s.document_id = d.id
-            """)
+            """
+        )
         for doc_id, deleted, indexed, owner, workspace, chunks, extracted in cur:
             out[doc_id] = SourceDocument(deleted, indexed, owner, workspace, chunks, extracted)
     return out
@@ -72,8 +74,10 @@ def scan_points(client, collection: str, source: dict[str, SourceDocument]) -> d
         tally.points += 1
         tally.slots.add(int(payload.get("slot", 0)))
         doc = source.get(doc_id)
-        if doc is not None and (payload.get("owner_id"), payload.get("workspace_id")) != (doc.owner_id,
-                                                                                          doc.workspace_id):
+        if doc is not None and (payload.get("owner_id"), payload.get("workspace_id")) != (
+            doc.owner_id,
+            doc.workspace_id,
+        ):
             tally.stale_access = True
     return tallies
 
@@ -81,8 +85,13 @@ def scan_points(client, collection: str, source: dict[str, SourceDocument]) -> d
 def _scroll_payloads(client, collection: str) -> Iterator[dict]:
     offset = None
     while True:
-        points, offset = client.scroll(collection, limit=SCAN_PAGE, offset=offset, with_vectors=False,
-                                       with_payload=["document_id", "owner_id", "workspace_id", "slot"])
+        points, offset = client.scroll(
+            collection,
+            limit=SCAN_PAGE,
+            offset=offset,
+            with_vectors=False,
+            with_payload=["document_id", "owner_id", "workspace_id", "slot"],
+        )
         for point in points:
             yield point.payload or {}
         if offset is None:
@@ -96,8 +105,13 @@ def scan_graph(graph: GraphStore) -> tuple[dict[str, int], dict[str, dict]]:
     return chunks, nodes
 
 
-def compare(source: dict[str, SourceDocument], points: dict[str, PointTally], other_collections: dict[str, int],
-            graph_chunks: dict[str, int], graph_nodes: dict[str, dict]) -> AuditReport:
+def compare(
+    source: dict[str, SourceDocument],
+    points: dict[str, PointTally],
+    other_collections: dict[str, int],
+    graph_chunks: dict[str, int],
+    graph_nodes: dict[str, dict],
+) -> AuditReport:
     """Differences by kind. ``other_collections``: points per document in collections of earlier models."""
     report = AuditReport(documents=len(source))
     for doc_id in sorted(set(points) | set(other_collections) | set(graph_chunks) | set(graph_nodes)):
@@ -122,8 +136,10 @@ def compare(source: dict[str, SourceDocument], points: dict[str, PointTally], ot
             report.add("missing graph chunks", doc_id)
         elif graph_chunks.get(doc_id, 0) > doc.chunks:
             report.add("leftover graph chunks", doc_id)
-        if node is not None and ((node.get("owner_id") or None), node.get("workspace_id")) != (doc.owner_id,
-                                                                                              doc.workspace_id):
+        if node is not None and ((node.get("owner_id") or None), node.get("workspace_id")) != (
+            doc.owner_id,
+            doc.workspace_id,
+        ):
             report.add("stale graph owner/workspace", doc_id)
         if not doc.extracted:
             report.add("missing extraction", doc_id)

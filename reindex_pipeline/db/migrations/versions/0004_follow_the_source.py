@@ -40,8 +40,9 @@ END $$
 def upgrade() -> None:
     op.create_table(
         "document_index_state",
-        sa.Column("document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+        ),
         sa.Column("extraction_fingerprint", sa.Text, nullable=True),
         sa.Column("vectors_fingerprint", sa.Text, nullable=True),
         sa.Column("graph_fingerprint", sa.Text, nullable=True),
@@ -65,17 +66,34 @@ def upgrade() -> None:
         sa.Column("run_id", sa.Text, nullable=True),
         sa.CheckConstraint("kind IN ('purge', 'access')", name="ck_source_changes_kind"),
     )
-    op.create_index("ix_source_changes_due", "source_changes", ["next_attempt_at", "id"],
-                    postgresql_where=sa.text("done_at IS NULL"))
-    op.add_column("reindex_queue", sa.Column("stale_only", sa.Boolean, nullable=False, server_default=sa.false(),
-                                             comment="skip phases whose fingerprint is unchanged"))
+    op.create_index(
+        "ix_source_changes_due",
+        "source_changes",
+        ["next_attempt_at", "id"],
+        postgresql_where=sa.text("done_at IS NULL"),
+    )
+    op.add_column(
+        "reindex_queue",
+        sa.Column(
+            "stale_only",
+            sa.Boolean,
+            nullable=False,
+            server_default=sa.false(),
+            comment="skip phases whose fingerprint is unchanged",
+        ),
+    )
     op.execute(_TRIGGER_FUNCTION)
-    op.execute("CREATE TRIGGER documents_source_change AFTER UPDATE OF deleted_at, owner_id, workspace_id "
-               "ON documents FOR EACH ROW EXECUTE FUNCTION record_source_change()")
-    op.execute("CREATE TRIGGER documents_source_delete AFTER DELETE ON documents "
-               "FOR EACH ROW EXECUTE FUNCTION record_source_change()")
-    op.execute("INSERT INTO source_changes (document_id, kind) "
-               "SELECT id, 'purge' FROM documents WHERE deleted_at IS NOT NULL")
+    op.execute(
+        "CREATE TRIGGER documents_source_change AFTER UPDATE OF deleted_at, owner_id, workspace_id "
+        "ON documents FOR EACH ROW EXECUTE FUNCTION record_source_change()"
+    )
+    op.execute(
+        "CREATE TRIGGER documents_source_delete AFTER DELETE ON documents "
+        "FOR EACH ROW EXECUTE FUNCTION record_source_change()"
+    )
+    op.execute(
+        "INSERT INTO source_changes (document_id, kind) SELECT id, 'purge' FROM documents WHERE deleted_at IS NOT NULL"
+    )
 
 
 def downgrade() -> None:
