@@ -5,6 +5,10 @@ document has two slots; a pass writes the slot that is not live, then deletes th
 reader always finds at least the old pass's points, a failed pass is removed (``drop_pass``) leaving
 the old points exactly as they were, and a retried pass overwrites its own ids (idempotent).
 
+Each point holds two vectors: the chunk's dense embedding (the collection's default vector) and a lexical
+sparse vector of its words (``text``, weighted by IDF at query time), so readers can search both at once
+(``search``: hybrid, fused by weighted reciprocal rank).
+
 Every point carries ``pass_points`` (how many points its pass wrote), so the live slot and its ids are
 found by retrieving two ids: a document's vector work touches only its own points and never filters
 the collection (local mode filters by scanning every point). Purges and access changes, which are
@@ -19,17 +23,25 @@ from dataclasses import dataclass, field
 
 from qdrant_client import QdrantClient, models
 
+from reindex_pipeline.lexical import document_terms, query_terms
+from reindex_pipeline.reindex.fingerprints import VECTOR_LAYOUT
+
 POINT_NAMESPACE = uuid.UUID("0c6b8e4e-7f3a-4c1e-9a55-3b1f2d6a9e10")
+#: The sparse vector of a point's words.
+LEXICAL = "text"
 
 
 def point_id(document_id: str, chunk_index: int, model: str, slot: int) -> str:
     return str(uuid.uuid5(POINT_NAMESPACE, f"{document_id}/{chunk_index}/{model}/{slot}"))
 
 
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
 def collection_name(base: str, model: str) -> str:
-    """One collection per embedding model (dimensions differ between models)."""
-    slug = "".join(c if c.isalnum() else "_" for c in model.lower()).strip("_")
-    return f"{base}__{slug}"
+    """One collection per embedding model (dimensions differ between models) and point layout."""
+    return f"{base}__{_slug(model)}__{_slug(VECTOR_LAYOUT)}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class ChunkPoint:
     chunk_index: int
     content_sha256: str
     vector: Sequence[float]
+    text: str = ""
 
 
 @dataclass
@@ -61,6 +74,7 @@ class VectorIndex:
             self.client.create_collection(
                 self.collection,
                 vectors_config=models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE),
+                sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
             for name in ("document_id", "workspace_id", "owner_id", "pass_id"):  # no-ops in local mode
                 self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
@@ -110,7 +124,7 @@ class VectorIndex:
             points=[
                 models.PointStruct(
                     id=vector_pass.written[n],
-                    vector=list(p.vector),
+                    vector={"": list(p.vector), LEXICAL: _sparse(*document_terms(p.text))},
                     payload={
                         **document,
                         "chunk_index": p.chunk_index,
@@ -232,6 +246,30 @@ def set_access(client: QdrantClient, base: str, documents: Iterable[dict]) -> No
             client.set_payload(
                 collection, payload={"owner_id": owner_id, "workspace_id": workspace_id}, points=_docs(ids), wait=True
             )
+
+
+def search(
+    client: QdrantClient,
+    collection: str,
+    dense: Sequence[float],
+    text: str,
+    limit: int = 10,
+    query_filter: models.Filter | None = None,
+    lexical_weight: float = 2.0,
+) -> list[models.ScoredPoint]:
+    """Hybrid search: the dense neighbours of ``dense`` and the lexical matches of ``text``, fused by
+    reciprocal rank with the lexical side weighted ``lexical_weight`` (names and numbers decide)."""
+    candidates = max(limit * 4, 20)
+    prefetch = [
+        models.Prefetch(query=list(dense), limit=candidates, filter=query_filter),
+        models.Prefetch(query=_sparse(*query_terms(text)), using=LEXICAL, limit=candidates, filter=query_filter),
+    ]
+    fusion = models.RrfQuery(rrf=models.Rrf(weights=[1.0, lexical_weight]))
+    return client.query_points(collection, prefetch=prefetch, query=fusion, limit=limit, with_payload=True).points
+
+
+def _sparse(indices: list[int], values: list[float]) -> models.SparseVector:
+    return models.SparseVector(indices=indices, values=values)
 
 
 def _match(key: str, value: str) -> models.FieldCondition:

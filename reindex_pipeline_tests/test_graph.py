@@ -26,7 +26,8 @@ def graph(stack_state) -> Iterator[FalkorGraph]:
         store.close()
 
 
-def _write_document(graph: FalkorGraph, document_id: str, text: str, pass_id: str) -> None:
+def _write_document(graph: FalkorGraph, document_id: str, text: str, pass_id: str, live: bool = True) -> None:
+    """One pass of a document (two chunks, a vendor and EUR, PAID_IN); ``live``: also set as its current pass."""
     graph.run(queries.ENSURE_DOCUMENT, {"document_id": document_id})
     graph.run(
         queries.UPSERT_CHUNKS,
@@ -64,10 +65,12 @@ def _write_document(graph: FalkorGraph, document_id: str, text: str, pass_id: st
             ],
         },
     )
-    graph.run(
-        queries.SET_DOCUMENT_PROPERTIES,
-        {"document_id": document_id, "pass_id": pass_id, "properties": {"filename": text, "workspace_id": "w1"}},
-    )
+    if live:
+        properties = {"filename": text, "workspace_id": "w1"}
+        graph.run(
+            queries.SET_DOCUMENT_PROPERTIES,
+            {"document_id": document_id, "pass_id": pass_id, "properties": properties, "relation_types": ["PAID_IN"]},
+        )
 
 
 def _belongs_to_doc1(row: dict) -> bool:
@@ -106,6 +109,28 @@ def test_rewriting_a_document_is_idempotent_and_stale_parts_go(graph: FalkorGrap
     assert names == {"v2", "EUR", "kept"}  # v1 was only doc-1's: gone; EUR is still mentioned
     rels = graph.run("MATCH (:Entity)-[r:PAID_IN]->(:Entity) RETURN r.document_id AS d, r.pass_id AS p ORDER BY d")
     assert rels == [{"d": "doc-1", "p": "p2"}, {"d": "other", "p": "p0"}]
+
+
+def test_commit_cleans_the_relation_types_the_previous_pass_wrote(graph: FalkorGraph) -> None:
+    """Stale relations are looked for per type, and only among the types the previous pass recorded and the
+    new one wrote: a type the document stopped stating goes, a type it never stated costs no statement."""
+    _write_document(graph, "doc-1", "v1", "p1")
+    params = {
+        "document_id": "doc-1",
+        "pass_id": "p1",
+        "relations": [{"source": "currency:EUR", "target": "currency:EUR"}],
+    }
+    graph.run(queries.UPSERT_RELATION["HAS_TAX"], params)
+    writer.commit_pass(graph, "doc-1", "p1", {"filename": "v1"}, ["HAS_TAX", "PAID_IN"])
+    _write_document(graph, "doc-1", "v1", "p2", live=False)  # the new pass states PAID_IN only
+    asked: list[str] = []
+    real_run = graph.run
+    graph.run = lambda statement, params=None: asked.append(statement) or real_run(statement, params)
+    writer.commit_pass(graph, "doc-1", "p2", {"filename": "v1"}, ["PAID_IN"])
+    stale = sorted(t for t, statement in queries.DELETE_STALE_RELATIONS.items() if statement in asked)
+    assert stale == ["HAS_TAX", "PAID_IN"]
+    relations = writer.document_slice(graph, "doc-1")["relations"]
+    assert [(r["type"], r["pass_id"]) for r in relations] == [("PAID_IN", "p2")]
 
 
 def test_an_unchanged_rewrite_asks_no_orphan_question_a_failed_pass_cleans_its_own(graph: FalkorGraph) -> None:

@@ -19,9 +19,20 @@ from reindex_pipeline.vectors import collection_name
 from reindex_pipeline_tests.test_queue import ORG, WORKSPACES, Queue
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """A small valid PDF with one text line per page line (Helvetica), built by hand."""
-    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+def make_pdf(pages: list[str], to_unicode: dict[str, int] | None = None) -> bytes:
+    """A small valid PDF with one text line per page line (Helvetica), built by hand. ``to_unicode`` maps
+    characters to the code points the font's ToUnicode table claims for them (as some real fonts do)."""
+    font = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None, font]
+    if to_unicode:
+        chars = "".join(f"<{ord(c):02X}> <{u:04X}>\n" for c, u in to_unicode.items())
+        cmap = (
+            "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /T def "
+            f"1 begincodespacerange <00> <FF> endcodespacerange {len(to_unicode)} beginbfchar\n{chars}endbfchar "
+            "endcmap CMapName currentdict /CMap defineresource pop end end"
+        )
+        objects.append(f"<< /Length {len(cmap)} >>\nstream\n{cmap}\nendstream")
+        objects[2] = font.replace(" >>", f" /ToUnicode {len(objects)} 0 R >>")
     kids = []
     for text in pages:
         lines = " ".join(f"({line.replace('(', '[').replace(')', ']')}) Tj T*" for line in text.split("\n"))
@@ -170,6 +181,16 @@ def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restor
     assert rejected == len(bad) and queued == [(good,)]
     r.tick()
     assert len(r.objects()) == len(bad) + 1  # nothing is handled twice
+
+
+def test_a_pdf_whose_font_maps_glyphs_to_control_characters_is_stored(r: Restores) -> None:
+    """Some real invoice fonts map a glyph (here the hyphen) to NUL, which PostgreSQL text cannot hold."""
+    pdf = make_pdf(["INVOICE\nInvoice number 76253815-0004\nTotal: 99.00 EUR"], to_unicode={"-": 0})
+    assert "\x00" not in parse_pages(pdf, ".pdf")[0] and "76253815 0004" in parse_pages(pdf, ".pdf")[0]
+    r.put(key("nul-glyph.pdf"), pdf)
+    r.put(key("plain.pdf"), make_pdf(INVOICE))
+    r.tick()
+    assert [(status, error) for _, status, error, _ in r.objects()] == [("ingested", None), ("ingested", None)]
 
 
 def test_parsing_pdf_markdown_and_text() -> None:

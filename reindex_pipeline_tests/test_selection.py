@@ -1,12 +1,14 @@
-"""Pure reindex logic: eligibility and RBAC (seed 003 §3.2, §12.1.3, §8), graph building, point ids."""
+"""Pure reindex logic: eligibility and RBAC, the confirmation wording, graph building, point ids."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pytest
 
 from reindex_pipeline.graph.builder import ChunkText, build_document_graph, from_extraction
+from reindex_pipeline.lexical import document_terms, query_terms, term_index
 from reindex_pipeline.reindex.extraction import Extraction, LineItem
 from reindex_pipeline.reindex.selection import (
     DocumentRow,
@@ -115,6 +117,48 @@ def test_graph_from_extracted_fields() -> None:
     assert ("d1:0:p1", "organization:coho winery") in mentions  # named nowhere: hangs off the first chunk
     assert graph.relations["ISSUED"] == [{"source": "organization:acme", "target": "invoice:inv-7"}]
     assert graph.relations["INCLUDES"] == [{"source": "invoice:inv-7", "target": "product:desk lamp"}]
+
+
+def test_graph_holds_dates_and_amounts_and_an_invoice_without_a_number() -> None:
+    extraction = Extraction(
+        document_type="invoice",
+        vendor_name="Acme GmbH",
+        invoice_date="2024-03-01",
+        due_date="2024-03-31",
+        currency="EUR",
+        subtotal="100.00",
+        tax="19.00",
+        total="119.00",
+    )
+    entities, relations = from_extraction(extraction, "d1", "scan 7.pdf")
+    invoice = next(e for e in entities if e.type == "invoice")
+    assert (invoice.key, invoice.name) == ("invoice:document d1", "scan 7.pdf")  # no number: keyed by document
+    facts = {(rel, target.key) for rel, source, target in relations if source == invoice}
+    assert facts == {
+        ("DATED", "date:2024-03-01"),
+        ("DUE_ON", "date:2024-03-31"),
+        ("PAID_IN", "currency:eur"),
+        ("HAS_SUBTOTAL", "amount:100.00 eur"),
+        ("HAS_TAX", "amount:19.00 eur"),
+        ("HAS_TOTAL", "amount:119.00 eur"),
+    }
+    assert ("ISSUED", "organization:acme", invoice.key) in {(r, s.key, t.key) for r, s, t in relations}
+    # the same sum in another currency is another entity; a numbered invoice is keyed by its number
+    other, _ = from_extraction(Extraction(invoice_number="A-1", total="119.00", currency="USD"), "d2", "b.pdf")
+    assert {e.key for e in other} >= {"amount:119.00 usd", "unknown:a-1"}
+    assert not any(e.key.startswith("invoice:document") for e in other)
+
+
+def test_lexical_terms_are_stable_case_and_width_insensitive_and_weigh_repeats() -> None:
+    indices, values = document_terms("SwissDev invoice: SWISSDEV, ｓｗｉｓｓｄｅｖ; Łódź 2023-09-27")
+    weights = dict(zip(indices, values, strict=True))
+    assert weights[term_index("swissdev")] == pytest.approx(1 + math.log(3))  # three spellings, one term
+    assert weights[term_index("łódź")] == 1.0 and term_index("2023") in weights
+    assert term_index("swissdev") == 1745044567  # crc32: the same in every process and release
+    assert query_terms("SwissDev swissdev invoice") == (
+        sorted([term_index("swissdev"), term_index("invoice")]),
+        [1.0, 1.0],
+    )
 
 
 def test_point_ids_are_deterministic_per_document_chunk_model_and_slot() -> None:

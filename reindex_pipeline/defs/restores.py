@@ -1,16 +1,17 @@
 """The restores bucket: every file restored under ``org/<org>/project/<project>/restores/`` is re-ingested
-once and reindexed through the queue (seeds 000 and 001, stricter).
+once and reindexed through the queue.
 
 Each object is handled exactly once: a ``restore_objects`` row per (key, fingerprint), inserted with
 ON CONFLICT DO NOTHING, survives daemon restarts; the cursor only saves a database round trip when the
 listing did not change. A bad key or an unreadable file is rejected with an audit entry and touches
-nothing else. Restores run as REINDEX_OPERATOR_USER_ID (seed 001 re-ingests with admin rights).
+nothing else. Restores run as REINDEX_OPERATOR_USER_ID (a restore re-ingests with admin rights).
 """
 
 import hashlib
 import json
 
 import dagster as dg
+import psycopg
 
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue, restores
@@ -86,6 +87,9 @@ def _handle(conn, bucket: Bucket, key: str, fp: str, size: int | None) -> str:
         return _ingest(conn, restore, key, fp, data, pages)
     except _AlreadyHandled:
         return "already handled by another evaluation"
+    except psycopg.Error as exc:  # this file only: recorded as failed, the tick goes on with the others
+        reason = f"could not store the document: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        return _reject(conn, key, fp, size, reason, restore.org_id, restore.project_id, status="failed")
 
 
 def _ingest(conn, restore, key: str, fp: str, data: bytes, pages: list[str]) -> str:

@@ -3,9 +3,12 @@
 Entities come from the extracted fields (offline default, ``from_extraction``) or from an LLM's
 structured output (``from_llm``, with OPENAI_API_KEY).
 
-Entities: the vendor, the customer, the invoice (by number), the currency and each line item's product.
+Entities: the vendor, the customer, the invoice (by number), the currency, each line item's product, the
+invoice's dates (ISO, e.g. ``2024-03-01``) and amounts (plain decimal and currency, e.g. ``1234.50 EUR``).
 Typed relations: vendor ISSUED invoice, invoice BILLED_TO customer, invoice INCLUDES product,
-invoice PAID_IN currency. A chunk MENTIONS an entity whose normalised name occurs in its text; an
+invoice PAID_IN currency, invoice DATED / DUE_ON date, invoice HAS_SUBTOTAL / HAS_TAX / HAS_TOTAL amount.
+Dates and amounts are shared entities like the others: "every invoice of 2024-03-01", "every total of
+1234.50 EUR" are one hop from them. A chunk MENTIONS an entity whose normalised name occurs in its text; an
 entity no chunk names is attached to the first chunk, so every entity hangs off the document.
 """
 
@@ -50,7 +53,10 @@ class DocumentGraph:
 
 class GraphEntity(BaseModel):
     name: str
-    type: str = PydanticField(description="organization, invoice, receipt, product, currency, person, ...")
+    type: str = PydanticField(
+        description="organization, invoice, receipt, product, currency, date (ISO 8601), "
+        "amount (plain decimal then ISO currency, e.g. 1234.50 EUR), person, ..."
+    )
 
 
 class GraphRelation(BaseModel):
@@ -79,23 +85,48 @@ def _entity(kind: str, name: str | None) -> Entity | None:
     return Entity(entity_key(kind, name), name, kind)
 
 
-def from_extraction(extraction: Extraction) -> tuple[list[Entity], list[Relation]]:
-    """The offline default: entities and relations read off the extracted fields."""
+def _amount(value: str | None, currency: str | None) -> Entity | None:
+    """``1234.50 EUR``: the extracted plain decimal and the document's currency, so equal sums in different
+    currencies stay apart."""
+    if not value:
+        return None
+    return _entity("amount", f"{value} {currency}" if currency else value)
+
+
+def from_extraction(
+    extraction: Extraction, document_id: str | None = None, filename: str | None = None
+) -> tuple[list[Entity], list[Relation]]:
+    """The offline default: entities and relations read off the extracted fields.
+
+    An invoice whose number was not found is still an entity, keyed by its document (named by its file), so
+    its vendor, customer, dates and amounts stay linked to it."""
     vendor = _entity("organization", extraction.vendor_name)
     customer = _entity("organization", extraction.customer_name)
     invoice = _entity(extraction.document_type, extraction.invoice_number)
+    if invoice is None and document_id:
+        kind = extraction.document_type if extraction.document_type in ("invoice", "receipt") else "document"
+        invoice = Entity(entity_key(kind, f"document {document_id}"), filename or document_id, kind)
     currency = _entity("currency", extraction.currency)
     products = [p for p in (_entity("product", item.description) for item in extraction.line_items) if p]
+    facts = {
+        "DATED": _entity("date", extraction.invoice_date),
+        "DUE_ON": _entity("date", extraction.due_date),
+        "HAS_SUBTOTAL": _amount(extraction.subtotal, extraction.currency),
+        "HAS_TAX": _amount(extraction.tax, extraction.currency),
+        "HAS_TOTAL": _amount(extraction.total, extraction.currency),
+    }
     relations: list[Relation] = []
     for rel_type, source, target in (
         ("ISSUED", vendor, invoice),
         ("BILLED_TO", invoice, customer),
         ("PAID_IN", invoice, currency),
         *(("INCLUDES", invoice, p) for p in products),
+        *((rel_type, invoice, fact) for rel_type, fact in facts.items()),
     ):
         if source is not None and target is not None:
             relations.append((rel_type, source, target))
-    return [e for e in (vendor, customer, invoice, currency, *products) if e is not None], relations
+    entities = (vendor, customer, invoice, currency, *products, *facts.values())
+    return [e for e in entities if e is not None], relations
 
 
 def from_llm(result: GraphExtraction) -> tuple[list[Entity], list[Relation]]:

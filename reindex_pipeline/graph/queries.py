@@ -32,7 +32,17 @@ INDEXED_PROPERTIES: tuple[tuple[str, str], ...] = (
 )
 
 #: Relation types between entities. A statement per type, because Cypher cannot take a type as a parameter.
-RELATION_TYPES: tuple[str, ...] = ("ISSUED", "BILLED_TO", "INCLUDES", "PAID_IN", "DATED")
+RELATION_TYPES: tuple[str, ...] = (
+    "ISSUED",
+    "BILLED_TO",
+    "INCLUDES",
+    "PAID_IN",
+    "DATED",
+    "DUE_ON",
+    "HAS_SUBTOTAL",
+    "HAS_TAX",
+    "HAS_TOTAL",
+)
 
 #: Relations are found by the document that stated them through an index per type, never by a scan.
 INDEXED_RELATION_PROPERTIES: tuple[tuple[str, str], ...] = tuple((t, "document_id") for t in RELATION_TYPES)
@@ -63,10 +73,13 @@ def neo4j_schema_statements() -> list[str]:
 # -- writes for one document pass ---------------------------------------------------------------------
 ENSURE_DOCUMENT = "MERGE (d:Document {id: $document_id})"
 
-#: Last write of a pass: it becomes the document's current pass.
+#: Last write of a pass: it becomes the document's current pass. Returns the relation types the previous
+#: pass wrote, so that cleanup asks only about those (null for a document written before they were recorded).
 SET_DOCUMENT_PROPERTIES = """
 MATCH (d:Document {id: $document_id})
-SET d += $properties, d.pass_id = $pass_id
+WITH d, d.relation_types AS previous
+SET d += $properties, d.pass_id = $pass_id, d.relation_types = $relation_types
+RETURN previous
 """
 
 UPSERT_CHUNKS = """

@@ -23,14 +23,24 @@ def write_pass(store: GraphStore, document_id: str, pass_id: str, graph: Documen
         store.run(queries.UPSERT_RELATION[rel_type], {**params, "relations": relations})
 
 
-def commit_pass(store: GraphStore, document_id: str, pass_id: str, properties: dict) -> None:
-    """Make the pass live (document properties last), then drop what earlier passes left."""
+def commit_pass(
+    store: GraphStore, document_id: str, pass_id: str, properties: dict, relation_types: list[str] | None = None
+) -> None:
+    """Make the pass live (document properties last), then drop what earlier passes left.
+
+    ``relation_types``: the types this pass wrote. Stale relations are looked for only among those and the
+    types the previous pass recorded (all types when it recorded none), one indexed statement per type."""
     params = {"document_id": document_id, "pass_id": pass_id}
-    store.run(queries.SET_DOCUMENT_PROPERTIES, {**params, "properties": properties})
+    rows = store.run(
+        queries.SET_DOCUMENT_PROPERTIES,
+        {**params, "properties": properties, "relation_types": sorted(relation_types or [])},
+    )
+    previous = rows[0]["previous"] if rows else None
+    stale_types = queries.RELATION_TYPES if previous is None else {*previous, *(relation_types or [])}
     keys = _no_longer_mentioned(store, params, removed_pass_is_current=False)
     store.run(queries.DELETE_STALE_CHUNKS, params)
-    for statement in queries.DELETE_STALE_RELATIONS.values():
-        store.run(statement, params)
+    for rel_type in sorted(stale_types):
+        store.run(queries.DELETE_STALE_RELATIONS[rel_type], params)
     _delete_orphans(store, keys)
 
 

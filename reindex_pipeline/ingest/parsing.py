@@ -14,6 +14,7 @@ import io
 import re
 
 PAGE_BREAK = "\f"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CID = re.compile(r"\(cid:\d+\)")
 
 
@@ -64,9 +65,11 @@ def _plain_pages(data: bytes) -> list[str]:
 
 
 def _readable(text: str) -> str:
-    """Empty when most of the page is unmapped glyphs (``(cid:N)``): text nobody can read or search."""
+    """Empty when most of the page is unmapped glyphs (``(cid:N)``): text nobody can read or search.
+    Control characters a font maps some glyphs to (NUL and the like, which PostgreSQL text cannot hold)
+    become spaces."""
     unmapped = sum(len(glyph) for glyph in _CID.findall(text))
-    return "" if unmapped > len(text) / 2 else _CID.sub("", text)
+    return "" if unmapped > len(text) / 2 else _CONTROL.sub(" ", _CID.sub("", text))
 
 
 def _text_pages(data: bytes) -> list[str]:

@@ -3,7 +3,7 @@
 A phase's fingerprint covers everything its output depends on:
 
 - extraction: the pages' text and the extractor (name and version);
-- vector_indexing: the chunks' text and the embedding model (name and dimensions);
+- vector_indexing: the chunks' text, the embedding model (name and dimensions) and :data:`VECTOR_LAYOUT`;
 - graphrag_indexing: the chunks' and pages' text, the extractor (the graph is built from its output)
   and :data:`GRAPH_RULES_VERSION`.
 
@@ -19,8 +19,11 @@ from dataclasses import dataclass
 EXTRACTION, VECTORS, GRAPH = "extraction", "vector_indexing", "graphrag_indexing"
 ALL_PHASES = (EXTRACTION, VECTORS, GRAPH)
 
+#: What a chunk's point holds besides its payload; bump when that changes (a new collection is built).
+VECTOR_LAYOUT = "hybrid-1"  # the dense embedding and a lexical sparse vector (reindex_pipeline.lexical)
+
 #: Bump when the graph building rules (entities, relations, mentions) change.
-GRAPH_RULES_VERSION = "graph-3"  # 3: organisations keyed without legal form
+GRAPH_RULES_VERSION = "graph-4"  # 3: organisations keyed without legal form; 4: dates and amounts as entities
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,12 @@ class Producers:
     extractor: str  # "name@version"
     embedding_model: str  # "model/dimensions"
     graph_rules: str = GRAPH_RULES_VERSION
+    vector_layout: str = VECTOR_LAYOUT
 
     def code_version(self, phase: str) -> str:
         return {
             EXTRACTION: self.extractor,
-            VECTORS: self.embedding_model,
+            VECTORS: f"{self.embedding_model}+{self.vector_layout}",
             GRAPH: f"{self.graph_rules}+{self.extractor}",
         }[phase]
 
@@ -54,7 +58,7 @@ def _hash(*parts: str) -> str:
 def phase_fingerprints(source: SourceHashes, producers: Producers) -> dict[str, str]:
     return {
         EXTRACTION: _hash(EXTRACTION, source.pages, producers.extractor),
-        VECTORS: _hash(VECTORS, source.chunks, producers.embedding_model),
+        VECTORS: _hash(VECTORS, source.chunks, producers.embedding_model, producers.vector_layout),
         GRAPH: _hash(GRAPH, source.chunks, source.pages, producers.extractor, producers.graph_rules),
     }
 

@@ -245,7 +245,8 @@ class ReindexRunner:
                 _add_duration(outcome.metadata[VECTORS], started)
             if GRAPH in written:
                 started = time.monotonic()
-                graph_writer.commit_pass(self.stores.graph, doc.id, pass_id, _graph_properties(doc))
+                relation_types = outcome.metadata[GRAPH]["relation_types"]
+                graph_writer.commit_pass(self.stores.graph, doc.id, pass_id, _graph_properties(doc), relation_types)
                 _add_duration(outcome.metadata[GRAPH], started)
         except Exception as exc:  # one document's failure stays with that document
             self._drop(doc.id, pass_id, vector_pass, phases)
@@ -296,7 +297,8 @@ class ReindexRunner:
             raise RuntimeError(work.embed_error)
         payload = {"document_id": doc.id, "workspace_id": doc.workspace_id, "owner_id": doc.owner_id}
         points = [
-            ChunkPoint(c.chunk_index, c.content_sha256, v) for c, v in zip(work.chunks, work.vectors or [], strict=True)
+            ChunkPoint(c.chunk_index, c.content_sha256, v, c.content)
+            for c, v in zip(work.chunks, work.vectors or [], strict=True)
         ]
         index.write_pass(vector_pass, payload, points)
         return {"points": len(points), "model": index.model, "collection": index.collection, "slot": vector_pass.slot}
@@ -308,13 +310,14 @@ class ReindexRunner:
         if self.stores.extractor.uses_llm:
             entities, relations = from_llm(self.stores.extractor.extract_graph(work.pages))
         else:
-            entities, relations = from_extraction(extraction)
+            entities, relations = from_extraction(extraction, doc.id, doc.filename)
         graph = build_document_graph(doc.id, pass_id, work.chunks, entities, relations)
         graph_writer.write_pass(self.stores.graph, doc.id, pass_id, graph)
         return {
             "chunks": len(graph.chunks),
             "entities": graph.entity_count,
             "relations": sum(len(r) for r in graph.relations.values()),
+            "relation_types": sorted(graph.relations),
             "source": "llm" if self.stores.extractor.uses_llm else "extracted_fields",
         }
 
