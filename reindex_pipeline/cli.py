@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -16,18 +17,64 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from reindex_pipeline.settings import ENV_VARS, Settings
 
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Rebuild a document app's derived indexes with Dagster."
-)
 console = Console()
 err = Console(stderr=True)
 
 
+class _OneLineErrors(TyperGroup):
+    """Usage errors (a bad option value, an unknown verb) as one ``error:`` line too, not a framed panel."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        complete_var: Any = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            err.print("error: aborted", highlight=False)
+            sys.exit(1)
+        except Exception as exc:
+            # Typer's own (vendored) click exceptions: known by what they offer, not by a private import.
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+                raise
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the bare command: its help, not an error
+                console.print(exc.format_message(), highlight=False, markup=False)
+                sys.exit(0)
+            ctx = getattr(exc, "ctx", None)
+            verb = f" {ctx.info_name}" if ctx is not None and ctx.parent is not None else ""
+            message = " ".join(exc.format_message().split())
+            err.print(
+                f"error: {message} (see `{_cli_name()}{verb} --help`)", soft_wrap=True, highlight=False, markup=False
+            )
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    help="Rebuild a document app's derived indexes with Dagster.",
+)
+
+
 def _settings() -> Settings:
     return Settings.from_env(os.environ)
+
+
+def _cli_name() -> str:
+    """How the user runs this CLI (``./dev`` sets REINDEX_CLI), for the commands it suggests."""
+    return os.environ.get("REINDEX_CLI", "reindex-pipeline")
 
 
 def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,7 +88,9 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             return fn(*args, **kwargs)
-        except (StackError, ValueError, RuntimeError, PermissionError, psycopg.OperationalError) as exc:
+        except (typer.Exit, typer.Abort):  # already an exit code (click's Exit is a RuntimeError)
+            raise
+        except (StackError, ValueError, RuntimeError, PermissionError, psycopg.Error) as exc:
             message = str(exc).strip() or repr(exc)
             err.print(f"[red]error:[/red] {message.splitlines()[0]}", soft_wrap=True)
             raise typer.Exit(1) from None
@@ -58,7 +107,7 @@ def database_url(settings: Settings) -> str:
     state = StackState.read(settings.state_dir / "stack.json")
     if state is None or "DATABASE_URL" not in state.environment:
         raise RuntimeError(
-            f"no database: set DATABASE_URL, or start the stack first (`reindex-pipeline up`) in {settings.state_dir}"
+            f"no database: set DATABASE_URL, or start the stack first (`{_cli_name()} up`) in {settings.state_dir}"
         )
     return state.environment["DATABASE_URL"]
 
@@ -106,7 +155,7 @@ def up(
             with console.status("Starting Dagster (webserver and daemon) ..."):
                 ui = stack.start_dagster(port or settings.dagster_port, extra_env=extra_env)
             console.print(f"\n[bold green]Dagster UI: {ui}[/bold green]   (logs: {stack.logs})")
-        console.print("Running. Press Ctrl-C (or run `reindex-pipeline down`) to stop everything.")
+        console.print(f"Running. Press Ctrl-C (or run `{_cli_name()} down`) to stop everything.")
         while not stop.wait(1.0):
             code = stack.dagster_exited()
             if code is not None:
@@ -157,7 +206,7 @@ def env_command() -> None:
     settings = _settings()
     state = StackState.read(settings.state_dir / "stack.json")
     if state is None:
-        raise RuntimeError("the stack is not running: start it with `reindex-pipeline up`")
+        raise RuntimeError(f"the stack is not running: start it with `{_cli_name()} up`")
     exports = dagster_environment(settings.state_dir, state.environment)
     for key, value in sorted(exports.items()):
         typer.echo(f"export {key}={_shell_quote(value)}")
@@ -247,17 +296,35 @@ def request(
         typer.Option("--stale-only", help="skip each phase whose inputs and producer are unchanged since it last ran"),
     ] = False,
 ) -> None:
-    """Queue a reindex request (a row in reindex_queue), exactly as the app does."""
+    """Queue a reindex request (a row in reindex_queue), exactly as the app does.
+
+    The rules the queue applies when the request comes due (requester active, one request per user per
+    minute, workspace not already reindexing, document ids that exist) are checked first: a request that
+    would be refused is refused here, with its reason, an audit row and a non-zero exit code."""
     import psycopg
 
+    from reindex_pipeline.db import documents as db
     from reindex_pipeline.db import queue
-    from reindex_pipeline.reindex.runner import ALL_PHASES
+    from reindex_pipeline.reindex import admission
+    from reindex_pipeline.reindex.fingerprints import ALL_PHASES
 
     unknown = set(phase or []) - set(ALL_PHASES)
     if unknown:
         raise RuntimeError(f"unknown phase {sorted(unknown)[0]!r}; use {', '.join(ALL_PHASES)}")
     with psycopg.connect(database_url(_settings())) as conn:
         user, ws, scope = _requester_and_scope(conn, requester, workspace, all_workspaces, document)
+        problem = admission.unknown_documents(conn, document) if document else None
+        if problem:
+            raise RuntimeError(problem)
+        now = conn.execute("SELECT now()").fetchone()[0]
+        _, reason = admission.refusal(
+            conn, requester_id=user["id"], scope=scope, workspace_id=ws and ws["id"], source="cli", at=now
+        )
+        if reason:
+            details = {"reason": reason, "scope": scope, "source": "cli", "requester": user["username"]}
+            db.audit(conn, "reindex.refused", user["org_id"], ws and ws["id"], user["id"], details)
+            conn.commit()
+            raise RuntimeError(f"request refused: {reason.removeprefix('refused: ')}")
         request_id = queue.insert_request(
             conn,
             org_id=(ws or user)["org_id"],
@@ -272,7 +339,7 @@ def request(
         )
     console.print(
         f"Queued request {request_id} ({scope}, as {user['username']}). "
-        f"Follow it with `reindex-pipeline status {request_id}`."
+        f"Follow it with `{_cli_name()} status {request_id}`."
     )
 
 
@@ -284,14 +351,18 @@ def preview(
     all_workspaces: AllOption = False,
     document: DocumentOption = None,
 ) -> None:
-    """What a request would reindex: the eligible count in seed 003's wording and every skipped document."""
+    """What a request would reindex: the eligible count in the app's confirmation wording and every skipped document."""
     import psycopg
 
     from reindex_pipeline.db import documents as db
+    from reindex_pipeline.reindex import admission
     from reindex_pipeline.reindex.selection import check_requester, select_documents
 
     with psycopg.connect(database_url(_settings())) as conn:
         user, ws, scope = _requester_and_scope(conn, requester, workspace, all_workspaces, document)
+        problem = admission.unknown_documents(conn, document) if document else None
+        if problem:
+            raise RuntimeError(problem)
         who = check_requester(db.load_requester(conn, user["id"]), user["id"])
         docs = db.load_documents(conn, document) if document else list(db.iter_documents(conn, ws and ws["id"]))
         selection = select_documents(who, docs, ws and ws["id"], document)
@@ -333,7 +404,7 @@ def request_status(
     url = database_url(_settings())
     final = ("done", "failed", "refused")
     with psycopg.connect(url, autocommit=True) as conn:
-        row = queue.get_request(conn, request_id)
+        row = queue.get_request(conn, request_id) if _is_uuid(request_id) else None
         if row is None:
             raise RuntimeError(f"no request {request_id}")
         deadline = time.monotonic() + timeout
@@ -355,13 +426,15 @@ def request_status(
                     break
                 time.sleep(interval)
     counts = row["counts"] or {}
+    tries = f", after {row['attempts']} attempts" if row["attempts"] > 1 else ""
     line = (
         f"Request {request_id}: {row['status']}; {counts.get('completed', 0)} completed, "
-        f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible, attempts {row['attempts']}."
+        f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible{tries}."
     )
     console.print(line, soft_wrap=True)
     if row["last_error"]:
-        console.print(f"last error: {row['last_error']}", soft_wrap=True)
+        label = "why" if row["status"] == "refused" else "last error"
+        console.print(f"{label}: {row['last_error'].removeprefix('refused: ')}", soft_wrap=True)
     if row["status"] in ("failed", "refused"):
         raise typer.Exit(2)
 
@@ -407,6 +480,8 @@ def requeue(request_id: Annotated[str, typer.Argument(help="a failed or refused 
 
     from reindex_pipeline.db import queue
 
+    if not _is_uuid(request_id):
+        raise RuntimeError(f"{request_id!r} is not a request id (a UUID)")
     with psycopg.connect(database_url(_settings())) as conn:
         if not queue.requeue(conn, request_id):
             raise RuntimeError(f"request {request_id} is not failed or refused (or does not exist)")
@@ -450,6 +525,7 @@ def check(
     owner/workspace current everywhere, nothing left of deleted ones. Exit code 1 when any check fails."""
     from reindex_pipeline.reindex import consistency
 
+    _require_uuids(document or [])
     with _open_stores() as (conn, index, graph, _):
         ids = document or [r[0] for r in conn.execute("SELECT id::text FROM documents ORDER BY created_at")]
         if not index.client.collection_exists(index.collection):
@@ -466,7 +542,7 @@ def check(
     documents = len({f[0] for f in failures})
     console.print(
         f"{len(ids)} documents checked: {documents} inconsistent ({len(failures)} failed checks)."
-        + (" Repair with `reindex-pipeline repair --as ADMIN DOCUMENT_ID...`." if failures else "")
+        + (f" Repair with `{_cli_name()} repair --as ADMIN DOCUMENT_ID...`." if failures else "")
     )
     if failures:
         raise typer.Exit(1)
@@ -481,6 +557,7 @@ def repair(requester: AsOption, document: Annotated[list[str], typer.Argument(he
     from reindex_pipeline.db import queue
     from reindex_pipeline.db.documents import load_documents
 
+    _require_uuids(document)
     with psycopg.connect(database_url(_settings()), autocommit=True) as conn:
         user, _, _ = _requester_and_scope(conn, requester, None, False, document)
         found = {d.id: d for d in load_documents(conn, document)}
@@ -603,6 +680,22 @@ def _demo_admin(url: str, seed: int) -> str | None:
             "SELECT 1 FROM users WHERE id::text = %s AND role = 'admin' AND status = 'active'", (admin,)
         ).fetchone()
     return admin if row else None
+
+
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _require_uuids(document_ids: list[str]) -> None:
+    bad = [value for value in document_ids if not _is_uuid(value)]
+    if bad:
+        raise RuntimeError(f"{bad[0]!r} is not a document id (a UUID)")
 
 
 def _yes(value: bool | None) -> str:

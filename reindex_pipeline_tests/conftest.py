@@ -35,7 +35,7 @@ EXTERNAL_VARS = (
 
 
 @pytest.fixture(scope="session")
-def stack_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The session's stack; its environment is exported to os.environ like `up` exports it to Dagster."""
     saved = {name: os.environ.pop(name) for name in EXTERNAL_VARS if name in os.environ}
     state_dir = tmp_path_factory.mktemp("stack")
@@ -43,12 +43,18 @@ def stack_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackState
     state = stack.start()
     os.environ.update(state.environment)
     try:
-        yield state
+        yield stack
     finally:
         stack.stop()
         for name in state.environment:
             os.environ.pop(name, None)
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def stack_state(stack: Stack) -> StackState:
+    assert stack.state is not None
+    return stack.state
 
 
 @pytest.fixture(scope="session")

@@ -151,3 +151,13 @@ class Env:
 def chunk_count(env: Env, document_id: str) -> int:
     with psycopg.connect(env.db_url) as conn:
         return conn.execute("SELECT count(*) FROM chunks WHERE document_id = %s", (document_id,)).fetchone()[0]
+
+
+def reindexed_events(result) -> list:
+    """The run's materialisations of partitions it really rebuilt (not those it reported skipped or
+    unchanged)."""
+    return [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.materialization.metadata["outcome"].value == "reindexed"
+    ]

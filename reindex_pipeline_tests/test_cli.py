@@ -68,3 +68,62 @@ def test_errors_are_one_clear_line(q: Queue) -> None:
     assert code == 1 and "erin is inactive" in out
     code, out = cli("requeue", "00000000-0000-0000-0000-000000000000")
     assert code == 1 and "is not failed or refused" in out
+
+
+def _one_line_error(*args: str) -> tuple[int, str]:
+    """Run a verb; it must end with an exit code, not an exception, and say one line."""
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code != 0 and len(lines) == 1 and "Traceback" not in result.output, (args, result.output)
+    return result.exit_code, lines[0]
+
+
+def test_every_verb_refuses_bad_input_with_one_line_and_a_non_zero_exit(q: Queue) -> None:
+    bad_uuid, unknown = "not-a-uuid", "00000000-0000-0000-0000-000000000000"
+    cases = {
+        ("request", "--as", "bob", "--document", bad_uuid): "'not-a-uuid' is not a document id",
+        ("request", "--as", "bob", "--document", unknown): f"no document {unknown}",
+        ("request", "--as", "bob", "--workspace", "Nowhere"): "no workspace 'Nowhere'",
+        ("request", "--as", "bob", "--all", "--phase", "ocr"): "unknown phase 'ocr'",
+        ("preview", "--as", "bob", "--document", bad_uuid): "is not a document id",
+        ("status", bad_uuid): f"no request {bad_uuid}",
+        ("status", unknown): f"no request {unknown}",
+        ("requeue", bad_uuid): "is not a request id",
+        ("check", bad_uuid): "is not a document id",
+        ("repair", "--as", "admin", bad_uuid): "is not a document id",
+        ("history", "--limit", "many"): "Invalid value for '--limit'",
+        ("no-such-verb",): "No such command",
+        ("demo-load", "--documents", "-5"): "",
+    }
+    for args, expected in cases.items():
+        _, line = _one_line_error(*args)
+        assert expected in line, (args, line)
+
+
+def test_request_refuses_at_once_what_the_queue_would_refuse(q: Queue) -> None:
+    import psycopg
+
+    code, line = _one_line_error("request", "--as", "dave", "--all")
+    assert code == 1 and line == "error: request refused: requester dave is suspended, not active"
+    code, out = cli("request", "--as", "bob", "--workspace", "Invoices")
+    assert code == 0, out
+    code, line = _one_line_error("request", "--as", "bob", "--workspace", "Invoices")
+    assert line == "error: request refused: rate_limited: at most 1 reindex request per user per minute"
+    with psycopg.connect(q.url) as conn:
+        queued = conn.execute("SELECT count(*) FROM reindex_queue").fetchone()[0]
+        refused = conn.execute(
+            "SELECT details->>'requester', details->>'reason' FROM audit_events WHERE kind = 'reindex.refused' "
+            "ORDER BY id"
+        ).fetchall()
+    assert queued == 1  # only the accepted one
+    assert [r[0] for r in refused] == ["dave", "bob"] and refused[1][1].startswith("rate_limited")
+
+
+def test_status_of_a_refused_request_exits_2_without_an_error_line(q: Queue) -> None:
+    request_id = q.request(requested_by=USERS["dave"], scope="all")
+    assert q.tick() == []  # the sensor refuses it
+    result = runner.invoke(app, ["status", request_id, "--no-follow"])
+    assert result.exit_code == 2 and "refused" in result.output
+    assert "why: requester dave is suspended, not active" in result.output
+    assert not any(line.startswith("error:") for line in result.output.splitlines())

@@ -23,6 +23,7 @@ from reindex_pipeline_tests.corpus_env import (
     FailingEmbeddingModel,
     FailingGraphDatabase,
     chunk_count,
+    reindexed_events,
 )
 from reindex_pipeline_tests.fake_openai import FakeOpenAI, completion, embeddings_answer
 
@@ -122,7 +123,7 @@ def test_a_failing_document_keeps_its_old_index_and_the_others_complete(env: Env
     for doc_id in set(eligible) - {victim_vec, victim_graph}:
         versions = {r["extractor_version"] for r in env.snapshot(doc_id)["derived"]["data"]}
         assert versions == {"rules-3.0"}
-    materialized = {e.partition for e in result.get_asset_materialization_events()}
+    materialized = {e.partition for e in reindexed_events(result)}
     assert victim_vec not in materialized and victim_graph not in materialized
     assert len(materialized) == len(eligible) - 2
     failed = result.failure_data_for_node("reindex_documents").user_failure_data.metadata["failed_documents"].value
@@ -136,7 +137,7 @@ def test_a_failing_document_keeps_its_old_index_and_the_others_complete(env: Env
         document_ids=[victim_vec, victim_graph],
         resources=env.resources(version="rules-3.0"),
     )
-    assert {e.partition for e in retry.get_asset_materialization_events()} == {victim_vec, victim_graph}
+    assert {e.partition for e in reindexed_events(retry)} == {victim_vec, victim_graph}
     for victim in (victim_vec, victim_graph):
         assert {r["extractor_version"] for r in env.snapshot(victim)["derived"]["data"]} == {"rules-3.0"}
     assert {d: env.snapshot(d) for d in eligible[:3]} == others_before
@@ -190,7 +191,8 @@ def test_dry_run_refusals_and_foreign_documents_write_nothing(env: Env) -> None:
     with psycopg.connect(env.db_url) as conn:
         kinds = [r[0] for r in conn.execute("SELECT kind FROM audit_events ORDER BY id")]
         statuses = conn.execute("SELECT count(*) FROM document_status_log").fetchone()[0]
-    assert kinds == ["reindex.initiated", "reindex.completed"]  # only bob's (empty) run; dry run wrote nothing
+    # erin's and the operator-less run's refusals, then bob's (empty) run; the dry run wrote nothing
+    assert kinds == ["reindex.refused", "reindex.refused", "reindex.initiated", "reindex.completed"]
     assert statuses == 0
 
 
@@ -201,8 +203,14 @@ def test_operator_identity_runs_a_backfill_of_fifty_documents_as_one_run(env: En
     assert len(env.instance.get_run_records()) == 1
     assert ASSET.backfill_policy.max_partitions_per_run == 100
     eligible_in_range = set(env.eligible()) & set(fifty)
-    materialized = {e.partition for e in result.get_asset_materialization_events()}
-    assert materialized == eligible_in_range
+    outcomes: dict[str, set[str]] = {}
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        outcomes.setdefault(metadata["outcome"].value, set()).add(event.partition)
+        if metadata["outcome"].value == "skipped":  # left alone by design, with the reason, not a failure
+            assert metadata["reason"].value in ("not_converted", "not_fully_indexed", "deleted", "not_found")
+    assert outcomes["reindexed"] == eligible_in_range
+    assert outcomes["skipped"] == set(fifty) - eligible_in_range
     with psycopg.connect(env.db_url) as conn:
         details = conn.execute("SELECT details FROM audit_events WHERE kind = 'reindex.completed'").fetchone()[0]
     assert details["requester_source"] == "operator" and details["user_id"] == str(USERS["admin"].id)
@@ -268,7 +276,7 @@ def test_keys_inside_the_range_but_outside_the_request_are_never_touched(env: En
     wanted = [eligible[0], eligible[9]]
     before = {d: env.snapshot(d) for d in window}
     result = env.run(keys=window, requester_id=admin, document_ids=wanted)
-    assert {e.partition for e in result.get_asset_materialization_events()} == set(wanted)
+    assert {e.partition for e in reindexed_events(result)} == set(wanted)
     for doc_id in window:
         if doc_id not in wanted:
             assert env.snapshot(doc_id) == before[doc_id]

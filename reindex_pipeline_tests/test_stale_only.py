@@ -14,7 +14,7 @@ from reindex_pipeline.reindex.fingerprints import (
     phase_fingerprints,
     phases_to_run,
 )
-from reindex_pipeline_tests.corpus_env import USERS, Env
+from reindex_pipeline_tests.corpus_env import USERS, Env, reindexed_events
 
 EMBEDDED: list[int] = []  # texts embedded, counted at the embedder
 
@@ -65,14 +65,14 @@ def test_stale_only_after_an_extractor_bump_reextracts_without_embedding(env: En
     done = _completed(env)
     assert done["mode"] == "stale_only"
     assert done["unchanged_phases"] == {EXTRACTION: 0, VECTORS: len(eligible), GRAPH: 0}
-    materialized = {(e.asset_key.path[-1], e.partition) for e in result.get_asset_materialization_events()}
+    materialized = {(e.asset_key.path[-1], e.partition) for e in reindexed_events(result)}
     assert materialized == {(a, d) for a in ("extracted_data", "graph_entities") for d in eligible}
     for doc_id in eligible:
         after = env.snapshot(doc_id)
         assert {r["extractor_version"] for r in after["derived"]["data"]} == {"rules-9.9"}
         assert after["points"] == before[doc_id]["points"]  # same points, same vectors
     # Each materialisation carries the phase's fingerprint as its Dagster data version.
-    event = result.get_asset_materialization_events()[0]
+    event = reindexed_events(result)[0]
     with psycopg.connect(env.db_url) as conn:
         recorded = conn.execute(
             "SELECT extraction_fingerprint, graph_fingerprint FROM document_index_state WHERE document_id = %s",
@@ -85,7 +85,7 @@ def test_stale_only_after_an_extractor_bump_reextracts_without_embedding(env: En
     writes, snapshots = _writes(env), {d: env.snapshot(d) for d in eligible}
     EMBEDDED.clear()
     idle = env.run(requester_id=admin, stale_only=True, resources=bumped)
-    assert EMBEDDED == [] and idle.get_asset_materialization_events() == []
+    assert EMBEDDED == [] and reindexed_events(idle) == []
     assert _writes(env) == writes and {d: env.snapshot(d) for d in eligible} == snapshots
     assert _completed(env)["unchanged_documents"] == len(eligible)
 
@@ -105,8 +105,8 @@ def test_changed_chunks_make_only_that_documents_phases_stale(env: Env) -> None:
             (changed,),
         )
     result = env.run(requester_id=admin, stale_only=True)
-    assert {e.partition for e in result.get_asset_materialization_events()} == {changed}
-    assert {e.asset_key.path[-1] for e in result.get_asset_materialization_events()} == {
+    assert {e.partition for e in reindexed_events(result)} == {changed}
+    assert {e.asset_key.path[-1] for e in reindexed_events(result)} == {
         "chunk_embeddings",
         "graph_entities",
     }

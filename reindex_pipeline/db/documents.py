@@ -229,6 +229,17 @@ def source_hashes(conn: psycopg.Connection, document_ids: list[str]) -> dict[str
     }
 
 
+def recorded_fingerprints(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, dict[str, str | None]]:
+    """Per document, the fingerprint each phase recorded when it last succeeded (documents never indexed
+    are absent)."""
+    rows = conn.execute(
+        "SELECT document_id::text, extraction_fingerprint, vectors_fingerprint, graph_fingerprint "
+        "FROM document_index_state WHERE document_id = ANY(%s::uuid[])",
+        ([i for i in document_ids if _is_uuid(i)],),
+    ).fetchall()
+    return {r[0]: {"extraction": r[1], "vector_indexing": r[2], "graphrag_indexing": r[3]} for r in rows}
+
+
 #: fixed column names of ``document_index_state`` that ``record_state`` may set
 STATE_COLUMNS = (
     "extraction_fingerprint",
@@ -333,7 +344,7 @@ def extracted_snapshot(conn: psycopg.Connection, document_id: str) -> dict[str, 
     return {"data": data, "line_items": items}
 
 
-# -- audit (seed 000 kinds, seed 003 §12.6 details) ------------------------------------------------------
+# -- audit (kinds and details in docs/tenancy.md) ------------------------------------------------------
 def audit(
     conn: psycopg.Connection, kind: str, org_id: str | None, project_id: str | None, actor_id: str | None, details: dict
 ) -> None:

@@ -1,4 +1,4 @@
-"""The reindex queue (seed 000, made safe): rows in ``reindex_queue`` become reindex runs.
+"""The reindex queue: rows in ``reindex_queue`` become reindex runs.
 
 ``reindex_queue_sensor`` claims due rows (``FOR UPDATE SKIP LOCKED``), applies the request rules,
 resolves each request through eligibility and RBAC, and launches the runs. ``reindex_queue_outcomes``
@@ -16,9 +16,10 @@ from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue
 from reindex_pipeline.defs.reindex import ASSET_OF
 from reindex_pipeline.partitions import documents
-from reindex_pipeline.reindex.queue_rules import after_failure, refusal_reason
+from reindex_pipeline.reindex import admission
+from reindex_pipeline.reindex.queue_rules import after_failure
 from reindex_pipeline.reindex.runner import ALL_PHASES
-from reindex_pipeline.reindex.selection import RequesterRefused, check_requester, select_documents
+from reindex_pipeline.reindex.selection import select_documents
 from reindex_pipeline.resources import AppDatabase, ReindexPolicy
 
 REQUEST_TAG, ATTEMPT_TAG = "reindex/request_id", "reindex/attempt"
@@ -102,26 +103,20 @@ def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict
     requester_id = row["requested_by"] or (
         policy.operator_user_id if row["source"] in ("schedule", "restore") else None
     )
-    try:
-        if not requester_id:
-            raise RequesterRefused("the request names no requester (requested_by)")
-        requester = check_requester(db.load_requester(conn, requester_id), requester_id)
-    except RequesterRefused as exc:
-        return _refuse(conn, row, requester_id, f"refused: {exc}")
-    # The per-user rate limit applies to people's requests, measured between their creation times.
-    last = (
-        queue.previous_request_at(conn, requester_id, row["created_at"], row["id"])
-        if row["source"] in ("app", "cli")
-        else None
-    )
-    reason = refusal_reason(
-        row["scope"], row["workspace_id"], requester_id, queue.active_requests(conn, row["id"]), last, row["created_at"]
+    requester, reason = admission.refusal(
+        conn,
+        requester_id=requester_id,
+        scope=row["scope"],
+        workspace_id=row["workspace_id"],
+        source=row["source"],
+        at=row["created_at"],
+        request_id=row["id"],
     )
     if reason and row["source"] == "schedule" and reason.startswith("busy"):
         queue.postpone(conn, row["id"], reason)  # a scheduled global reindex waits; users' requests are refused
         return f"postponed: {reason}"
-    if reason:
-        return _refuse(conn, row, requester_id, reason)
+    if reason or requester is None:
+        return _refuse(conn, row, requester_id, reason or "refused")
     if row["scope"] in ("documents", "restore"):
         candidates = db.load_documents(conn, row["document_ids"] or [])
         requested = row["document_ids"] or []

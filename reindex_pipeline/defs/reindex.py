@@ -8,6 +8,9 @@ is checked for eligibility and the requester's rights before anything is written
 
 import os
 import time
+import uuid
+from collections.abc import Iterator
+from typing import NoReturn
 
 import dagster as dg
 from pydantic import Field
@@ -21,13 +24,15 @@ from reindex_pipeline.reindex.read_ahead import read_ahead
 from reindex_pipeline.reindex.runner import ReindexRunner, Stores
 from reindex_pipeline.reindex.runner import resolve_requester as resolve
 from reindex_pipeline.reindex.runner import select as select_for_run
-from reindex_pipeline.reindex.selection import RequesterRefused
+from reindex_pipeline.reindex.selection import REASON_TEXT, Requester, RequesterRefused, Selection
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy, build_resources
 from reindex_pipeline.settings import Settings
 from reindex_pipeline.vectors import VectorIndex, collection_name, publish
 
-#: Dagster's tags for a materialisation's data and code versions (what the UI's staleness reads).
+#: Dagster's tags for a materialisation's data and code versions (what the UI's staleness reads), and the
+#: tag of a run launched by a backfill.
 DATA_VERSION_TAG, CODE_VERSION_TAG = "dagster/data_version", "dagster/code_version"
+BACKFILL_TAG = "dagster/backfill"
 
 OCR = dg.AssetKey("preserved_ocr_output")
 EXTRACTED = dg.AssetKey("extracted_data")
@@ -111,14 +116,18 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
             try:
                 requester, source = resolve(conn, config.requester_id, reindex_policy.operator_user_id)
             except RequesterRefused as exc:
-                raise dg.Failure(f"reindex refused: {exc}") from None
+                _refuse(conn, context, config, reindex_policy, str(exc))
             selection = select_for_run(
                 conn, requester, context.partition_keys, config.workspace_id, config.document_ids, run_id
             )
             org_id = db.org_of(conn, requester.id)
+            recorded = db.recorded_fingerprints(
+                conn, [s.id for s in selection.skipped] + (selection.eligible_ids if config.dry_run else [])
+            )
             audit_base = {
                 "run_id": run_id,
                 "user_id": requester.id,
+                "username": requester.username,
                 "user_role": requester.role,
                 "scope": requester.scope,
                 "workspace_id": config.workspace_id,
@@ -126,10 +135,13 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
                 "requester_source": source,
                 "mode": "stale_only" if config.stale_only else "force",
             }
-            context.log.info(f"{selection.confirmation()} Skipped: {selection.skipped_by_reason() or 'none'}.")
-            if config.dry_run:
-                context.log.info("Dry run: nothing written. Eligible: " + ", ".join(selection.eligible_ids))
-                return
+            context.log.info(f"{selection.confirmation()} Skipped: {selection.skipped_summary()}.")
+        # Partitions left alone by design are reported as such, not as failures of the backfill.
+        yield from _left_alone(selection, phases, recorded, requester, dry_run=config.dry_run)
+        if config.dry_run:
+            context.log.info(f"Dry run: nothing written; {len(selection.eligible)} documents would be reindexed.")
+            return
+        with app_db.connect(autocommit=True) as conn:
             db.audit(
                 conn,
                 "reindex.initiated",
@@ -149,6 +161,8 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
                 stores.embedder.dimensions,
             )
             stores.vectors.ensure_collection()
+        filenames = {d.id: d.filename for d in selection.eligible}
+        in_backfill = BACKFILL_TAG in context.run.tags
         failed: list[dict] = []
         done = 0
         unchanged = {p: 0 for p in phases}  # phases skipped by a stale-only run: fingerprint unchanged
@@ -173,12 +187,21 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
                 untouched += not outcome.metadata
                 for phase in outcome.unchanged:
                     unchanged[phase] += 1
+                    if in_backfill:  # a backfill counts a partition it targeted and got nothing for as failed
+                        yield _unchanged(phase, outcome.document_id, outcome.fingerprints[phase], requester)
                 for phase, metadata in outcome.metadata.items():
                     handed = time.monotonic()
                     yield dg.AssetMaterialization(
                         asset_key=ASSET_OF[phase],
                         partition=outcome.document_id,
-                        metadata={**metadata, "requester": requester.id, "fingerprint": outcome.fingerprints[phase]},
+                        metadata={
+                            "outcome": "reindexed",
+                            "filename": filenames.get(outcome.document_id, ""),
+                            **metadata,
+                            "requester": requester.username,
+                            "requester_id": requester.id,
+                            "fingerprint": outcome.fingerprints[phase],
+                        },
                         tags={
                             DATA_VERSION_TAG: outcome.fingerprints[phase],
                             CODE_VERSION_TAG: runner.producers.code_version(phase),
@@ -227,6 +250,67 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
             )
 
     return reindex_documents
+
+
+def _left_alone(
+    selection: Selection, phases: list[str], recorded: dict[str, dict], requester: Requester, dry_run: bool
+) -> Iterator[dg.AssetMaterialization]:
+    """A materialisation per phase of every partition the run leaves alone by design: skipped (with the
+    reason), or, in a dry run, every one. Its data version stays the one recorded when the phase last really
+    ran, so nothing downstream turns stale; its metadata says nothing was written, and why."""
+    left = [(s.id, s.filename, s.reason, REASON_TEXT.get(s.reason, s.reason)) for s in selection.skipped]
+    if dry_run:
+        left += [
+            (d.id, d.filename, "dry_run", "dry run: would be reindexed, nothing written") for d in selection.eligible
+        ]
+    for document_id, filename, reason, text in left:
+        for phase in phases:
+            version = recorded.get(document_id, {}).get(phase)
+            yield dg.AssetMaterialization(
+                asset_key=ASSET_OF[phase],
+                partition=document_id,
+                description=f"not reindexed: {text}",
+                metadata={
+                    "outcome": "skipped",
+                    "reason": reason,
+                    "why": text,
+                    "filename": filename,
+                    "requester": requester.username,
+                    "requester_id": requester.id,
+                },
+                tags={DATA_VERSION_TAG: version} if version else None,
+            )
+
+
+def _unchanged(phase: str, document_id: str, fingerprint: str, requester: Requester) -> dg.AssetMaterialization:
+    """A phase a stale-only run left alone because its inputs and producer are unchanged."""
+    return dg.AssetMaterialization(
+        asset_key=ASSET_OF[phase],
+        partition=document_id,
+        description="not reindexed: unchanged since it was last built (stale-only run)",
+        metadata={"outcome": "unchanged", "requester": requester.username, "requester_id": requester.id},
+        tags={DATA_VERSION_TAG: fingerprint},
+    )
+
+
+def _refuse(
+    conn, context: dg.AssetExecutionContext, config: ReindexConfig, policy: ReindexPolicy, reason: str
+) -> NoReturn:
+    """A refused requester: an audit row, one error line, and the run fails without retrying."""
+    requester_id = config.requester_id or policy.operator_user_id
+    actor = requester_id if requester_id and _is_uuid(requester_id) else None
+    details = {"run_id": context.run.run_id, "reason": reason, "workspace_id": config.workspace_id, "source": "run"}
+    db.audit(conn, "reindex.refused", actor and db.org_of(conn, actor), config.workspace_id, actor, details)
+    context.log.error(f"Reindex refused: {reason}")
+    raise dg.Failure(description=f"Reindex refused: {reason}", allow_retries=False) from None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 @dg.definitions

@@ -1,4 +1,4 @@
-"""Who may reindex what: seed 003's eligibility (§3.2, §12.1.3) and RBAC, as pure functions.
+"""Who may reindex what: eligibility and RBAC, as pure functions.
 
 ``select_documents`` takes the requester and candidate documents and returns the eligible ones and
 the skipped ones with a reason. It never reads a database; callers pass rows in.
@@ -21,6 +21,16 @@ NOT_FULLY_INDEXED = "not_fully_indexed"
 NOT_OWNER = "not_owner"
 NOT_FOUND = "not_found"
 
+#: What each skip reason means, in the words the UI and the CLI show next to it.
+REASON_TEXT = {
+    NOT_IN_WORKSPACE: "not in the requested workspace",
+    DELETED: "the document is deleted",
+    NOT_CONVERTED: "the document's OCR conversion has not finished",
+    NOT_FULLY_INDEXED: "the document is not fully indexed (only fully indexed documents are reindexed)",
+    NOT_OWNER: "the requester does not own the document (only admins reindex others' documents)",
+    NOT_FOUND: "no such document",
+}
+
 
 class RequesterRefused(PermissionError):
     """The requester may not reindex anything (unknown, inactive or suspended)."""
@@ -39,7 +49,7 @@ class Requester:
 
     @property
     def scope(self) -> str:
-        """Seed 003 §12.6's audit scope."""
+        """The scope the audit records: all documents (admin) or owned ones."""
         return "all_documents" if self.is_admin else "owned_documents"
 
 
@@ -80,8 +90,12 @@ class Selection:
             counts[s.reason] = counts.get(s.reason, 0) + 1
         return counts
 
+    def skipped_summary(self) -> str:
+        """``not_owner 3, not_converted 1`` (``none``)."""
+        return ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped_by_reason().items())) or "none"
+
     def confirmation(self) -> str:
-        """Seed 003 §8's confirmation wording: admin sees ALL, a user sees 'that you own'."""
+        """The confirmation wording: an admin sees ALL, a user sees 'that you own'."""
         return confirmation_text(self.requester, len(self.eligible), self.workspace_id is not None)
 
 
@@ -137,6 +151,8 @@ def confirmation_text(requester: Requester, count: int, in_workspace: bool) -> s
     where = "in this workspace" if in_workspace else "across all workspaces"
     if count == 0:
         return "No fully indexed documents to reindex"
+    documents = "1 document" if count == 1 else f"{count} documents"
     if requester.is_admin:
-        return f"This will re-run data extraction and indexing for ALL {count} documents {where}."
-    return f"This will re-run data extraction and indexing for {count} documents that you own {where}."
+        every = "the only document" if count == 1 else f"ALL {documents}"
+        return f"This will re-run data extraction and indexing for {every} {where}."
+    return f"This will re-run data extraction and indexing for {documents} that you own {where}."

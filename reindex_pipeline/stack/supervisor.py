@@ -157,13 +157,19 @@ class Stack:
         return url
 
     # -- stop -------------------------------------------------------------------------------------
-    def stop(self) -> None:
-        """Stop what this launcher started, newest first. Safe to call twice."""
+    def stop_dagster(self) -> None:
+        """Stop ``dagster dev`` (webserver, daemon, code servers); the stores keep running."""
         if self._dagster is not None:
             # dagster dev shuts its webserver, daemon and code servers down on SIGINT.
             processes.terminate(self._dagster.pid, signal.SIGINT, timeout=60)
             self._dagster.wait(timeout=5)
             self._dagster = None
+            if self.state is not None and self.state.services.pop("dagster", None) is not None:
+                self._write_state()
+
+    def stop(self) -> None:
+        """Stop what this launcher started, newest first. Safe to call twice."""
+        self.stop_dagster()
         if self._fk is not None:
             EmbeddedFalkorDB.stop(self._fk)
             self._fk = None
