@@ -1,7 +1,7 @@
 """``./dev bench extraction [FOLDER]``: the offline extractor on real invoices with checked answers.
 
 Prints, per file, what was expected and what came out, then the accuracy per field. The default folder
-is the development set beside the repository (``../shared/datasets/invoices-dev``); any folder with PDFs
+is the development set beside the repository when there is one (``INVOICES_DEV_DIR``); any folder with PDFs
 and an ``expected.json`` of the same shape works.
 """
 

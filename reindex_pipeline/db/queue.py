@@ -1,4 +1,4 @@
-"""SQL for ``reindex_queue`` (seed 000's table, made safe): claim, lease, finish, retry, requeue, list."""
+"""SQL for ``reindex_queue``: claim, lease, finish, retry, requeue, list."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def claim_due(
 
 
 def active_requests(conn: psycopg.Connection, excluding: str) -> list[ActiveRequest]:
-    """Other requests that are running (rules of seed 003 §12.5 look at these)."""
+    """Other requests that are running (the request rules look at these)."""
     rows = conn.execute(
         "SELECT id::text, scope, project_id::text FROM reindex_queue WHERE status = 'running' AND id::text <> %s "
         "AND (counts->>'runs_expected') IS NOT NULL",

@@ -3,7 +3,7 @@
 
 It goes through the queue like every other request, so the same rules, audit and backoff apply, and
 its runs carry ``dagster/priority`` -10 while user requests carry +10: Dagster's run queue starts
-user requests first (seed 003 §15.6). The cron comes from ``REINDEX_FULL_CRON``.
+user requests first. The cron comes from ``REINDEX_FULL_CRON``.
 """
 
 import os

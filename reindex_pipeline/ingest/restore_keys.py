@@ -1,6 +1,6 @@
 """Restores-bucket keys: ``org/<org>/project/<project>/restores/<ts>__<file>``, validated strictly (pure).
 
-Stricter than seed 001's prefix check: no ``..``, no absolute path, no empty or dot segments, no
+Stricter than a prefix check: no ``..``, no absolute path, no empty or dot segments, no
 backslashes or control characters, exactly that shape, a supported file type, and (checked by the
 caller against the database) an org/project that exist and belong together.
 """

@@ -1,4 +1,4 @@
-"""Queue policy as pure functions: retry backoff (seed 000) and request rules (seed 003 §12.5)."""
+"""Queue policy as pure functions: retry backoff and request rules."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-#: Seed 003 §15.6: user requests before scheduled ones. Dagster's run queue dequeues higher first.
+#: People's requests before restores, restores before scheduled ones. Dagster's run queue dequeues higher first.
 PRIORITY = {"app": 10, "cli": 10, "restore": 5, "schedule": -10}
 USER_REQUEST_INTERVAL = timedelta(minutes=1)
 

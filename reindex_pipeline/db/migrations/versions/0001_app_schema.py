@@ -1,6 +1,6 @@
 """App schema: tenants, users, documents with their preserved OCR output, derived data, audit, queue.
 
-Tenancy (docs/tenancy.md): seed 000/001's org/project map to organizations/workspaces;
+Tenancy (docs/tenancy.md): the app's org/project map to organizations/workspaces;
 ``project_id`` columns hold a workspace id.
 
 Revision ID: 0001
@@ -168,7 +168,7 @@ def upgrade() -> None:
     op.create_index("ix_audit_kind_time", "audit_events", ["kind", "created_at"])
     op.create_index("ix_audit_project_time", "audit_events", ["project_id", "created_at"])
 
-    # Seed 000's queue table, plus what seed 003's request flow needs.
+    # The app's queue table, plus what the request flow needs.
     op.create_table(
         "reindex_queue",
         _uuid_pk(),
