@@ -4,13 +4,14 @@ file, total, currency, issuer, date), through the restore path's own PDF reading
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from reindex_pipeline.ingest.parsing import UnreadableFile, parse_pages
 from reindex_pipeline.invoices.parties import org_key
-from reindex_pipeline.reindex.extraction import extract_rules
+from reindex_pipeline.reindex.extraction import Extraction, extract_rules
 
 #: the development set of real invoices, beside the repository
 DEV_SET = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "invoices-dev"
@@ -45,16 +46,20 @@ def matches(key: str, expected: object, got: str | None) -> bool:
     return str(expected).strip().upper() == got.strip().upper()
 
 
-def evaluate(folder: Path) -> list[FileResult]:
+def evaluate(folder: Path, extract: Callable[[list[str]], Extraction] = extract_rules) -> list[FileResult]:
+    """Each file of ``folder`` through the restore path's PDF reading and ``extract`` (the offline rules by
+    default; the OpenAI extractor's ``extract`` to compare)."""
     answers = json.loads((folder / "expected.json").read_text())
     results = []
     for answer in answers:
         result = FileResult(answer["file"], answer)
         path = folder / answer["file"]
         try:
-            extraction = extract_rules(parse_pages(path.read_bytes(), path.suffix.lower()))
+            extraction = extract(parse_pages(path.read_bytes(), path.suffix.lower()))
         except UnreadableFile as exc:
             result.error = str(exc)
+        except Exception as exc:  # an extractor's failure on one file (an API refusal, a timeout) is that file's
+            result.error = f"extraction failed: {type(exc).__name__}: {exc}"
         else:
             result.got = {key: getattr(extraction, name) for key, name in FIELDS.items()}
         results.append(result)
