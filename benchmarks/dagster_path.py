@@ -23,8 +23,10 @@ class Timing:
     first_start: float
     last_end: float
     event_log_s: float
+    first_created: float = 0.0
     end_to_end: float = 0.0
     status_after: float = 0.0
+    pickup: float = 0.0  # from the request to its first run's creation (sensor or backfill daemon)
 
     @property
     def in_runs(self) -> float:
@@ -79,6 +81,7 @@ class DagsterPath:
             ).fetchone()[0]
         return Timing(
             runs=len(runs),
+            first_created=min(r["creationTime"] for r in runs),
             first_start=min(r["startTime"] for r in runs),
             last_end=max(r["endTime"] for r in runs),
             event_log_s=events,
@@ -103,6 +106,7 @@ class DagsterPath:
             raise RuntimeError(f"request {request_id} ended {row['status']}: {row.get('last_error')}")
         timing = self.wait_runs(list(row["run_ids"]))
         timing.end_to_end, timing.status_after = timing.last_end - epoch, elapsed
+        timing.pickup = timing.first_created - epoch
         return timing
 
     def backfill(self, keys: list[str]) -> Timing:
@@ -116,7 +120,40 @@ class DagsterPath:
             raise RuntimeError(f"backfill {backfill_id} ended {status}")
         timing = self.wait_runs([r["runId"] for r in self.client.backfill_runs(backfill_id)])
         timing.end_to_end, timing.status_after = timing.last_end - epoch, elapsed
+        timing.pickup = timing.first_created - epoch
         return timing
+
+    def restore_one(self, text: str) -> tuple[float, float, float]:
+        """Drop one file into the restores bucket; seconds until its queue row exists (the bucket sensor),
+        until its run started, and until the request is done (the document indexed)."""
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            org, workspace = conn.execute(
+                "SELECT w.org_id::text, w.id::text FROM workspaces w JOIN users u ON u.org_id = w.org_id "
+                "WHERE u.id = %s ORDER BY w.name LIMIT 1",
+                (self.admin_id,),
+            ).fetchone()
+            key = f"org/{org}/project/{workspace}/restores/{time.strftime('%Y-%m-%dT%H-%M-%SZ')}__bench-restore.txt"
+            target = self.stack.settings.bucket_path / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            epoch = time.time()
+            target.write_text(text)
+            queued = None
+            while True:
+                row = conn.execute(
+                    "SELECT id::text, status, run_ids FROM reindex_queue WHERE stored_key = %s", (key,)
+                ).fetchone()
+                if row and queued is None:
+                    queued = time.time() - epoch
+                if row and row[1] in ("done", "failed"):
+                    break
+                if time.time() - epoch > 600:
+                    raise TimeoutError("the restored file was not indexed within 10 minutes")
+                time.sleep(0.25)
+        done = time.time() - epoch
+        if row[1] != "done":
+            raise RuntimeError(f"the restore's request ended {row[1]}")
+        started = min(r["startTime"] for r in self.client.wait_runs(list(row[2])))
+        return queued, started - epoch, done
 
     def all_partitions(self) -> list[str]:
         return self.client.partition_keys()

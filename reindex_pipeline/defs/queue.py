@@ -29,7 +29,7 @@ REINDEX_ASSETS = [ASSET_OF[p] for p in ALL_PHASES]
 
 @dg.sensor(
     name="reindex_queue",
-    minimum_interval_seconds=10,
+    minimum_interval_seconds=5,
     asset_selection=REINDEX_ASSETS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Turns due reindex_queue rows into reindex runs (user requests before scheduled ones).",
@@ -160,7 +160,7 @@ def _refuse(conn, row: dict, requester_id: str | None, reason: str) -> str:
 
 @dg.sensor(
     name="reindex_queue_outcomes",
-    minimum_interval_seconds=10,
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Moves running reindex_queue rows to done / pending (backoff) / failed from their runs.",
 )

@@ -47,7 +47,7 @@ def list_objects(bucket: Bucket) -> list[tuple[str, str, int | None]]:
 
 @dg.sensor(
     name="restores_bucket",
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Re-ingests files restored into the bucket and queues their reindex, each exactly once.",
 )
