@@ -62,6 +62,7 @@ class _OneLineErrors(TyperGroup):
 
 app = typer.Typer(
     cls=_OneLineErrors,
+    rich_markup_mode=None,  # plain click help: no framed panels, no "<bool>" after flags
     add_completion=False,
     no_args_is_help=True,
     help="Rebuild a document app's derived indexes with Dagster.",
@@ -117,9 +118,11 @@ def database_url(settings: Settings) -> str:
 def up(
     dagster: Annotated[bool, typer.Option(help="Run `dagster dev` (UI and daemon).")] = True,
     demo: Annotated[bool, typer.Option(help="Load the demo corpus into an empty database.")] = True,
-    documents: Annotated[int, typer.Option(help="Demo corpus size.")] = 60,
-    seed: Annotated[int, typer.Option(help="Demo corpus seed.")] = 7,
-    port: Annotated[int | None, typer.Option(help="Dagster UI port (default DAGSTER_PORT or 3000).")] = None,
+    documents: Annotated[int, typer.Option(metavar="N", help="Demo corpus size.")] = 60,
+    seed: Annotated[int, typer.Option(metavar="N", help="Demo corpus seed.")] = 7,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Dagster UI port (default DAGSTER_PORT or 3000).")
+    ] = None,
 ) -> None:
     """Start the embedded stack, migrate, load the demo corpus, run Dagster; Ctrl-C stops it all."""
     from reindex_pipeline.db import migrate
@@ -215,7 +218,9 @@ def env_command() -> None:
 @app.command("migrate")
 @friendly_errors
 def migrate_command(
-    downgrade: Annotated[str | None, typer.Option(help="Downgrade to this revision (e.g. base).")] = None,
+    downgrade: Annotated[
+        str | None, typer.Option(metavar="REVISION", help="Downgrade to this revision (e.g. base).")
+    ] = None,
 ) -> None:
     """Upgrade the app schema to the newest revision (or downgrade)."""
     from reindex_pipeline.db import migrate
@@ -231,8 +236,8 @@ def migrate_command(
 @app.command("demo-load")
 @friendly_errors
 def demo_load(
-    documents: Annotated[int, typer.Option(help="How many documents.")] = 60,
-    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same corpus.")] = 7,
+    documents: Annotated[int, typer.Option(metavar="N", help="How many documents.")] = 60,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed: the same seed gives the same corpus.")] = 7,
     force: Annotated[bool, typer.Option(help="Load even if documents exist.")] = False,
 ) -> None:
     """Load the deterministic demo corpus (bulk COPY; 100,000 documents take well under a minute)."""
@@ -255,12 +260,13 @@ def demo_load(
 
 
 # -- reindex requests: the same path the app uses (a row in reindex_queue) ---------------------------------
-AsOption = Annotated[str, typer.Option("--as", help="who asks: username or user id")]
-WorkspaceOption = Annotated[str | None, typer.Option(help="workspace name or id")]
+AsOption = Annotated[str, typer.Option("--as", metavar="USER", help="who asks: username or user id")]
+WorkspaceOption = Annotated[str | None, typer.Option(metavar="WORKSPACE", help="workspace name or id")]
 AllOption = Annotated[bool, typer.Option("--all", help="every workspace")]
-DocumentOption = Annotated[list[str] | None, typer.Option(help="a document id (repeatable)")]
+DocumentOption = Annotated[list[str] | None, typer.Option(metavar="ID", help="a document id (repeatable)")]
 PhasesOption = Annotated[
-    list[str] | None, typer.Option("--phase", help="extraction, vector_indexing, graphrag_indexing (repeatable)")
+    list[str] | None,
+    typer.Option("--phase", metavar="PHASE", help="extraction, vector_indexing, graphrag_indexing (repeatable)"),
 ]
 
 
@@ -386,10 +392,14 @@ def preview(
 @app.command("status")
 @friendly_errors
 def request_status(
-    request_id: Annotated[str | None, typer.Argument(help="a request id; none: the stack's status")] = None,
+    request_id: Annotated[
+        str | None, typer.Argument(metavar="REQUEST_ID", help="a request id; none: the stack's status")
+    ] = None,
     follow: Annotated[bool, typer.Option(help="show a live progress bar until the request ends")] = True,
-    interval: Annotated[float, typer.Option(help="seconds between polls")] = 1.0,
-    timeout: Annotated[float, typer.Option(help="give up following after this many seconds")] = 3600.0,
+    interval: Annotated[float, typer.Option(metavar="SECONDS", help="seconds between polls")] = 1.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="give up following after this many seconds")
+    ] = 3600.0,
 ) -> None:
     """A request's progress (live until it ends), or the stack's services when no id is given."""
     if request_id is None:
@@ -441,7 +451,7 @@ def request_status(
 
 @app.command()
 @friendly_errors
-def history(limit: Annotated[int, typer.Option(help="how many requests")] = 20) -> None:
+def history(limit: Annotated[int, typer.Option(metavar="N", help="how many requests")] = 20) -> None:
     """Past requests, newest first: outcome, counts, duration."""
     import psycopg
 
@@ -474,7 +484,9 @@ def history(limit: Annotated[int, typer.Option(help="how many requests")] = 20) 
 
 @app.command()
 @friendly_errors
-def requeue(request_id: Annotated[str, typer.Argument(help="a failed or refused request")]) -> None:
+def requeue(
+    request_id: Annotated[str, typer.Argument(metavar="REQUEST_ID", help="a failed or refused request")],
+) -> None:
     """Put a failed or refused request back in the queue."""
     import psycopg
 
@@ -519,7 +531,9 @@ def _open_stores():
 @app.command()
 @friendly_errors
 def check(
-    document: Annotated[list[str] | None, typer.Argument(help="document ids (none: every document)")] = None,
+    document: Annotated[
+        list[str] | None, typer.Argument(metavar="DOCUMENT_ID", help="document ids (none: every document)")
+    ] = None,
 ) -> None:
     """Cross-store consistency of documents: Postgres chunks = live Qdrant points = live graph chunks,
     owner/workspace current everywhere, nothing left of deleted ones. Exit code 1 when any check fails."""
@@ -550,7 +564,10 @@ def check(
 
 @app.command()
 @friendly_errors
-def repair(requester: AsOption, document: Annotated[list[str], typer.Argument(help="document ids to repair")]) -> None:
+def repair(
+    requester: AsOption,
+    document: Annotated[list[str], typer.Argument(metavar="DOCUMENT_ID", help="document ids to repair")],
+) -> None:
     """Repair documents: a deleted one is purged again; a live one is reindexed (forced) through the queue."""
     import psycopg
 
