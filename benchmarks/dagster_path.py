@@ -1,5 +1,5 @@
-"""The Dagster path of the reindex benchmark: ``dagster dev`` on the benchmark's stack, driven like a user
-drives it (a queue row for the daemon's sensor, a backfill and single runs through the webserver's GraphQL)."""
+"""The Dagster path of the reindex benchmark: the Dagster webserver and daemon on the benchmark's stack, driven
+like a user drives them (a queue row for the daemon's sensor, a backfill and single runs through GraphQL)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class DagsterPath:
         started = time.perf_counter()
         url = self.stack.start_dagster(processes.free_port(3300), extra_env={"REINDEX_OPERATOR_USER_ID": self.admin_id})
         self.client = DagsterClient(url)
-        print(f"dagster dev up in {time.perf_counter() - started:.0f} s ({url})")
+        print(f"dagster webserver and daemon up in {time.perf_counter() - started:.0f} s ({url})")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -5,7 +5,7 @@ Usage: ./dev bench reindex [--documents 1000] [--indexed 1000,50000] [--sample 1
 1. Throughput on a demo corpus of ``--documents`` documents, with the real offline model and stores:
    - the plain loop: the reindex's own functions (selection, ReindexRunner) called directly, no Dagster;
    - the Dagster path: a queue request picked up by the daemon's sensor, and a UI-style backfill of every
-     partition (both through ``dagster dev`` on Postgres storage, as ``./dev up`` runs it);
+     partition (both through the Dagster webserver and daemon on Postgres storage, as ``./dev up`` runs them);
    - one run per partition, as a naive partitioned asset would launch them (a few, then per document);
    - a "stale only" reindex with nothing changed, as a fraction of a full one.
 2. Store size: the per-document cost of the Postgres, Qdrant and graph work for the same sample of

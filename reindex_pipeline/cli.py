@@ -116,7 +116,7 @@ def database_url(settings: Settings) -> str:
 @app.command()
 @friendly_errors
 def up(
-    dagster: Annotated[bool, typer.Option(help="Run `dagster dev` (UI and daemon).")] = True,
+    dagster: Annotated[bool, typer.Option(help="Run Dagster (webserver and daemon).")] = True,
     demo: Annotated[bool, typer.Option(help="Load the demo corpus into an empty database.")] = True,
     documents: Annotated[int, typer.Option(metavar="N", help="Demo corpus size.")] = 60,
     seed: Annotated[int, typer.Option(metavar="N", help="Demo corpus seed.")] = 7,
@@ -160,9 +160,10 @@ def up(
             console.print(f"\n[bold green]Dagster UI: {ui}[/bold green]   (logs: {stack.logs})")
         console.print(f"Running. Press Ctrl-C (or run `{_cli_name()} down`) to stop everything.")
         while not stop.wait(1.0):
-            code = stack.dagster_exited()
-            if code is not None:
-                raise RuntimeError(f"dagster dev exited with code {code}; see {stack.logs / 'dagster.log'}")
+            exited = stack.dagster_exited()
+            if exited is not None:
+                name, code = exited
+                raise RuntimeError(f"{name} exited with code {code}; see {stack.logs / (name + '.log')}")
     finally:
         with console.status("Stopping ..."):
             stack.stop()

@@ -33,7 +33,8 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
     "REINDEX_FULL_CRON": ("Cron of the scheduled full reindex (the schedule starts switched off).", "0 3 * * 0"),
-    "REINDEX_MAX_DOCUMENTS_PER_RUN": ("Cap of documents per reindex run (a backfill is split into runs).", "100"),
+    "REINDEX_MAX_DOCUMENTS_PER_RUN": ("Cap of documents per reindex run (a backfill is split into runs).", "1000"),
+    "REINDEX_PARALLEL_RUNS": ("Reindex runs at once when Qdrant is a server (local Qdrant: one).", "4"),
     "DAGSTER_PORT": ("Port of the Dagster UI started by `up`.", "3000"),
     "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up` to Dagster).", "127.0.0.1"),
     "FALKORDB_PORT": ("Embedded FalkorDB port (exported by `up` to Dagster).", "chosen at start"),
@@ -62,6 +63,7 @@ class Settings:
     operator_user_id: str | None
     max_attempts: int
     max_documents_per_run: int
+    parallel_runs: int
     full_reindex_cron: str
     dagster_port: int
     falkordb_host: str = "127.0.0.1"
@@ -96,11 +98,18 @@ class Settings:
             max_documents_per_run=_positive_int(
                 "REINDEX_MAX_DOCUMENTS_PER_RUN", get("REINDEX_MAX_DOCUMENTS_PER_RUN"), 1000
             ),
+            parallel_runs=_positive_int("REINDEX_PARALLEL_RUNS", get("REINDEX_PARALLEL_RUNS"), 4),
             dagster_port=_positive_int("DAGSTER_PORT", get("DAGSTER_PORT"), 3000),
             falkordb_host=get("FALKORDB_HOST") or "127.0.0.1",
             falkordb_port=_positive_int("FALKORDB_PORT", get("FALKORDB_PORT"), 6379),
             qdrant_local_path=get("QDRANT_PATH"),
         )
+
+    @property
+    def reindex_pool(self) -> str:
+        """The Dagster pool every reindex run holds a slot of: local Qdrant admits one process, so its pool has
+        one slot; with a Qdrant server the pool has ``parallel_runs`` slots."""
+        return "qdrant" if self.qdrant_url is None else "reindex"
 
     @property
     def qdrant_path(self) -> Path:

@@ -47,6 +47,8 @@ def test_dagster_definitions_validate_against_postgres_storage(stack_state, tmp_
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Validation successful" in result.stdout + result.stderr
+    # The code location's name is the same whatever this checkout's folder is called.
+    assert "does not match the name" not in result.stdout + result.stderr
 
 
 @dg.op
@@ -85,3 +87,24 @@ def test_instance_storage_reuses_its_connections(stack_state, tmp_path: Path, mo
     time.sleep(1.2)
     opened = _sessions(url) - before - 1  # minus our own probe connection
     assert opened <= 10, f"{opened} sessions for 40 stored materialisations"
+
+
+def test_reindex_runs_share_one_slot_with_local_qdrant_and_n_slots_with_a_server(
+    stack_state, tmp_path: Path, monkeypatch
+) -> None:
+    from reindex_pipeline.defs.reindex import build_reindex_asset
+    from reindex_pipeline.settings import Settings
+    from reindex_pipeline.stack.supervisor import set_reindex_slots
+
+    local = Settings.from_env({})
+    server = Settings.from_env({"QDRANT_URL": "http://qdrant:6333", "REINDEX_PARALLEL_RUNS": "3"})
+    assert (local.reindex_pool, server.reindex_pool, server.parallel_runs) == ("qdrant", "reindex", 3)
+    assert build_reindex_asset(10, pool=server.reindex_pool).op.pool == "reindex"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    set_reindex_slots(home, server, env)
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_DIR", env["DAGSTER_ARTIFACTS_DIR"])
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.event_log_storage.get_concurrency_info("reindex").slot_count == 3

@@ -1,4 +1,4 @@
-"""A backfill launched as the UI launches it, on a real ``dagster dev`` (webserver, daemon, Postgres instance
+"""A backfill launched as the UI launches it, on a real Dagster webserver and daemon (Postgres instance
 storage): partitions skipped by design are reported with their reason, and the backfill is not a failure."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """``./dev screenshots``: what a user sees in the Dagster UI, taken by headless Chromium (Debian's ``chromium``).
 
-Starts a throwaway stack with the demo corpus and ``dagster dev`` (as ``./dev up`` does), launches a backfill of
-every partition through the webserver as a person would, waits for it, and saves into ``docs/screenshots/``:
+Starts a throwaway stack with the demo corpus and the Dagster webserver and daemon (as ``./dev up`` does),
+launches a backfill of every partition through the webserver as a person would, waits for it, and saves into
+``docs/screenshots/``:
 the asset graph, one reindexed and one skipped partition of ``extracted_data`` (their metadata), and the
 finished backfill.
 """

@@ -57,7 +57,9 @@ class ReindexConfig(dg.Config):
     )
 
 
-def build_reindex_asset(max_documents_per_run: int, producers: Producers | None = None) -> dg.AssetsDefinition:
+def build_reindex_asset(
+    max_documents_per_run: int, producers: Producers | None = None, pool: str = "qdrant"
+) -> dg.AssetsDefinition:
     """``producers`` (the deployment's extractor, embedding model and graph rules) become the assets'
     code versions, so the UI marks partitions materialised by an older producer as stale."""
     producers = producers or Producers(extractor="unknown", embedding_model="unknown")
@@ -93,7 +95,7 @@ def build_reindex_asset(max_documents_per_run: int, producers: Producers | None 
         ],
         partitions_def=documents,
         can_subset=True,
-        pool="qdrant",
+        pool=pool,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=max_documents_per_run),
     )
     def reindex_documents(
@@ -318,4 +320,6 @@ def reindex_definitions() -> dg.Definitions:
     """The reindex asset; its resources are wired with the others in ``defs/resources.py``."""
     resources = build_resources(os.environ)
     producers = Producers(extractor=resources["extractor"].identity, embedding_model=resources["embeddings"].identity)
-    return dg.Definitions(assets=[build_reindex_asset(Settings.from_env(os.environ).max_documents_per_run, producers)])
+    settings = Settings.from_env(os.environ)
+    asset = build_reindex_asset(settings.max_documents_per_run, producers, pool=settings.reindex_pool)
+    return dg.Definitions(assets=[asset])

@@ -1,5 +1,5 @@
 """A small client of the Dagster webserver's GraphQL API: what a person does in the UI (launch a backfill or a
-run, watch it), for the benchmarks, the screenshots and the tests that drive a real ``dagster dev``."""
+run, watch it), for the benchmarks, the screenshots and the tests that drive a real webserver and daemon."""
 
 from __future__ import annotations
 

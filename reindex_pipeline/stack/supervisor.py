@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ class Stack:
         self._lock: IO[str] | None = None
         self._pg: PostgresProcess | None = None
         self._fk: FalkorProcess | None = None
-        self._dagster = None
+        self._dagster: dict[str, subprocess.Popen] = {}  # "dagster" (the webserver), "dagster-daemon"
         self.state: StackState | None = None
 
     # -- start ------------------------------------------------------------------------------------
@@ -132,40 +133,52 @@ class Stack:
         return env
 
     def start_dagster(self, port: int, host: str = "127.0.0.1", extra_env: dict[str, str] | None = None) -> str:
-        """Run ``dagster dev`` (webserver + daemon) against Postgres-backed instance storage."""
+        """Run Dagster as a deployment does: ``dagster-daemon run`` (sensors, schedules, the run queue and
+        backfills) and ``dagster-webserver`` (the UI), on Postgres-backed instance storage."""
         assert self.state is not None, "start the stack first"
         dagster_env = dagster_environment(self.state_dir, self.state.environment)
         home = Path(dagster_env["DAGSTER_HOME"])
         home.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
         env = {**os.environ, **dagster_env, **(extra_env or {})}
+        set_reindex_slots(home, Settings.from_env(env), env)
         port = processes.free_port(port)
-        argv = [_venv_bin("dagster"), "dev", "-w", str(project_root() / "workspace.yaml"), "-h", host, "-p", str(port)]
-        self._dagster = processes.spawn(
-            argv, log_path=self.logs / "dagster.log", env=env, death_signal=signal.SIGTERM, cwd=project_root()
-        )
+        workspace = str(project_root() / "workspace.yaml")
+        commands = {
+            "dagster-daemon": [_venv_bin("dagster-daemon"), "run", "-w", workspace],
+            "dagster": [_venv_bin("dagster-webserver"), "-w", workspace, "-h", host, "-p", str(port)],
+        }
         url = f"http://{host}:{port}"
-        self.state.services["dagster"] = {"pid": self._dagster.pid, "port": port, "url": url}
+        for name, argv in commands.items():
+            self._dagster[name] = processes.spawn(
+                argv, log_path=self.logs / f"{name}.log", env=env, death_signal=signal.SIGTERM, cwd=project_root()
+            )
+            self.state.services[name] = {"pid": self._dagster[name].pid}
+        self.state.services["dagster"].update(port=port, url=url)
         self._write_state()
         processes.wait_until(
             lambda: _http_ok(f"{url}/server_info"),
             timeout=180,
             what="Dagster webserver",
-            proc=self._dagster,
+            proc=self._dagster["dagster"],
             log_path=self.logs / "dagster.log",
         )
         return url
 
     # -- stop -------------------------------------------------------------------------------------
     def stop_dagster(self) -> None:
-        """Stop ``dagster dev`` (webserver, daemon, code servers); the stores keep running."""
-        if self._dagster is not None:
-            # dagster dev shuts its webserver, daemon and code servers down on SIGINT.
-            processes.terminate(self._dagster.pid, signal.SIGINT, timeout=60)
-            self._dagster.wait(timeout=5)
-            self._dagster = None
-            if self.state is not None and self.state.services.pop("dagster", None) is not None:
-                self._write_state()
+        """Stop the webserver and the daemon (and their code servers); the stores keep running."""
+        for name in ("dagster", "dagster-daemon"):
+            proc = self._dagster.pop(name, None)
+            if proc is None:
+                continue
+            # Both shut down cleanly on SIGINT, the webserver with its code server.
+            processes.terminate(proc.pid, signal.SIGINT, timeout=60)
+            proc.wait(timeout=5)
+            if self.state is not None:
+                self.state.services.pop(name, None)
+        if self.state is not None:
+            self._write_state()
 
     def stop(self) -> None:
         """Stop what this launcher started, newest first. Safe to call twice."""
@@ -190,8 +203,13 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def dagster_exited(self) -> int | None:
-        return None if self._dagster is None else self._dagster.poll()
+    def dagster_exited(self) -> tuple[str, int] | None:
+        """(process, exit code) of a Dagster process that stopped by itself, if any."""
+        for name, proc in self._dagster.items():
+            code = proc.poll()
+            if code is not None:
+                return name, code
+        return None
 
     # -- recovery ---------------------------------------------------------------------------------
     def _take_lock(self) -> None:
@@ -226,16 +244,18 @@ class Stack:
         """Stop a service a dead launcher left running, if that pid is still that service of ours."""
         if pid and self.is_ours(name, pid):
             self.notify(f"Stopping leftover {name} (pid {pid}).")
-            # PostgreSQL's fast shutdown and dagster dev's clean shutdown are both SIGINT.
-            processes.terminate(pid, signal.SIGINT if name in ("postgres", "dagster") else signal.SIGTERM)
+            # PostgreSQL's fast shutdown and Dagster's clean shutdown are both SIGINT.
+            processes.terminate(
+                pid, signal.SIGINT if name in ("postgres", "dagster", "dagster-daemon") else signal.SIGTERM
+            )
 
     def is_ours(self, name: str, pid: int) -> bool:
         if name == "postgres":
             return processes.process_matches(pid, str(self.postgres.data_dir))
         if name == "falkordb":
             return self.falkordb.is_ours(pid)
-        if name == "dagster":
-            return processes.process_matches(pid, "dagster")
+        if name in ("dagster", "dagster-daemon"):
+            return processes.process_matches(pid, "dagster-webserver" if name == "dagster" else "dagster-daemon")
         return False
 
     def _remembered_ports(self) -> dict[str, dict[str, Any]]:
@@ -254,6 +274,26 @@ class Stack:
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(self.state.to_json())
         tmp.replace(self.state_path)
+
+
+def set_reindex_slots(home: Path, settings: Settings, env: dict[str, str]) -> None:
+    """With a Qdrant server, reindex runs share the ``reindex`` pool: give it REINDEX_PARALLEL_RUNS slots (with
+    local Qdrant they hold the ``qdrant`` pool's single slot, ``pools.default_limit`` in dagster.yaml)."""
+    if settings.reindex_pool == "qdrant":
+        return
+    import dagster as dg
+
+    saved = {k: os.environ.get(k) for k in ("DAGSTER_PG_URL", "DAGSTER_ARTIFACTS_DIR")}
+    os.environ.update({k: env[k] for k in saved if k in env})  # the instance config reads them
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.event_log_storage.set_concurrency_slots(settings.reindex_pool, settings.parallel_runs)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def dagster_environment(state_dir: Path, environment: dict[str, str]) -> dict[str, str]:

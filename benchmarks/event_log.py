@@ -1,0 +1,90 @@
+"""``./dev bench event_log``: what storing one materialisation costs a run, stock dagster-postgres storage
+against the pooled storage ``dagster.yaml`` names, side by side on one embedded PostgreSQL.
+
+A run of one in-process step stores ``--events`` asset materialisations (with partitions and a little metadata,
+as the reindex step does); printed: milliseconds per event and new database sessions per event, alternating the
+two storages ``--rounds`` times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+
+from reindex_pipeline.stack.postgres import EmbeddedPostgres, url_for
+
+STORAGES = {
+    "stock (dagster_postgres)": ("dagster_postgres", "PostgresRunStorage", "PostgresEventLogStorage"),
+    "pooled (dagster.yaml)": (
+        "reindex_pipeline.instance_storage",
+        "PooledPostgresRunStorage",
+        "PooledPostgresEventLogStorage",
+    ),
+}
+
+
+def _instance_config(url: str, module: str, run_class: str, event_class: str) -> dict:
+    config = {"postgres_url": url}
+    return {
+        "run_storage": {"module": module, "class": run_class, "config": config},
+        "event_log_storage": {"module": module, "class": event_class, "config": config},
+        "schedule_storage": {"module": "dagster_postgres", "class": "PostgresScheduleStorage", "config": config},
+    }
+
+
+def _job(events: int) -> dg.JobDefinition:
+    @dg.op
+    def store(context) -> None:  # noqa: ANN001 (Dagster reads the annotation)
+        for i in range(events):
+            context.log_event(
+                dg.AssetMaterialization(asset_key="probe", partition=f"p{i}", metadata={"chunks": i, "note": "x" * 40})
+            )
+
+    @dg.job(executor_def=dg.in_process_executor)
+    def probe() -> None:
+        store()
+
+    return probe
+
+
+def _sessions(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=450)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    job = _job(args.events)
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg", Path(tmp) / "pg.log").start()
+        url = url_for(pg.port, "postgres")
+        try:
+            for _ in range(args.rounds):
+                for name, classes in STORAGES.items():
+                    with dg.instance_for_test(overrides=_instance_config(url, *classes)) as instance:
+                        job.execute_in_process(instance=instance)  # tables, connections, imports warmed up
+                        time.sleep(1.1)  # session counts reach pg_stat_database at most once a second
+                        before = _sessions(url)
+                        started = time.perf_counter()
+                        job.execute_in_process(instance=instance)
+                        elapsed = time.perf_counter() - started
+                    time.sleep(1.1)
+                    opened = _sessions(url) - before - 1
+                    print(
+                        f"{name:<26} {elapsed * 1000 / args.events:5.2f} ms per materialisation, "
+                        f"{opened / args.events:4.2f} new sessions per materialisation"
+                    )
+        finally:
+            EmbeddedPostgres.stop(pg)
+
+
+if __name__ == "__main__":
+    main()
