@@ -195,3 +195,38 @@ def test_schema_setup_is_idempotent(graph: FalkorGraph) -> None:
 def test_neo4j_schema_statements_are_idempotent_forms() -> None:
     for statement in queries.neo4j_schema_statements():
         assert "IF NOT EXISTS" in statement
+
+
+def test_schema_setup_is_safe_when_runs_do_it_at_once(stack_state) -> None:
+    """Parallel runs each ensure the schema of a fresh graph; FalkorDB's CREATE INDEX refuses an index another
+    connection created meanwhile, which must not fail a run."""
+    import threading
+
+    name = f"t_{uuid.uuid4().hex}"
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def ensure() -> None:
+        store = FalkorGraph(os.environ["FALKORDB_HOST"], int(os.environ["FALKORDB_PORT"]), graph=name)
+        try:
+            start.wait()
+            store.ensure_schema()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=ensure) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store = FalkorGraph(os.environ["FALKORDB_HOST"], int(os.environ["FALKORDB_PORT"]), graph=name)
+    try:
+        assert errors == []
+        indexes = store.run(queries.FALKOR_LIST_INDEXES)
+        expected = len(queries.KEYED_NODES) + len(queries.INDEXED_PROPERTIES) + len(queries.INDEXED_RELATION_PROPERTIES)
+        assert sum(len(r["properties"]) for r in indexes) == expected
+    finally:
+        store.delete_all()
+        store.close()

@@ -8,6 +8,7 @@ import threading
 import time
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.embeddings import EmbeddingModel
@@ -280,3 +281,27 @@ def test_keys_inside_the_range_but_outside_the_request_are_never_touched(env: En
     for doc_id in window:
         if doc_id not in wanted:
             assert env.snapshot(doc_id) == before[doc_id]
+
+
+def test_documents_a_dead_run_left_indexing_are_taken_over(env: Env) -> None:
+    """A run killed mid-batch leaves its documents `indexing`. The next run takes them over at once when Dagster
+    knows that run ended, or after the claim lease otherwise; a fresh claim of a run it does not know is left
+    alone (that run may be alive elsewhere)."""
+    admin = str(USERS["admin"].id)
+    failed = env.run(requester_id=str(USERS["erin"].id), raise_on_error=False)  # a run that ended (failure)
+    assert not failed.success
+    ended, expired, live = env.eligible()[:2], env.eligible()[2:4], env.eligible()[4]
+    with psycopg.connect(env.db_url) as conn:
+        mark = "UPDATE documents SET index_status = 'indexing', indexing_details = %s, updated_at = {} WHERE id = %s"
+        for doc in ended:
+            conn.execute(mark.format("now()"), (Jsonb({"run_id": failed.run_id}), doc))
+        for doc in expired:
+            conn.execute(mark.format("now() - interval '1 hour'"), (Jsonb({"run_id": "a-worker-killed-long-ago"}), doc))
+        conn.execute(mark.format("now()"), (Jsonb({"run_id": "a-run-of-another-instance"}), live))
+
+    result = env.run(requester_id=admin)
+    reindexed = {e.partition for e in reindexed_events(result)}
+    assert set(ended) | set(expired) <= reindexed and live not in reindexed
+    with psycopg.connect(env.db_url) as conn:
+        statuses = dict(conn.execute("SELECT id::text, index_status FROM documents").fetchall())
+    assert {statuses[d] for d in ended + expired} == {"indexed"} and statuses[live] == "indexing"

@@ -15,13 +15,15 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from reindex_pipeline.reindex.extraction import Extraction
-from reindex_pipeline.reindex.selection import DocumentRow, Requester
+from reindex_pipeline.reindex.selection import CLAIM_LEASE_SECONDS, DocumentRow, Requester
 
 PHASES = ("extraction", "vector_indexing", "graphrag_indexing")
 
-_DOCUMENT_COLUMNS = """
+_DOCUMENT_COLUMNS = f"""
     id::text, workspace_id::text, owner_id::text, filename, convert_status, index_status, deleted_at,
-    indexing_details->>'run_id' AS indexing_run_id
+    indexing_details->>'run_id' AS indexing_run_id,
+    (index_status = 'indexing' AND indexing_details ? 'run_id'
+     AND updated_at < now() - interval '{CLAIM_LEASE_SECONDS} seconds') AS claim_expired
 """
 
 
@@ -92,8 +94,12 @@ def load_chunks_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[st
 
 
 # -- statuses: indexed -> indexing (phases pending -> running -> done | failed) -> indexed -----------------
-def claim_many(conn: psycopg.Connection, run_id: str, details: dict[str, dict]) -> set[str]:
+def claim_many(
+    conn: psycopg.Connection, run_id: str, details: dict[str, dict], dead_runs: Iterable[str] = ()
+) -> set[str]:
     """indexed -> indexing for each document id in ``details`` (its ``indexing_details``), in one statement.
+    A document still ``indexing`` is taken over from this run, from ``dead_runs`` (runs known to have ended)
+    or when its claim is older than the lease.
 
     Returns the ids claimed; the others are no longer claimable (deleted, unconverted, taken by another run)."""
     if not details:
@@ -107,14 +113,27 @@ def claim_many(conn: psycopg.Connection, run_id: str, details: dict[str, dict]) 
               FROM wanted w
              WHERE d.id = w.id AND d.deleted_at IS NULL AND d.convert_status = 'converted'
                AND (d.index_status = 'indexed'
-                    OR (d.index_status = 'indexing' AND d.indexing_details->>'run_id' = %s))
+                    OR (d.index_status = 'indexing'
+                        AND (d.indexing_details->>'run_id' = ANY(%s)
+                             OR (d.indexing_details ? 'run_id'
+                                 AND d.updated_at < now() - make_interval(secs => %s)))))
             RETURNING d.id, w.details
         )
         INSERT INTO document_status_log (document_id, from_status, to_status, phase, run_id, details)
         SELECT id, 'indexed', 'indexing', NULL, %s, details FROM claimed
         RETURNING document_id::text
         """,
-        (ids, [Jsonb(details[i]) for i in ids], run_id, run_id),
+        (ids, [Jsonb(details[i]) for i in ids], [run_id, *dead_runs], CLAIM_LEASE_SECONDS, run_id),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def indexing_runs(conn: psycopg.Connection, document_ids: list[str]) -> set[str]:
+    """The runs that hold any of these documents in ``indexing`` (to tell the dead ones from the live)."""
+    rows = conn.execute(
+        "SELECT DISTINCT indexing_details->>'run_id' FROM documents "
+        "WHERE id = ANY(%s::uuid[]) AND index_status = 'indexing' AND indexing_details ? 'run_id'",
+        ([i for i in document_ids if _is_uuid(i)],),
     ).fetchall()
     return {r[0] for r in rows}
 

@@ -119,8 +119,14 @@ def build_reindex_asset(
                 requester, source = resolve(conn, config.requester_id, reindex_policy.operator_user_id)
             except RequesterRefused as exc:
                 _refuse(conn, context, config, reindex_policy, str(exc))
+            dead_runs = _ended_runs(context.instance, db.indexing_runs(conn, list(context.partition_keys)) - {run_id})
+            if dead_runs:
+                context.log.warning(
+                    f"Taking over documents left 'indexing' by {len(dead_runs)} run(s) that ended without releasing "
+                    f"them: {', '.join(sorted(dead_runs))}"
+                )
             selection = select_for_run(
-                conn, requester, context.partition_keys, config.workspace_id, config.document_ids, run_id
+                conn, requester, context.partition_keys, config.workspace_id, config.document_ids, run_id, dead_runs
             )
             org_id = db.org_of(conn, requester.id)
             recorded = db.recorded_fingerprints(
@@ -176,7 +182,9 @@ def build_reindex_asset(
                 graph_store.ensure_schema()
                 stores.graph = graph_store
             warnings: list[str] = []  # the runner works in a background thread; Dagster logs from this one
-            runner = ReindexRunner(stores, run_id, phases, warnings.append, force=not config.stale_only)
+            runner = ReindexRunner(
+                stores, run_id, phases, warnings.append, force=not config.stale_only, dead_runs=dead_runs
+            )
             for outcome in read_ahead(runner.reindex(selection.eligible)):
                 while warnings:
                     context.log.warning(warnings.pop(0))
@@ -305,6 +313,18 @@ def _refuse(
     db.audit(conn, "reindex.refused", actor and db.org_of(conn, actor), config.workspace_id, actor, details)
     context.log.error(f"Reindex refused: {reason}")
     raise dg.Failure(description=f"Reindex refused: {reason}", allow_retries=False) from None
+
+
+def _ended_runs(instance: dg.DagsterInstance, run_ids: set[str]) -> frozenset[str]:
+    """Of these runs, those this instance knows have finished (success, failure, canceled): a document one of
+    them left ``indexing`` was abandoned (its worker was killed). Runs the instance does not know are left to
+    the claim's lease."""
+    ended = set()
+    for run_id in run_ids:
+        run = instance.get_run_by_id(run_id) if _is_uuid(run_id) else None
+        if run is not None and run.is_finished:
+            ended.add(run_id)
+    return frozenset(ended)
 
 
 def _is_uuid(value: str) -> bool:

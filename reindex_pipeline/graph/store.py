@@ -38,17 +38,35 @@ class FalkorGraph:
         return str(self._graph.explain(statement, params or {}))
 
     def ensure_schema(self) -> None:
-        existing = {
+        """Create the missing indexes. Safe when several runs do it at once: an index another run created
+        between our listing and our CREATE is fine."""
+        wanted = [
+            *(
+                (("NODE", label, prop), queries.FALKOR_CREATE_INDEX.format(label=label, prop=prop))
+                for label, prop in (*queries.KEYED_NODES, *queries.INDEXED_PROPERTIES)
+            ),
+            *(
+                (("RELATIONSHIP", rel, prop), queries.FALKOR_CREATE_RELATION_INDEX.format(rel_type=rel, prop=prop))
+                for rel, prop in queries.INDEXED_RELATION_PROPERTIES
+            ),
+        ]
+        existing = self._indexes()
+        for index, statement in wanted:
+            if index in existing:
+                continue
+            try:
+                self.run(statement)
+            except Exception:  # the client raises redis' ResponseError, sometimes without a message
+                existing = self._indexes()
+                if index not in existing:
+                    raise
+
+    def _indexes(self) -> set[tuple[str, str, str]]:
+        return {
             (row["entitytype"], row["label"], prop)
             for row in self.run(queries.FALKOR_LIST_INDEXES)
             for prop in row["properties"]
         }
-        for label, prop in (*queries.KEYED_NODES, *queries.INDEXED_PROPERTIES):
-            if ("NODE", label, prop) not in existing:
-                self.run(queries.FALKOR_CREATE_INDEX.format(label=label, prop=prop))
-        for rel_type, prop in queries.INDEXED_RELATION_PROPERTIES:
-            if ("RELATIONSHIP", rel_type, prop) not in existing:
-                self.run(queries.FALKOR_CREATE_RELATION_INDEX.format(rel_type=rel_type, prop=prop))
 
     def delete_all(self) -> None:
         """Drop the whole graph (tests and `reset`); a missing graph is fine."""

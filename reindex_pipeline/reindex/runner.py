@@ -100,13 +100,14 @@ def select(
     workspace_id: str | None,
     document_ids: list[str] | None,
     run_id: str | None,
+    dead_runs: frozenset[str] = frozenset(),
 ) -> Selection:
     """Eligible documents among the run's partition keys (intersected with ``document_ids`` when given)."""
     keys = list(partition_keys)
     if document_ids is not None:
         wanted = set(document_ids)
         keys = [k for k in keys if k in wanted]
-    return select_documents(requester, db.load_documents(conn, keys), workspace_id, keys, run_id)
+    return select_documents(requester, db.load_documents(conn, keys), workspace_id, keys, run_id, dead_runs)
 
 
 @dataclass
@@ -129,8 +130,10 @@ class ReindexRunner:
         log: Callable[[str], None],
         force: bool = True,
         batch_size: int = BATCH_SIZE,
+        dead_runs: frozenset[str] = frozenset(),
     ):
         self.stores, self.run_id, self.log, self.force, self.batch_size = stores, run_id, log, force, batch_size
+        self.dead_runs = dead_runs  # runs known to have ended: documents they left ``indexing`` are taken over
         self.phases = [p for p in ALL_PHASES if p in set(phases)]
         self.producers = stores.producers()
 
@@ -165,6 +168,7 @@ class ReindexRunner:
                     }
                     for i, w in plans.items()
                 },
+                self.dead_runs,
             )
             for doc_id in [i for i in plans if i not in claimed]:
                 plans.pop(doc_id)

@@ -21,6 +21,11 @@ NOT_FULLY_INDEXED = "not_fully_indexed"
 NOT_OWNER = "not_owner"
 NOT_FOUND = "not_found"
 
+#: A document a reindex run claimed is ``indexing`` for the seconds its batch takes; one left so far longer was
+#: abandoned by a run that died (killed, its pod evicted) and may be claimed again by any run. (A document the
+#: app itself is still indexing carries no run id and is never taken over.)
+CLAIM_LEASE_SECONDS = 15 * 60
+
 #: What each skip reason means, in the words the UI and the CLI show next to it.
 REASON_TEXT = {
     NOT_IN_WORKSPACE: "not in the requested workspace",
@@ -64,6 +69,8 @@ class DocumentRow:
     deleted_at: datetime | None = None
     #: the run that set ``index_status = 'indexing'``, if any (a run may resume its own documents)
     indexing_run_id: str | None = None
+    #: ``indexing`` for longer than :data:`CLAIM_LEASE_SECONDS`: its run died without releasing it
+    claim_expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,16 +115,23 @@ def check_requester(requester: Requester | None, requester_id: str) -> Requester
 
 
 def skip_reason(
-    doc: DocumentRow, requester: Requester, workspace_id: str | None, run_id: str | None = None
+    doc: DocumentRow,
+    requester: Requester,
+    workspace_id: str | None,
+    run_id: str | None = None,
+    dead_runs: frozenset[str] = frozenset(),
 ) -> str | None:
-    """Why ``doc`` may not be reindexed by ``requester`` (None: it may)."""
+    """Why ``doc`` may not be reindexed by ``requester`` (None: it may). A document still ``indexing`` is taken
+    over from its own run (resuming), from a run known to have ended (``dead_runs``) or when its claim expired."""
     if workspace_id is not None and doc.workspace_id != workspace_id:
         return NOT_IN_WORKSPACE
     if doc.deleted_at is not None:
         return DELETED
     if doc.convert_status != "converted":
         return NOT_CONVERTED
-    resuming = run_id is not None and doc.index_status == "indexing" and doc.indexing_run_id == run_id
+    resuming = doc.index_status == "indexing" and (
+        (run_id is not None and doc.indexing_run_id == run_id) or doc.indexing_run_id in dead_runs or doc.claim_expired
+    )
     if doc.index_status != "indexed" and not resuming:
         return NOT_FULLY_INDEXED
     if not requester.is_admin and (doc.owner_id is None or doc.owner_id != requester.id):
@@ -131,13 +145,14 @@ def select_documents(
     workspace_id: str | None = None,
     requested_ids: Iterable[str] | None = None,
     run_id: str | None = None,
+    dead_runs: frozenset[str] = frozenset(),
 ) -> Selection:
     """Split ``documents`` into eligible and skipped; ids asked for but absent are skipped as not_found."""
     selection = Selection(requester, workspace_id)
     seen: set[str] = set()
     for doc in documents:
         seen.add(doc.id)
-        reason = skip_reason(doc, requester, workspace_id, run_id)
+        reason = skip_reason(doc, requester, workspace_id, run_id, dead_runs)
         if reason is None:
             selection.eligible.append(doc)
         else:
