@@ -133,6 +133,9 @@ class ReindexPolicy(dg.ConfigurableResource):
     operator_user_id: str | None = Field(default=None, description="admin id UI backfills run as")
     max_documents_per_run: int = Field(default=1000, description="queue requests launch one run per this many")
     max_attempts: int = Field(default=4, description="queue attempts before a request is failed")
+    run_silence_seconds: int = Field(
+        default=60, description="a reindex run whose worker has not beaten for this long is failed (its worker died)"
+    )
 
 
 def build_resources(environ: Mapping[str, str], resolved: bool = False) -> dict[str, dg.ConfigurableResource]:

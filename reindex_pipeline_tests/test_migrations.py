@@ -21,6 +21,7 @@ APP_TABLES = {
     "restore_objects",
     "document_index_state",
     "source_changes",
+    "reindex_run_heartbeats",
 }
 
 
@@ -41,7 +42,7 @@ def _columns(url: str, table: str) -> set[str]:
 def test_upgrade_empty_database_then_downgrade_cleanly(empty_db: str) -> None:
     assert _tables(empty_db) == set()
     migrate.upgrade(empty_db)
-    assert migrate.current(empty_db) == "0004"
+    assert migrate.current(empty_db) == "0005"
     assert _tables(empty_db) == APP_TABLES | {migrate.VERSION_TABLE}
 
     migrate.downgrade(empty_db, "base")

@@ -14,7 +14,7 @@ import dagster as dg
 
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue
-from reindex_pipeline.defs.reindex import ASSET_OF
+from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import admission
 from reindex_pipeline.reindex.queue_rules import after_failure
@@ -45,7 +45,7 @@ def reindex_queue_sensor(
         claimed = queue.claim_due(conn, owner)
         conn.commit()
         for row in claimed:
-            outcome = _plan(conn, row, reindex_policy)
+            outcome = _plan(conn, row, reindex_policy, context.instance)
             if isinstance(outcome, str):
                 context.log.info(f"request {row['id']}: {outcome}")
                 conn.commit()
@@ -98,7 +98,7 @@ def reindex_queue_sensor(
     return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests)
 
 
-def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict, dict]:
+def _plan(conn, row: dict, policy: ReindexPolicy, instance: dg.DagsterInstance) -> str | tuple[list[str], dict, dict]:
     """Either the reason the row ended now (refused, dry run, nothing to do) or what to launch."""
     requester_id = row["requested_by"] or (
         policy.operator_user_id if row["source"] in ("schedule", "restore") else None
@@ -123,7 +123,10 @@ def _plan(conn, row: dict, policy: ReindexPolicy) -> str | tuple[list[str], dict
     else:
         candidates = list(db.iter_documents(conn, row["workspace_id"] if row["scope"] == "workspace" else None))
         requested = None
-    selection = select_documents(requester, candidates, row["workspace_id"], requested)
+    # Documents a finished run left 'indexing' (its worker was killed) are requested again, not skipped as busy.
+    holders = {d.indexing_run_id for d in candidates if d.index_status == "indexing" and d.indexing_run_id}
+    dead_runs = ended_runs(instance, holders)
+    selection = select_documents(requester, candidates, row["workspace_id"], requested, dead_runs=dead_runs)
     counts = {
         "eligible": len(selection.eligible),
         "skipped": selection.skipped_by_reason(),

@@ -16,6 +16,7 @@ import dagster as dg
 from pydantic import Field
 
 from reindex_pipeline.db import documents as db
+from reindex_pipeline.db.heartbeats import Heartbeat
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.extractors import Extractor
@@ -119,7 +120,7 @@ def build_reindex_asset(
                 requester, source = resolve(conn, config.requester_id, reindex_policy.operator_user_id)
             except RequesterRefused as exc:
                 _refuse(conn, context, config, reindex_policy, str(exc))
-            dead_runs = _ended_runs(context.instance, db.indexing_runs(conn, list(context.partition_keys)) - {run_id})
+            dead_runs = ended_runs(context.instance, db.indexing_runs(conn, list(context.partition_keys)) - {run_id})
             if dead_runs:
                 context.log.warning(
                     f"Taking over documents left 'indexing' by {len(dead_runs)} run(s) that ended without releasing "
@@ -159,65 +160,67 @@ def build_reindex_asset(
                 {**audit_base, "document_count": len(selection.eligible), "skipped": selection.skipped_by_reason()},
             )
 
-        stores = Stores(connect=app_db.connect, extractor=extractor)
-        if VECTORS in phases:
-            stores.embedder = embeddings.embedder()
-            stores.vectors = VectorIndex(
-                qdrant.client(),
-                collection_name(qdrant.collection, stores.embedder.model),
-                stores.embedder.model,
-                stores.embedder.dimensions,
-            )
-            stores.vectors.ensure_collection()
-        filenames = {d.id: d.filename for d in selection.eligible}
-        in_backfill = BACKFILL_TAG in context.run.tags
-        failed: list[dict] = []
-        done = 0
-        unchanged = {p: 0 for p in phases}  # phases skipped by a stale-only run: fingerprint unchanged
-        untouched = 0  # documents with every phase unchanged: not even claimed
-        events_s = 0.0  # time Dagster spends storing this step's materialisations
-        started = time.monotonic()
-        with graph.open() as graph_store:
-            if GRAPH in phases:
-                graph_store.ensure_schema()
-                stores.graph = graph_store
-            warnings: list[str] = []  # the runner works in a background thread; Dagster logs from this one
-            runner = ReindexRunner(
-                stores, run_id, phases, warnings.append, force=not config.stale_only, dead_runs=dead_runs
-            )
-            for outcome in read_ahead(runner.reindex(selection.eligible)):
-                while warnings:
-                    context.log.warning(warnings.pop(0))
-                if not outcome.ok:
-                    failed.append(
-                        {"document_id": outcome.document_id, "phase": outcome.failed_phase, "error": outcome.error}
-                    )
-                    continue
-                done += 1
-                untouched += not outcome.metadata
-                for phase in outcome.unchanged:
-                    unchanged[phase] += 1
-                    if in_backfill:  # a backfill counts a partition it targeted and got nothing for as failed
-                        yield _unchanged(phase, outcome.document_id, outcome.fingerprints[phase], requester)
-                for phase, metadata in outcome.metadata.items():
-                    handed = time.monotonic()
-                    yield dg.AssetMaterialization(
-                        asset_key=ASSET_OF[phase],
-                        partition=outcome.document_id,
-                        metadata={
-                            "outcome": "reindexed",
-                            "filename": filenames.get(outcome.document_id, ""),
-                            **metadata,
-                            "requester": requester.username,
-                            "requester_id": requester.id,
-                            "fingerprint": outcome.fingerprints[phase],
-                        },
-                        tags={
-                            DATA_VERSION_TAG: outcome.fingerprints[phase],
-                            CODE_VERSION_TAG: runner.producers.code_version(phase),
-                        },
-                    )
-                    events_s += time.monotonic() - handed
+        # A run worker killed without a word stops beating; reindex_run_watch then fails its run.
+        with Heartbeat(app_db.url, run_id):
+            stores = Stores(connect=app_db.connect, extractor=extractor)
+            if VECTORS in phases:
+                stores.embedder = embeddings.embedder()
+                stores.vectors = VectorIndex(
+                    qdrant.client(),
+                    collection_name(qdrant.collection, stores.embedder.model),
+                    stores.embedder.model,
+                    stores.embedder.dimensions,
+                )
+                stores.vectors.ensure_collection()
+            filenames = {d.id: d.filename for d in selection.eligible}
+            in_backfill = BACKFILL_TAG in context.run.tags
+            failed: list[dict] = []
+            done = 0
+            unchanged = {p: 0 for p in phases}  # phases skipped by a stale-only run: fingerprint unchanged
+            untouched = 0  # documents with every phase unchanged: not even claimed
+            events_s = 0.0  # time Dagster spends storing this step's materialisations
+            started = time.monotonic()
+            with graph.open() as graph_store:
+                if GRAPH in phases:
+                    graph_store.ensure_schema()
+                    stores.graph = graph_store
+                warnings: list[str] = []  # the runner works in a background thread; Dagster logs from this one
+                runner = ReindexRunner(
+                    stores, run_id, phases, warnings.append, force=not config.stale_only, dead_runs=dead_runs
+                )
+                for outcome in read_ahead(runner.reindex(selection.eligible)):
+                    while warnings:
+                        context.log.warning(warnings.pop(0))
+                    if not outcome.ok:
+                        failed.append(
+                            {"document_id": outcome.document_id, "phase": outcome.failed_phase, "error": outcome.error}
+                        )
+                        continue
+                    done += 1
+                    untouched += not outcome.metadata
+                    for phase in outcome.unchanged:
+                        unchanged[phase] += 1
+                        if in_backfill:  # a backfill counts a partition it targeted and got nothing for as failed
+                            yield _unchanged(phase, outcome.document_id, outcome.fingerprints[phase], requester)
+                    for phase, metadata in outcome.metadata.items():
+                        handed = time.monotonic()
+                        yield dg.AssetMaterialization(
+                            asset_key=ASSET_OF[phase],
+                            partition=outcome.document_id,
+                            metadata={
+                                "outcome": "reindexed",
+                                "filename": filenames.get(outcome.document_id, ""),
+                                **metadata,
+                                "requester": requester.username,
+                                "requester_id": requester.id,
+                                "fingerprint": outcome.fingerprints[phase],
+                            },
+                            tags={
+                                DATA_VERSION_TAG: outcome.fingerprints[phase],
+                                CODE_VERSION_TAG: runner.producers.code_version(phase),
+                            },
+                        )
+                        events_s += time.monotonic() - handed
 
         for warning in warnings:
             context.log.warning(warning)
@@ -315,7 +318,7 @@ def _refuse(
     raise dg.Failure(description=f"Reindex refused: {reason}", allow_retries=False) from None
 
 
-def _ended_runs(instance: dg.DagsterInstance, run_ids: set[str]) -> frozenset[str]:
+def ended_runs(instance: dg.DagsterInstance, run_ids: set[str]) -> frozenset[str]:
     """Of these runs, those this instance knows have finished (success, failure, canceled): a document one of
     them left ``indexing`` was abandoned (its worker was killed). Runs the instance does not know are left to
     the claim's lease."""

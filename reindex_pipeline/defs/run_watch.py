@@ -1,0 +1,40 @@
+"""Fails reindex runs whose worker died without a word, so their requests and documents move on.
+
+Dagster's run monitoring checks run workers only where the launcher can (the K8sRunLauncher). With the
+default launcher a worker killed by SIGKILL or the OOM killer leaves its run ``STARTED`` for ever, and the
+queue request waiting on it with it. Each reindex step beats while it works (``db/heartbeats.py``); a run
+silent for longer than ``run_silence_seconds`` is marked failed here, with a message naming the worker. The
+queue then retries it after its backoff, and the next run takes the documents it left ``indexing`` over at
+once, because Dagster now knows the run ended.
+"""
+
+import dagster as dg
+
+from reindex_pipeline.db import heartbeats
+from reindex_pipeline.resources import AppDatabase, ReindexPolicy
+
+
+@dg.sensor(
+    name="reindex_run_watch",
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Fails a reindex run whose worker stopped beating (killed, out of memory, machine lost).",
+)
+def reindex_run_watch(
+    context: dg.SensorEvaluationContext, app_db: AppDatabase, reindex_policy: ReindexPolicy
+) -> dg.SensorResult:
+    failed = []
+    with app_db.connect(autocommit=True) as conn:
+        for silent in heartbeats.silent_runs(conn, reindex_policy.run_silence_seconds):
+            run = context.instance.get_run_by_id(silent.run_id)
+            if run is not None and not run.is_finished:
+                message = (
+                    f"The run worker stopped: no heartbeat for {silent.silent_s:.0f} s "
+                    f"(pid {silent.pid} on {silent.host}, last beat {silent.beat_at:%H:%M:%S %Z}). "
+                    "Documents it left 'indexing' are taken over by the next run."
+                )
+                context.instance.report_run_failed(run, message=message)
+                context.log.warning(f"run {silent.run_id}: {message}")
+                failed.append(silent.run_id)
+            heartbeats.forget(conn, silent.run_id)
+    return dg.SensorResult(skip_reason=None if failed else "every reindex run is beating")
