@@ -178,5 +178,6 @@ def build_resources(environ: Mapping[str, str], resolved: bool = False) -> dict[
             operator_user_id=settings.operator_user_id,
             max_documents_per_run=settings.max_documents_per_run,
             max_attempts=settings.max_attempts,
+            run_silence_seconds=settings.run_silence_seconds,
         ),
     }

@@ -35,6 +35,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "REINDEX_FULL_CRON": ("Cron of the scheduled full reindex (the schedule starts switched off).", "0 3 * * 0"),
     "REINDEX_MAX_DOCUMENTS_PER_RUN": ("Cap of documents per reindex run (a backfill is split into runs).", "1000"),
     "REINDEX_PARALLEL_RUNS": ("Reindex runs at once when Qdrant is a server (local Qdrant: one).", "4"),
+    "REINDEX_RUN_SILENCE_SECONDS": ("A reindex run whose worker stopped beating this long is failed.", "60"),
     "DAGSTER_PORT": ("Port of the Dagster UI started by `up`.", "3000"),
     "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up` to Dagster).", "127.0.0.1"),
     "FALKORDB_PORT": ("Embedded FalkorDB port (exported by `up` to Dagster).", "chosen at start"),
@@ -66,6 +67,7 @@ class Settings:
     parallel_runs: int
     full_reindex_cron: str
     dagster_port: int
+    run_silence_seconds: int = 60
     falkordb_host: str = "127.0.0.1"
     falkordb_port: int = 6379
     qdrant_local_path: str | None = None
@@ -100,6 +102,7 @@ class Settings:
             ),
             parallel_runs=_positive_int("REINDEX_PARALLEL_RUNS", get("REINDEX_PARALLEL_RUNS"), 4),
             dagster_port=_positive_int("DAGSTER_PORT", get("DAGSTER_PORT"), 3000),
+            run_silence_seconds=_positive_int("REINDEX_RUN_SILENCE_SECONDS", get("REINDEX_RUN_SILENCE_SECONDS"), 60),
             falkordb_host=get("FALKORDB_HOST") or "127.0.0.1",
             falkordb_port=_positive_int("FALKORDB_PORT", get("FALKORDB_PORT"), 6379),
             qdrant_local_path=get("QDRANT_PATH"),

@@ -13,7 +13,7 @@ from qdrant_client import models
 
 from reindex_pipeline.defs.restores import restores_bucket_sensor
 from reindex_pipeline.embeddings import LocalEmbedder
-from reindex_pipeline.ingest.parsing import parse_pages
+from reindex_pipeline.ingest.parsing import MAX_FILE_BYTES, MAX_PDF_PAGES, parse_pages
 from reindex_pipeline.resources import AppDatabase, Bucket, QdrantStore
 from reindex_pipeline.vectors import collection_name
 from reindex_pipeline_tests.test_queue import ORG, WORKSPACES, Queue
@@ -158,6 +158,8 @@ def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restor
         key("photo.pdf"): (b"\x89PNG\r\n\x1a\n" + os.urandom(64), "not a PDF"),
         key("broken.pdf"): (pdf[: len(pdf) // 2], "corrupt PDF"),
         key("notes.exe"): (b"MZ", "unsupported file type"),
+        key("huge.txt"): (b"Total 1.00 EUR\n" * (MAX_FILE_BYTES // 15 + 1), "file too large: 20.0 MB"),
+        key("long.pdf"): (make_pdf(["Page"] * (MAX_PDF_PAGES + 1)), f"too many pages: {MAX_PDF_PAGES + 1}"),
         "etc/passwd": (b"root", "not org/<org>/project/<project>/restores/<ts>__<file>"),
     }
     for k, (data, _) in bad.items():

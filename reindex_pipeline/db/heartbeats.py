@@ -1,8 +1,8 @@
 """Heartbeats of running reindex steps (table ``reindex_run_heartbeats``).
 
-Dagster's own run monitoring notices a dead run worker only where the run launcher can inspect its workers
-(the K8sRunLauncher); the default launcher cannot, and a run worker killed with SIGKILL stays ``STARTED``
-for ever, holding its queue request. The reindex step therefore beats from a background thread, and the
+A run worker killed together with the code server that started it (a lost machine, a killed launcher) leaves
+its run ``STARTED`` for ever: no process is left to report it, and the default launcher gives Dagster's run
+monitoring no way to check. The reindex step therefore beats from a background thread, and the
 ``reindex_run_watch`` sensor fails a run whose beats stopped.
 """
 

@@ -1,11 +1,12 @@
-"""Fails reindex runs whose worker died without a word, so their requests and documents move on.
+"""Fails reindex runs whose worker died with no one left to say so, so their requests and documents move on.
 
-Dagster's run monitoring checks run workers only where the launcher can (the K8sRunLauncher). With the
-default launcher a worker killed by SIGKILL or the OOM killer leaves its run ``STARTED`` for ever, and the
-queue request waiting on it with it. Each reindex step beats while it works (``db/heartbeats.py``); a run
-silent for longer than ``run_silence_seconds`` is marked failed here, with a message naming the worker. The
-queue then retries it after its backoff, and the next run takes the documents it left ``indexing`` over at
-once, because Dagster now knows the run ended.
+Dagster notices a dead run worker in two places: the code server that started it reports its exit, and run
+monitoring asks the launcher where the launcher can check its workers (the K8sRunLauncher). When the code
+server goes too (the machine lost, the launcher and its children killed), nothing does: the run stays
+``STARTED`` for ever, and the queue request waiting on it with it. Each reindex step beats while it works
+(``db/heartbeats.py``); a run silent for longer than ``run_silence_seconds`` is marked failed here, with a
+message naming the worker. The queue then retries it after its backoff, and the next run takes the documents
+it left ``indexing`` over at once, because Dagster now knows the run ended.
 """
 
 import dagster as dg

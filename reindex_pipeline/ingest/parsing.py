@@ -5,7 +5,9 @@ rows stay on one line, which is what lets the extractor find a value beside or u
 margin, trailing spaces and runs of blank lines are trimmed. pypdf's plain extraction is the fallback for
 a PDF pdfplumber cannot read. Glyphs without a text mapping (``(cid:12)``) count as no text.
 
-Anything that cannot be read raises ``UnreadableFile`` with a message a person can act on.
+Anything that cannot be read raises ``UnreadableFile`` with a message a person can act on. Size is bounded so a
+restore costs bounded memory and time inside a sensor tick: at most ``MAX_FILE_BYTES`` per file and
+``MAX_PDF_PAGES`` per PDF (measured: pdfplumber's layout takes ~70 ms a page).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import io
 import re
 
 PAGE_BREAK = "\f"
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_PDF_PAGES = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CID = re.compile(r"\(cid:\d+\)")
 
@@ -22,9 +26,19 @@ class UnreadableFile(ValueError):
     pass
 
 
+def check_size(size: int | None) -> None:
+    """Refuse a file over ``MAX_FILE_BYTES`` before it is read (``size`` from the bucket's listing)."""
+    if size is not None and size > MAX_FILE_BYTES:
+        raise UnreadableFile(
+            f"file too large: {size / 2**20:.1f} MB; a restore takes files up to {MAX_FILE_BYTES // 2**20} MB "
+            "(split it, or upload it through the app)"
+        )
+
+
 def parse_pages(data: bytes, extension: str) -> list[str]:
     if not data:
         raise UnreadableFile("empty file (0 bytes)")
+    check_size(len(data))
     if extension == ".pdf":
         return _pdf_pages(data)
     if extension in (".md", ".markdown", ".txt"):
@@ -37,6 +51,8 @@ def _pdf_pages(data: bytes) -> list[str]:
         raise UnreadableFile("not a PDF: the file does not start with %PDF- (a binary file named .pdf?)")
     try:
         pages = _layout_pages(data)
+    except UnreadableFile:
+        raise
     except Exception:  # pdfminer raises many types on damaged files; pypdf gets the last word below
         pages = _plain_pages(data)
     if not pages:
@@ -50,7 +66,15 @@ def _layout_pages(data: bytes) -> list[str]:
     import pdfplumber
 
     with pdfplumber.open(io.BytesIO(data)) as pdf:
-        return [_readable(tidy_layout(page.extract_text(layout=True) or "")) for page in pdf.pages]
+        if len(pdf.pages) > MAX_PDF_PAGES:
+            raise UnreadableFile(
+                f"too many pages: {len(pdf.pages)}; a restore takes PDFs of up to {MAX_PDF_PAGES} pages (split it)"
+            )
+        pages = []
+        for page in pdf.pages:
+            pages.append(_readable(tidy_layout(page.extract_text(layout=True) or "")))
+            page.close()  # pdfplumber caches every page's objects otherwise: memory grows with the page count
+        return pages
 
 
 def _plain_pages(data: bytes) -> list[str]:
@@ -59,6 +83,10 @@ def _plain_pages(data: bytes) -> list[str]:
 
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise UnreadableFile(
+                f"too many pages: {len(reader.pages)}; a restore takes PDFs of up to {MAX_PDF_PAGES} pages (split it)"
+            )
         return [_readable((page.extract_text() or "").strip()) for page in reader.pages]
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
         raise UnreadableFile(f"corrupt PDF: {type(exc).__name__}: {exc}") from exc

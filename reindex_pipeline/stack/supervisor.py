@@ -165,6 +165,21 @@ class Stack:
         )
         return url
 
+    def kill_graph(self) -> None:
+        """Fault injection (``./dev bench faults``): SIGKILL the embedded FalkorDB."""
+        assert self._fk is not None, "no embedded FalkorDB to kill"
+        processes.terminate(self._fk.pid, signal.SIGKILL)
+        if self._fk.proc is not None:
+            self._fk.proc.wait(timeout=5)
+
+    def restart_graph(self) -> None:
+        """Start the embedded FalkorDB again on its port and data. Call it from a thread that outlives the
+        server: the parent-death signal of a child follows the thread that started it."""
+        assert self._fk is not None and self.state is not None, "no embedded FalkorDB to restart"
+        self._fk = self.falkordb.start(preferred_port=self._fk.port)
+        self.state.services["falkordb"]["pid"] = self._fk.pid
+        self._write_state()
+
     # -- stop -------------------------------------------------------------------------------------
     def stop_dagster(self) -> None:
         """Stop the webserver and the daemon (and their code servers); the stores keep running."""
