@@ -371,7 +371,10 @@ def preview(
         if problem:
             raise RuntimeError(problem)
         who = check_requester(db.load_requester(conn, user["id"]), user["id"])
-        docs = db.load_documents(conn, document) if document else list(db.iter_documents(conn, ws and ws["id"]))
+        if document:
+            docs = db.load_documents(conn, document)
+        else:
+            docs = list(db.iter_documents(conn, ws and ws["id"], org_id=who.org_id))
         selection = select_documents(who, docs, ws and ws["id"], document)
     console.print(selection.confirmation())
     if selection.skipped:

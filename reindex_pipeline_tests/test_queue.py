@@ -208,6 +208,25 @@ def test_rules_refuse_a_busy_workspace_and_a_second_request_within_a_minute(q: Q
     assert len(kinds) == 2
 
 
+def test_an_admin_of_another_organisation_is_refused_and_reaches_nothing(q: Queue) -> None:
+    with psycopg.connect(q.url) as conn:
+        other = conn.execute("INSERT INTO organizations (name, slug) VALUES ('B', 'b') RETURNING id::text")
+        other = other.fetchone()[0]
+        foreign = conn.execute(
+            "INSERT INTO users (org_id, username, email, role) VALUES (%s, 'mallory', 'm@b.example', 'admin') "
+            "RETURNING id::text",
+            (other,),
+        ).fetchone()[0]
+    doc = sorted(_eligible(q.url))[0]
+    into_ours = q.request(requested_by=foreign, scope="documents", document_ids=[doc])  # a row naming our org
+    own_org = q.request(org_id=other, requested_by=foreign, scope="all")  # "all": of the deployment?
+    assert q.tick() == []
+    row = q.row(into_ours)
+    assert row["status"] == "refused" and "mallory belongs to another organisation" in row["last_error"]
+    assert q.row(own_org)["status"] == "done" and q.row(own_org)["counts"]["eligible"] == 0
+    assert q.row(own_org)["counts"]["skipped"] == {}
+
+
 def test_inactive_requester_and_dry_run_write_nothing(q: Queue) -> None:
     refused = q.request(requested_by=USERS["erin"], scope="all")
     dry = q.request(requested_by=USERS["carol"], scope="all", dry_run=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -47,6 +48,15 @@ DOCS = [
     doc("indexing", index="indexing"),
     doc("failed", index="failed"),
 ]
+
+
+def test_a_requester_never_reaches_another_organisations_documents_and_the_operator_spans_them() -> None:
+    ours, theirs = replace(doc("ours"), org_id="org-a"), replace(doc("theirs", owner="b"), org_id="org-b")
+    for requester in (replace(ADMIN, org_id="org-a"), replace(BOB, org_id="org-a")):
+        selection = select_documents(requester, [ours, theirs])
+        assert selection.eligible_ids == ["ours"] and selection.skipped_by_reason() == {"other_organisation": 1}
+    operator = replace(ADMIN, org_id=None)  # resolve_requester gives the deployment's operator no organisation
+    assert select_documents(operator, [ours, theirs]).eligible_ids == ["ours", "theirs"]
 
 
 def test_admin_gets_every_eligible_document_in_the_workspace() -> None:

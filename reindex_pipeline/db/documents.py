@@ -23,12 +23,15 @@ _DOCUMENT_COLUMNS = f"""
     id::text, workspace_id::text, owner_id::text, filename, convert_status, index_status, deleted_at,
     indexing_details->>'run_id' AS indexing_run_id,
     (index_status = 'indexing' AND indexing_details ? 'run_id'
-     AND updated_at < now() - interval '{CLAIM_LEASE_SECONDS} seconds') AS claim_expired
-"""
+     AND updated_at < now() - interval '{CLAIM_LEASE_SECONDS} seconds') AS claim_expired,
+    (SELECT w.org_id::text FROM workspaces w WHERE w.id = documents.workspace_id) AS org_id
+"""  # noqa: S608 - a constant (the lease), no input
 
 
 def load_requester(conn: psycopg.Connection, user_id: str) -> Requester | None:
-    row = conn.execute("SELECT id::text, role, status, username FROM users WHERE id::text = %s", (user_id,)).fetchone()
+    row = conn.execute(
+        "SELECT id::text, role, status, username, org_id::text FROM users WHERE id::text = %s", (user_id,)
+    ).fetchone()
     return Requester(*row) if row else None
 
 
@@ -48,14 +51,17 @@ def load_documents(conn: psycopg.Connection, ids: Iterable[str]) -> list[Documen
 
 
 def iter_documents(
-    conn: psycopg.Connection, workspace_id: str | None = None, batch: int = 5000
+    conn: psycopg.Connection, workspace_id: str | None = None, batch: int = 5000, org_id: str | None = None
 ) -> Iterator[DocumentRow]:
-    """Stream every document (of one workspace), ordered by id, with a server-side cursor."""
-    query = f"SELECT {_DOCUMENT_COLUMNS} FROM documents"  # noqa: S608
+    """Stream every document (of one workspace, of one organisation), ordered by id, with a server-side cursor."""
+    query = f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE true"  # noqa: S608
     params: tuple[Any, ...] = ()
     if workspace_id is not None:
-        query += " WHERE workspace_id::text = %s"
-        params = (workspace_id,)
+        query += " AND workspace_id::text = %s"
+        params += (workspace_id,)
+    if org_id is not None:
+        query += " AND workspace_id IN (SELECT id FROM workspaces WHERE org_id::text = %s)"
+        params += (org_id,)
     with conn.cursor(name="documents_stream") as cur:
         cur.itersize = batch
         cur.execute(query + " ORDER BY id", params)

@@ -43,17 +43,17 @@ def forget(conn: psycopg.Connection, run_id: str) -> None:
     conn.execute("DELETE FROM reindex_run_heartbeats WHERE run_id = %s", (run_id,))
 
 
-def silent_runs(conn: psycopg.Connection, silent_for_s: float, limit: int = 100) -> list[SilentRun]:
-    """Runs whose last beat is older than ``silent_for_s`` seconds, the longest silent first."""
+def beating_runs(conn: psycopg.Connection, limit: int = 500) -> list[SilentRun]:
+    """Every run with a heartbeat row (one per reindex run in progress, plus the dead), the longest silent
+    first, with the seconds since its last beat."""
     rows = conn.execute(
         """
         SELECT run_id, host, pid, beat_at, extract(epoch FROM now() - beat_at)::float
           FROM reindex_run_heartbeats
-         WHERE beat_at < now() - make_interval(secs => %s)
          ORDER BY beat_at
          LIMIT %s
         """,
-        (silent_for_s, limit),
+        (limit,),
     ).fetchall()
     return [SilentRun(*r) for r in rows]
 

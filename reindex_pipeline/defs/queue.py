@@ -8,6 +8,7 @@ idempotent, so a run that did finish before the crash costs time, not correctnes
 """
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -117,11 +118,17 @@ def _plan(conn, row: dict, policy: ReindexPolicy, instance: dg.DagsterInstance) 
         return f"postponed: {reason}"
     if reason or requester is None:
         return _refuse(conn, row, requester_id, reason or "refused")
+    if requester_id == policy.operator_user_id:
+        requester = replace(requester, org_id=None)  # the operator acts for the deployment (as in the run)
+    elif requester.org_id != row["org_id"]:
+        reason = f"refused: requester {requester.username or requester.id} belongs to another organisation"
+        return _refuse(conn, row, requester_id, reason)
     if row["scope"] in ("documents", "restore"):
         candidates = db.load_documents(conn, row["document_ids"] or [])
         requested = row["document_ids"] or []
     else:
-        candidates = list(db.iter_documents(conn, row["workspace_id"] if row["scope"] == "workspace" else None))
+        workspace = row["workspace_id"] if row["scope"] == "workspace" else None
+        candidates = list(db.iter_documents(conn, workspace, org_id=requester.org_id))
         requested = None
     # Documents a finished run left 'indexing' (its worker was killed) are requested again, not skipped as busy.
     holders = {d.indexing_run_id for d in candidates if d.index_status == "indexing" and d.indexing_run_id}
@@ -137,6 +144,9 @@ def _plan(conn, row: dict, policy: ReindexPolicy, instance: dg.DagsterInstance) 
     }
     if row["dry_run"] or not selection.eligible:
         queue.finish(conn, row["id"], "done", {**counts, "dry_run": row["dry_run"]}, [])
+        details = {"request_id": row["id"], "stored_key": row["stored_key"], "runs": 0, "completed": 0}
+        details |= {"dry_run": row["dry_run"], **counts}
+        db.audit(conn, "reindex.completed", row["org_id"], row["workspace_id"], requester_id, details)
         return "dry run: " + selection.confirmation() if row["dry_run"] else "nothing eligible"
     phases = [p for p in ALL_PHASES if p in set(row["phases"])]
     config = {

@@ -26,9 +26,11 @@ def reindex_run_watch(
 ) -> dg.SensorResult:
     failed = []
     with app_db.connect(autocommit=True) as conn:
-        for silent in heartbeats.silent_runs(conn, reindex_policy.run_silence_seconds):
+        for silent in heartbeats.beating_runs(conn):
             run = context.instance.get_run_by_id(silent.run_id)
             if run is not None and not run.is_finished:
+                if silent.silent_s < reindex_policy.run_silence_seconds:
+                    continue  # alive
                 message = (
                     f"The run worker stopped: no heartbeat for {silent.silent_s:.0f} s "
                     f"(pid {silent.pid} on {silent.host}, last beat {silent.beat_at:%H:%M:%S %Z}). "
@@ -37,5 +39,5 @@ def reindex_run_watch(
                 context.instance.report_run_failed(run, message=message)
                 context.log.warning(f"run {silent.run_id}: {message}")
                 failed.append(silent.run_id)
-            heartbeats.forget(conn, silent.run_id)
+            heartbeats.forget(conn, silent.run_id)  # failed now, or finished (its worker died after the end)
     return dg.SensorResult(skip_reason=None if failed else "every reindex run is beating")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reindex_pipeline.db import documents as db
@@ -81,7 +81,10 @@ class Stores:
 
 
 def resolve_requester(conn, requester_id: str | None, operator_id: str | None) -> tuple[Requester, str]:
-    """The requester of the run, or the deployment's operator for a UI backfill. Raises when refused."""
+    """The requester of the run, or the deployment's operator for a UI backfill. Raises when refused.
+
+    A person reindexes within their organisation; the operator (named or by default) acts for the deployment,
+    across organisations, as the UI (whose partitions span them) and the restores of every organisation do."""
     source = "run_config"
     if not requester_id:
         if not operator_id:
@@ -89,8 +92,11 @@ def resolve_requester(conn, requester_id: str | None, operator_id: str | None) -
                 "no requester: put requester_id in the run config, or set REINDEX_OPERATOR_USER_ID to an "
                 "admin user id for UI backfills"
             )
-        requester_id, source = operator_id, "operator"
-    return check_requester(db.load_requester(conn, requester_id), requester_id), source
+        requester_id = operator_id
+    requester = check_requester(db.load_requester(conn, requester_id), requester_id)
+    if requester_id == operator_id:
+        return replace(requester, org_id=None), "operator"
+    return requester, source
 
 
 def select(

@@ -14,6 +14,7 @@ ADMIN = "admin"
 ACTIVE = "active"
 
 # Skip reasons, in the order they are checked.
+OTHER_ORGANISATION = "other_organisation"
 NOT_IN_WORKSPACE = "not_in_workspace"
 DELETED = "deleted"
 NOT_CONVERTED = "not_converted"
@@ -28,6 +29,7 @@ CLAIM_LEASE_SECONDS = 15 * 60
 
 #: What each skip reason means, in the words the UI and the CLI show next to it.
 REASON_TEXT = {
+    OTHER_ORGANISATION: "the document belongs to another organisation than the requester",
     NOT_IN_WORKSPACE: "not in the requested workspace",
     DELETED: "the document is deleted",
     NOT_CONVERTED: "the document's OCR conversion has not finished",
@@ -47,6 +49,8 @@ class Requester:
     role: str
     status: str
     username: str = ""
+    #: the requester's organisation; None for the deployment's operator, whose requests span organisations
+    org_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -71,6 +75,8 @@ class DocumentRow:
     indexing_run_id: str | None = None
     #: ``indexing`` for longer than :data:`CLAIM_LEASE_SECONDS`: its run died without releasing it
     claim_expired: bool = False
+    #: the organisation of the document's workspace
+    org_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,8 @@ def skip_reason(
 ) -> str | None:
     """Why ``doc`` may not be reindexed by ``requester`` (None: it may). A document still ``indexing`` is taken
     over from its own run (resuming), from a run known to have ended (``dead_runs``) or when its claim expired."""
+    if requester.org_id is not None and doc.org_id != requester.org_id:
+        return OTHER_ORGANISATION
     if workspace_id is not None and doc.workspace_id != workspace_id:
         return NOT_IN_WORKSPACE
     if doc.deleted_at is not None:

@@ -14,7 +14,9 @@ FINISHED_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
 
 RUNS = """
 query Runs($filter: RunsFilter) {
-  runsOrError(filter: $filter) { ... on Runs { results { runId status creationTime startTime endTime } } }
+  runsOrError(filter: $filter) {
+    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
+  }
 }"""
 PARTITIONS = """
 query { assetNodeOrError(assetKey: {path: ["extracted_data"]}) {
