@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from qdrant_client import models
 
 from reindex_pipeline.defs.restores import restores_bucket_sensor
 from reindex_pipeline.embeddings import LocalEmbedder
+from reindex_pipeline.graph.store import FalkorGraph
 from reindex_pipeline.ingest.parsing import MAX_FILE_BYTES, MAX_PDF_PAGES, parse_pages
 from reindex_pipeline.resources import AppDatabase, Bucket, QdrantStore
 from reindex_pipeline.vectors import collection_name
@@ -206,3 +208,42 @@ def test_parsing_pdf_markdown_and_text() -> None:
     ):
         with pytest.raises(ValueError, match=message):
             parse_pages(data, ext)
+
+
+NASTY_TEXT = (
+    "# INVOICE\n**Invoice No:** X'); DROP TABLE documents; --\n**From:** Robert\"); MATCH (n) DETACH DELETE n //\n"
+    "Line: $param {x} `tick` \\' \\\" })-[:OWNS]->(m) RETURN m; SELECT * FROM users WHERE '1'='1\n"
+    "**Total:** 10.00 EUR"
+)
+
+
+def test_text_full_of_sql_and_cypher_metacharacters_is_stored_and_indexed_verbatim(r: Restores) -> None:
+    """Parameterised everywhere: the text is data in Postgres, Qdrant and the graph, never a statement."""
+    r.put(key("x'); DROP TABLE documents; --.md"), NASTY_TEXT.encode())
+    r.tick()
+    [(_, status, error, document_id)] = r.objects()
+    assert (status, error) == ("ingested", None)
+    [run] = r.q.tick()
+    assert r.q.execute(run).success
+    with psycopg.connect(r.q.url) as conn:
+        [(content,)] = conn.execute(
+            "SELECT chunk_content FROM chunks WHERE document_id = %s", (document_id,)
+        ).fetchall()
+        documents = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        users = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+    assert content == NASTY_TEXT and documents == 13 and users > 0
+    client = QdrantStore(path=os.environ["QDRANT_PATH"]).client()
+    [point] = client.scroll(
+        collection_name(r.q.collection, "all-MiniLM-L6-v2"),
+        scroll_filter=models.Filter(
+            must=[models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id))]
+        ),
+        with_payload=True,
+    )[0]
+    assert point.payload["content_sha256"] == hashlib.sha256(NASTY_TEXT.encode()).hexdigest()
+    graph = FalkorGraph("127.0.0.1", int(os.environ["FALKORDB_PORT"]), graph=r.q.graph)
+    try:
+        stored = graph.run("MATCH (c:Chunk {document_id: $d}) RETURN c.text AS text", {"d": document_id})
+    finally:
+        graph.close()
+    assert [row["text"] for row in stored] == [NASTY_TEXT]

@@ -87,6 +87,8 @@ def test_restore_keys_are_validated_strictly() -> None:
         "Invoice 7.PDF",
         "application/pdf",
     )
+    odd = parse_restore_key(f"org/{org}/project/{ws}/restores/t__Rechnung \"Müller\" 'Ø' 50% — 請求書.md")
+    assert odd.filename == "Rechnung \"Müller\" 'Ø' 50% — 請求書.md"  # quotes, unicode and '%' kept verbatim
     for key, why in [
         (f"/org/{org}/project/{ws}/restores/t__a.pdf", "absolute path"),
         (f"org/{org}/project/{ws}/restores/../t__a.pdf", "'..'"),
@@ -97,6 +99,9 @@ def test_restore_keys_are_validated_strictly() -> None:
         (f"org/{org}/project/{ws}/uploads/t__a.pdf", "not org/"),
         (f"org/{org}/project/{ws}/restores/a.pdf", "not <ts>__<file>"),
         (f"org/{org}/project/{ws}/restores/t__a.docx", "unsupported file type"),
+        (f"org/{org}/project/{ws}/restores/%2e%2e/t__a.pdf", "percent-encoded"),
+        (f"org/{org}/project/{ws}/restores/t__..%2F..%2Fpasswd.pdf", "percent-encoded"),
+        (f"org/{org}/project/{ws}/restores/t__a\x7fb.pdf", "control character"),
         ("", "empty key"),
     ]:
         with pytest.raises(InvalidRestoreKey, match=why):

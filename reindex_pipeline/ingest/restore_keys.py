@@ -1,8 +1,8 @@
 """Restores-bucket keys: ``org/<org>/project/<project>/restores/<ts>__<file>``, validated strictly (pure).
 
-Stricter than a prefix check: no ``..``, no absolute path, no empty or dot segments, no
-backslashes or control characters, exactly that shape, a supported file type, and (checked by the
-caller against the database) an org/project that exist and belong together.
+Stricter than a prefix check: no ``..``, no absolute path, no empty or dot segments, no backslashes or
+control characters, no percent-encoded ``.``, ``/`` or ``\\``, exactly that shape, a supported file type,
+and (checked by the caller against the database) an org/project that exist and belong together.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 SUPPORTED = {".pdf": "application/pdf", ".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain"}
+_ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
 _NAME = re.compile(r"^(?P<ts>[0-9A-Za-z:\-TZ.]+)__(?P<file>[^/]+)$")
 
 
@@ -41,8 +42,10 @@ def parse_restore_key(key: str) -> RestoreKey:
         raise InvalidRestoreKey("empty key")
     if key.startswith("/") or re.match(r"^[A-Za-z]:", key):
         raise InvalidRestoreKey(f"absolute path: {key!r}")
-    if "\\" in key or any(ord(c) < 32 for c in key):
+    if "\\" in key or any(ord(c) < 32 or ord(c) == 127 for c in key):
         raise InvalidRestoreKey(f"backslash or control character in {key!r}")
+    if _ENCODED_SEPARATOR.search(key):  # a store or a proxy that decodes it would see '..' or '/'
+        raise InvalidRestoreKey(f"percent-encoded '.', '/' or '\\' in {key!r}")
     parts = key.split("/")
     if any(p == "" for p in parts):
         raise InvalidRestoreKey(f"empty path segment in {key!r}")
