@@ -208,6 +208,19 @@ def test_rules_refuse_a_busy_workspace_and_a_second_request_within_a_minute(q: Q
     assert len(kinds) == 2
 
 
+def test_of_many_rows_one_user_inserts_at_once_exactly_one_runs(q: Queue) -> None:
+    doc = sorted(_eligible(q.url, owner=USERS["bob"]))[0]
+    with psycopg.connect(q.url) as conn:  # one transaction: every row has the same created_at
+        ids = [
+            queue.insert_request(conn, org_id=ORG, requested_by=USERS["bob"], scope="documents", document_ids=[doc])
+            for _ in range(5)
+        ]
+    assert len(q.tick()) == 1
+    statuses = sorted(q.row(i)["status"] for i in ids)
+    assert statuses == ["refused"] * 4 + ["running"]
+    assert all("per user per minute" in q.row(i)["last_error"] for i in ids if q.row(i)["status"] == "refused")
+
+
 def test_an_admin_of_another_organisation_is_refused_and_reaches_nothing(q: Queue) -> None:
     with psycopg.connect(q.url) as conn:
         other = conn.execute("INSERT INTO organizations (name, slug) VALUES ('B', 'b') RETURNING id::text")

@@ -103,10 +103,14 @@ def active_requests(conn: psycopg.Connection, excluding: str) -> list[ActiveRequ
 def previous_request_at(
     conn: psycopg.Connection, requested_by: str, before: datetime, excluding: str
 ) -> datetime | None:
+    """When ``requested_by`` last asked before the request ``excluding`` made at ``before`` (schedule rows and
+    refused rows do not count). Rows made in one transaction share their time; the lower id counts as the
+    earlier, so of many rows inserted at once exactly one is first, whichever the sensor decides first."""
     row = conn.execute(
-        "SELECT max(created_at) FROM reindex_queue WHERE requested_by::text = %s AND created_at <= %s "
-        "AND id::text <> %s AND source <> 'schedule' AND status <> 'refused'",
-        (requested_by, before, excluding),
+        "SELECT max(created_at) FROM reindex_queue WHERE requested_by::text = %s "
+        "AND (created_at < %s OR (created_at = %s AND id::text < %s)) "
+        "AND source <> 'schedule' AND status <> 'refused'",
+        (requested_by, before, before, excluding),
     ).fetchone()
     return row[0]
 
