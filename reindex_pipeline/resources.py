@@ -7,6 +7,7 @@ launcher exports; secrets are passed as ``dg.EnvVar`` so the UI shows the variab
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -35,6 +36,10 @@ class AppDatabase(dg.ConfigurableResource):
             yield conn
 
 
+#: Seconds a run waits for a local-mode Qdrant folder another process still holds.
+LOCAL_QDRANT_WAIT_S = 30.0
+
+
 class QdrantStore(dg.ConfigurableResource):
     """Qdrant: a server at ``url``, or local mode at ``path`` (one client per process, see below)."""
 
@@ -55,8 +60,27 @@ class QdrantStore(dg.ConfigurableResource):
         with _local_qdrant_lock:
             client = _local_qdrant.get(self.path)
             if client is None:
-                client = _local_qdrant[self.path] = _SerializedClient(QdrantClient(path=self.path))
+                client = _local_qdrant[self.path] = _SerializedClient(_open_local(QdrantClient, self.path))
             return client
+
+
+def _open_local(qdrant_client: Any, path: str, wait_s: float = LOCAL_QDRANT_WAIT_S) -> Any:
+    """Open a local-mode folder, waiting while another process still holds it. The pool lets the next run
+    start when the previous one has *finished*; its process may still be exiting, with the folder locked,
+    for a few seconds (measured: a run that started 2 s after the previous one's end failed here)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return qdrant_client(path=path)
+        except RuntimeError as exc:
+            if "already accessed" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the local Qdrant folder {path} stayed in use by another process for {wait_s:.0f} s "
+                    "(local mode admits one process at a time; set QDRANT_URL to a server for concurrent use)"
+                ) from None
+            time.sleep(0.5)
 
 
 class _SerializedClient:
