@@ -145,6 +145,7 @@ def up(
             with console.status(f"Loading the demo corpus ({documents} documents, seed {seed}) ..."):
                 report = load_demo_corpus(url, documents, seed)
             console.print(f"Demo corpus: {report.documents} documents, {report.pages} pages, {report.chunks} chunks.")
+        _report_unfinished(url)
         extra_env = {}
         operator = _demo_admin(url, seed) if demo and not settings.operator_user_id else None
         if operator:
@@ -168,6 +169,26 @@ def up(
         with console.status("Stopping ..."):
             stack.stop()
         console.print("Stopped.")
+
+
+def _report_unfinished(url: str) -> None:
+    """Say what the last stop left in flight, and what becomes of it."""
+    import psycopg
+
+    from reindex_pipeline.db.heartbeats import unfinished_work
+
+    with psycopg.connect(url) as conn:
+        found = unfinished_work(conn)
+    if not any(found.values()):
+        return
+    console.print(
+        f"[yellow]Found from before: {found['running_requests']} reindex request(s) running and "
+        f"{found['pending_requests']} pending, {found['runs']} reindex run(s) that were working, "
+        f"{found['indexing']} document(s) left 'indexing'. Dagster picks them up: a run whose worker is gone is "
+        "marked failed within a minute (reindex_run_watch), its request retried, and its documents taken over by "
+        "the next run.[/yellow]",
+        soft_wrap=True,
+    )
 
 
 @app.command()

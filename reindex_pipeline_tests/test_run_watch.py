@@ -82,3 +82,25 @@ def test_a_silent_run_is_failed_retried_and_its_documents_taken_over_at_once(q: 
         statuses = conn.execute("SELECT DISTINCT index_status FROM documents WHERE id = ANY(%s::uuid[])", (docs,))
         assert [s for (s,) in statuses] == ["indexed"]
     assert _beats(q.url) == {}  # the retry's own heartbeat is gone with it
+
+
+def test_up_says_what_a_stopped_stack_left_in_flight(q: Queue, capsys: pytest.CaptureFixture[str]) -> None:
+    from reindex_pipeline.cli import _report_unfinished
+
+    _report_unfinished(q.url)
+    assert "Found from before" not in capsys.readouterr().out  # nothing in flight: nothing said
+    docs = sorted(_eligible(q.url))[:3]
+    q.request(requested_by=USERS["admin"], scope="documents", document_ids=docs)
+    q.tick()
+    with psycopg.connect(q.url, autocommit=True) as conn:
+        db.claim_many(conn, "run-x", {d: {"run_id": "run-x"} for d in docs[:2]})
+        heartbeats.beat(conn, "run-x", "host", 1)
+        assert heartbeats.unfinished_work(conn) == {
+            "running_requests": 1,
+            "pending_requests": 0,
+            "indexing": 2,
+            "runs": 1,
+        }
+    _report_unfinished(q.url)
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 reindex request(s) running" in said and "2 document(s) left 'indexing'" in said

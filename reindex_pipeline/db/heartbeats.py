@@ -58,6 +58,20 @@ def beating_runs(conn: psycopg.Connection, limit: int = 500) -> list[SilentRun]:
     return [SilentRun(*r) for r in rows]
 
 
+def unfinished_work(conn: psycopg.Connection) -> dict[str, int]:
+    """What a stopped stack left in flight: queue requests not yet decided or still running, documents left
+    ``indexing`` by reindex runs, and runs that were beating (each picked up again once Dagster is back)."""
+    requests = conn.execute(
+        "SELECT count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE status = 'pending') "
+        "FROM reindex_queue"
+    ).fetchone()
+    indexing = conn.execute(
+        "SELECT count(*) FROM documents WHERE index_status = 'indexing' AND indexing_details ? 'run_id'"
+    ).fetchone()[0]
+    runs = conn.execute("SELECT count(*) FROM reindex_run_heartbeats").fetchone()[0]
+    return {"running_requests": requests[0], "pending_requests": requests[1], "indexing": indexing, "runs": runs}
+
+
 class Heartbeat:
     """Beats for ``run_id`` every ``interval_s`` from a daemon thread, on its own connection, until closed.
 
