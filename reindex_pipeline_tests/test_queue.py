@@ -298,3 +298,17 @@ def test_a_busy_scheduled_global_reindex_waits_instead_of_being_refused(q: Queue
     assert q.tick() == []
     row = q.row(scheduled)
     assert row["status"] == "pending" and "waits" in row["last_error"] and row["scheduled_at"] > row["updated_at"]
+
+
+def test_the_table_itself_refuses_rows_no_sensor_could_read(q: Queue) -> None:
+    """A non-UUID or unknown requester and an unknown scope never become rows: the app gets the database's error."""
+    cases = [
+        ({"requested_by": "not-a-uuid", "scope": "all"}, psycopg.errors.InvalidTextRepresentation),
+        ({"requested_by": str(uuid.uuid4()), "scope": "all"}, psycopg.errors.ForeignKeyViolation),
+        ({"requested_by": USERS["admin"], "scope": "everything"}, psycopg.errors.CheckViolation),
+    ]
+    for row, error in cases:
+        with pytest.raises(error), psycopg.connect(q.url) as conn:
+            queue.insert_request(conn, org_id=ORG, **row)
+    with psycopg.connect(q.url) as conn:
+        assert conn.execute("SELECT count(*) FROM reindex_queue").fetchone()[0] == 0
