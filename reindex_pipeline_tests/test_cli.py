@@ -127,3 +127,12 @@ def test_status_of_a_refused_request_exits_2_without_an_error_line(q: Queue) -> 
     assert result.exit_code == 2 and "refused" in result.output
     assert "why: requester dave is suspended, not active" in result.output
     assert not any(line.startswith("error:") for line in result.output.splitlines())
+
+
+def test_audit_scans_every_store_from_the_cli(q: Queue) -> None:
+    """The org-wide audit through the CLI's own (autocommit) connection: it reads the documents with a
+    server-side cursor, which needs a transaction (it once failed with 'DECLARE CURSOR can only be used in
+    transaction blocks')."""
+    code, out = cli("audit")
+    assert code in (0, 1) and "error" not in out, out
+    assert re.search(r"\d+ documents in Postgres; \d+ points in \S+; \d+ graph chunks", out), out

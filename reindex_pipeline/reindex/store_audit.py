@@ -48,7 +48,8 @@ class AuditReport:
 
 def scan_postgres(conn) -> dict[str, SourceDocument]:
     out: dict[str, SourceDocument] = {}
-    with conn.cursor(name="audit_documents") as cur:
+    # A server-side cursor lives in a transaction; the CLI's connection is in autocommit mode.
+    with conn.transaction(), conn.cursor(name="audit_documents") as cur:
         cur.itersize = SCAN_PAGE
         cur.execute(
             """
