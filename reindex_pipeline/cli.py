@@ -531,7 +531,7 @@ def _open_stores():
     """(connection, current model's VectorIndex, graph, resources) of the running stack or the external services."""
     import psycopg
 
-    from reindex_pipeline.resources import build_resources
+    from reindex_pipeline.resources import build_resources, close_local_qdrant
     from reindex_pipeline.stack.supervisor import StackState
     from reindex_pipeline.vectors import VectorIndex, collection_name
 
@@ -549,8 +549,12 @@ def _open_stores():
         ) from None
     model, dimensions = resources["embeddings"].identity.rsplit("/", 1)
     index = VectorIndex(client, collection_name(resources["qdrant"].collection, model), model, int(dimensions))
-    with psycopg.connect(environ["DATABASE_URL"], autocommit=True) as conn, resources["graph"].open() as graph:
-        yield conn, index, graph, resources
+    try:
+        with psycopg.connect(environ["DATABASE_URL"], autocommit=True) as conn, resources["graph"].open() as graph:
+            yield conn, index, graph, resources
+    finally:
+        if resources["qdrant"].path:  # release the local folder now, not in the interpreter's shutdown
+            close_local_qdrant(resources["qdrant"].path)
 
 
 @app.command()
