@@ -21,7 +21,7 @@ import psycopg
 BEAT_INTERVAL_S = 5.0
 
 
-class SilentRun(NamedTuple):
+class RunBeat(NamedTuple):
     run_id: str
     host: str
     pid: int
@@ -43,7 +43,7 @@ def forget(conn: psycopg.Connection, run_id: str) -> None:
     conn.execute("DELETE FROM reindex_run_heartbeats WHERE run_id = %s", (run_id,))
 
 
-def beating_runs(conn: psycopg.Connection, limit: int = 500) -> list[SilentRun]:
+def beating_runs(conn: psycopg.Connection, limit: int = 500) -> list[RunBeat]:
     """Every run with a heartbeat row (one per reindex run in progress, plus the dead), the longest silent
     first, with the seconds since its last beat."""
     rows = conn.execute(
@@ -55,7 +55,7 @@ def beating_runs(conn: psycopg.Connection, limit: int = 500) -> list[SilentRun]:
         """,
         (limit,),
     ).fetchall()
-    return [SilentRun(*r) for r in rows]
+    return [RunBeat(*r) for r in rows]
 
 
 def unfinished_work(conn: psycopg.Connection) -> dict[str, int]:

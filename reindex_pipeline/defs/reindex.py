@@ -161,7 +161,7 @@ def build_reindex_asset(
             )
 
         # A run worker killed without a word stops beating; reindex_run_watch then fails its run.
-        with Heartbeat(app_db.url, run_id):
+        with Heartbeat(app_db.url, run_id), graph.open() as graph_store:
             stores = Stores(connect=app_db.connect, extractor=extractor)
             if VECTORS in phases:
                 stores.embedder = embeddings.embedder()
@@ -180,47 +180,46 @@ def build_reindex_asset(
             untouched = 0  # documents with every phase unchanged: not even claimed
             events_s = 0.0  # time Dagster spends storing this step's materialisations
             started = time.monotonic()
-            with graph.open() as graph_store:
-                if GRAPH in phases:
-                    graph_store.ensure_schema()
-                    stores.graph = graph_store
-                warnings: list[str] = []  # the runner works in a background thread; Dagster logs from this one
-                runner = ReindexRunner(
-                    stores, run_id, phases, warnings.append, force=not config.stale_only, dead_runs=dead_runs
-                )
-                for outcome in read_ahead(runner.reindex(selection.eligible)):
-                    while warnings:
-                        context.log.warning(warnings.pop(0))
-                    if not outcome.ok:
-                        failed.append(
-                            {"document_id": outcome.document_id, "phase": outcome.failed_phase, "error": outcome.error}
-                        )
-                        continue
-                    done += 1
-                    untouched += not outcome.metadata
-                    for phase in outcome.unchanged:
-                        unchanged[phase] += 1
-                        if in_backfill:  # a backfill counts a partition it targeted and got nothing for as failed
-                            yield _unchanged(phase, outcome.document_id, outcome.fingerprints[phase], requester)
-                    for phase, metadata in outcome.metadata.items():
-                        handed = time.monotonic()
-                        yield dg.AssetMaterialization(
-                            asset_key=ASSET_OF[phase],
-                            partition=outcome.document_id,
-                            metadata={
-                                "outcome": "reindexed",
-                                "filename": filenames.get(outcome.document_id, ""),
-                                **metadata,
-                                "requester": requester.username,
-                                "requester_id": requester.id,
-                                "fingerprint": outcome.fingerprints[phase],
-                            },
-                            tags={
-                                DATA_VERSION_TAG: outcome.fingerprints[phase],
-                                CODE_VERSION_TAG: runner.producers.code_version(phase),
-                            },
-                        )
-                        events_s += time.monotonic() - handed
+            if GRAPH in phases:
+                graph_store.ensure_schema()
+                stores.graph = graph_store
+            warnings: list[str] = []  # the runner works in a background thread; Dagster logs from this one
+            runner = ReindexRunner(
+                stores, run_id, phases, warnings.append, force=not config.stale_only, dead_runs=dead_runs
+            )
+            for outcome in read_ahead(runner.reindex(selection.eligible)):
+                while warnings:
+                    context.log.warning(warnings.pop(0))
+                if not outcome.ok:
+                    failed.append(
+                        {"document_id": outcome.document_id, "phase": outcome.failed_phase, "error": outcome.error}
+                    )
+                    continue
+                done += 1
+                untouched += not outcome.metadata
+                for phase in outcome.unchanged:
+                    unchanged[phase] += 1
+                    if in_backfill:  # a backfill counts a partition it targeted and got nothing for as failed
+                        yield _unchanged(phase, outcome.document_id, outcome.fingerprints[phase], requester)
+                for phase, metadata in outcome.metadata.items():
+                    handed = time.monotonic()
+                    yield dg.AssetMaterialization(
+                        asset_key=ASSET_OF[phase],
+                        partition=outcome.document_id,
+                        metadata={
+                            "outcome": "reindexed",
+                            "filename": filenames.get(outcome.document_id, ""),
+                            **metadata,
+                            "requester": requester.username,
+                            "requester_id": requester.id,
+                            "fingerprint": outcome.fingerprints[phase],
+                        },
+                        tags={
+                            DATA_VERSION_TAG: outcome.fingerprints[phase],
+                            CODE_VERSION_TAG: runner.producers.code_version(phase),
+                        },
+                    )
+                    events_s += time.monotonic() - handed
 
         for warning in warnings:
             context.log.warning(warning)

@@ -26,18 +26,18 @@ def reindex_run_watch(
 ) -> dg.SensorResult:
     failed = []
     with app_db.connect(autocommit=True) as conn:
-        for silent in heartbeats.beating_runs(conn):
-            run = context.instance.get_run_by_id(silent.run_id)
+        for beat in heartbeats.beating_runs(conn):
+            run = context.instance.get_run_by_id(beat.run_id)
             if run is not None and not run.is_finished:
-                if silent.silent_s < reindex_policy.run_silence_seconds:
+                if beat.silent_s < reindex_policy.run_silence_seconds:
                     continue  # alive
                 message = (
-                    f"The run worker stopped: no heartbeat for {silent.silent_s:.0f} s "
-                    f"(pid {silent.pid} on {silent.host}, last beat {silent.beat_at:%H:%M:%S %Z}). "
+                    f"The run worker stopped: no heartbeat for {beat.silent_s:.0f} s "
+                    f"(pid {beat.pid} on {beat.host}, last beat {beat.beat_at:%H:%M:%S %Z}). "
                     "Documents it left 'indexing' are taken over by the next run."
                 )
                 context.instance.report_run_failed(run, message=message)
-                context.log.warning(f"run {silent.run_id}: {message}")
-                failed.append(silent.run_id)
-            heartbeats.forget(conn, silent.run_id)  # failed now, or finished (its worker died after the end)
+                context.log.warning(f"run {beat.run_id}: {message}")
+                failed.append(beat.run_id)
+            heartbeats.forget(conn, beat.run_id)  # failed now, or finished (its worker died after the end)
     return dg.SensorResult(skip_reason=None if failed else "every reindex run is beating")

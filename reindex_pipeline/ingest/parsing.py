@@ -66,15 +66,17 @@ def _layout_pages(data: bytes) -> list[str]:
     import pdfplumber
 
     with pdfplumber.open(io.BytesIO(data)) as pdf:
-        if len(pdf.pages) > MAX_PDF_PAGES:
-            raise UnreadableFile(
-                f"too many pages: {len(pdf.pages)}; a restore takes PDFs of up to {MAX_PDF_PAGES} pages (split it)"
-            )
+        _check_pages(len(pdf.pages))
         pages = []
         for page in pdf.pages:
             pages.append(_readable(tidy_layout(page.extract_text(layout=True) or "")))
             page.close()  # pdfplumber caches every page's objects otherwise: memory grows with the page count
         return pages
+
+
+def _check_pages(count: int) -> None:
+    if count > MAX_PDF_PAGES:
+        raise UnreadableFile(f"too many pages: {count}; a restore takes PDFs of up to {MAX_PDF_PAGES} pages (split it)")
 
 
 def _plain_pages(data: bytes) -> list[str]:
@@ -83,10 +85,7 @@ def _plain_pages(data: bytes) -> list[str]:
 
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
-        if len(reader.pages) > MAX_PDF_PAGES:
-            raise UnreadableFile(
-                f"too many pages: {len(reader.pages)}; a restore takes PDFs of up to {MAX_PDF_PAGES} pages (split it)"
-            )
+        _check_pages(len(reader.pages))
         return [_readable((page.extract_text() or "").strip()) for page in reader.pages]
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
         raise UnreadableFile(f"corrupt PDF: {type(exc).__name__}: {exc}") from exc

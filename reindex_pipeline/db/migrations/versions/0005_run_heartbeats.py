@@ -23,7 +23,6 @@ def upgrade() -> None:
         sa.Column("run_id", sa.Text, primary_key=True),
         sa.Column("host", sa.Text, nullable=False),
         sa.Column("pid", sa.Integer, nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("beat_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.create_index("ix_run_heartbeats_beat_at", "reindex_run_heartbeats", ["beat_at"])
