@@ -17,7 +17,7 @@ from qdrant_client import QdrantClient, models
 from reindex_pipeline.graph.store import FalkorGraph
 from reindex_pipeline.settings import Settings
 from reindex_pipeline.stack import postgres as pg
-from reindex_pipeline.stack.processes import as_user, free_port
+from reindex_pipeline.stack.processes import as_user, free_port, terminate_group
 from reindex_pipeline.stack.supervisor import AlreadyRunning, Stack, read_status, stop_running
 from reindex_pipeline_tests.conftest import pids_alive, project_root
 
@@ -185,3 +185,17 @@ def test_status_file_records_every_service(tmp_path: Path) -> None:
         assert recorded["launcher_pid"] == os.getpid()
         assert {"postgres", "falkordb", "qdrant"} <= set(recorded["services"])
         assert recorded["environment"]["BUCKET_URL"].startswith("file://")
+
+
+def test_terminate_group_ends_what_a_stopped_leader_left_behind() -> None:
+    """A code server the daemon started outlives the daemon when it still counts a run as its own; stopping
+    Dagster ends the daemon's whole process group."""
+    leader = subprocess.Popen(
+        ["sh", "-c", "sleep 300 & echo $!; wait"], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    left = int(leader.stdout.readline())
+    leader.send_signal(signal.SIGKILL)  # the leader goes; its child stays, reparented
+    leader.wait(timeout=5)
+    assert pids_alive([left]) == [left]
+    assert left in terminate_group(leader.pid, timeout=5)
+    assert pids_alive([left]) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -100,6 +101,29 @@ def terminate(pid: int, sig: int = signal.SIGTERM, timeout: float = 20.0) -> boo
         except psutil.NoSuchProcess:
             pass
         return not psutil.pid_exists(pid)
+
+
+def terminate_group(pgid: int, timeout: float = 10.0) -> list[int]:
+    """SIGTERM what is left of process group ``pgid`` (its leader already gone), SIGKILL after ``timeout``.
+
+    Dagster's code servers outlive the webserver or daemon that started them when they still count a
+    finished run as theirs, and never exit once the instance's database is gone. Returns the pids found."""
+    members = [p for p in psutil.process_iter() if _group_of(p) == pgid]
+    for proc in members:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(members, timeout=timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    return [p.pid for p in members]
+
+
+def _group_of(proc: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except (ProcessLookupError, PermissionError):
+        return None
 
 
 def free_port(preferred: int | None = None) -> int:

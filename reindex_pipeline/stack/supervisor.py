@@ -190,6 +190,8 @@ class Stack:
             # Both shut down cleanly on SIGINT, the webserver with its code server.
             processes.terminate(proc.pid, signal.SIGINT, timeout=60)
             proc.wait(timeout=5)
+            # A code server that still counts a finished run as its own outlives them: end their group.
+            processes.terminate_group(proc.pid)
             if self.state is not None:
                 self.state.services.pop(name, None)
         if self.state is not None:
@@ -263,6 +265,8 @@ class Stack:
             processes.terminate(
                 pid, signal.SIGINT if name in ("postgres", "dagster", "dagster-daemon") else signal.SIGTERM
             )
+            if name in ("dagster", "dagster-daemon"):
+                processes.terminate_group(pid)
 
     def is_ours(self, name: str, pid: int) -> bool:
         if name == "postgres":
