@@ -31,8 +31,16 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
     """The dagster-postgres event log, on a connection pool."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._tables_seen: set[str] = set()
         super().__init__(*args, **kwargs)
         self.optimize_for_webserver(statement_timeout=0, pool_recycle=POOL_RECYCLE_S, max_overflow=MAX_OVERFLOW)
+
+    def has_table(self, table_name: str) -> bool:
+        """Asked for every stored materialisation with tags, on a second connection while the first is held:
+        with one pooled connection that opened (and closed) a new one per event. A table seen stays."""
+        if table_name not in self._tables_seen and super().has_table(table_name):
+            self._tables_seen.add(table_name)
+        return table_name in self._tables_seen
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> PooledPostgresEventLogStorage:
