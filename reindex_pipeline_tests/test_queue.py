@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import uuid
@@ -13,7 +14,13 @@ import pytest
 
 from reindex_pipeline.db import queue
 from reindex_pipeline.defs.ocr import preserved_ocr_output
-from reindex_pipeline.defs.queue import REQUEST_TAG, reindex_queue_outcomes, reindex_queue_sensor
+from reindex_pipeline.defs.queue import (
+    RANGE_END,
+    RANGE_START,
+    REQUEST_TAG,
+    reindex_queue_outcomes,
+    reindex_queue_sensor,
+)
 from reindex_pipeline.defs.reindex import build_reindex_asset
 from reindex_pipeline.demo.corpus import build_users, build_workspaces, stable_id
 from reindex_pipeline.demo.loader import load_demo_corpus
@@ -312,3 +319,21 @@ def test_the_table_itself_refuses_rows_no_sensor_could_read(q: Queue) -> None:
             queue.insert_request(conn, org_id=ORG, **row)
     with psycopg.connect(q.url) as conn:
         assert conn.execute("SELECT count(*) FROM reindex_queue").fetchone()[0] == 0
+
+
+def test_a_large_request_is_cut_into_runs_in_partition_order_without_the_checks(q: Queue) -> None:
+    """Dagster plans every partition of a run's range (and each check per partition): runs take documents in
+    partition order, so their ranges do not overlap, and leave the consistency checks out."""
+    q.policy = ReindexPolicy(operator_user_id=USERS["admin"], max_documents_per_run=10)
+    q.request(requested_by=USERS["admin"], scope="all")
+    runs = q.tick()
+    order = {k: i for i, k in enumerate(q.instance.get_dynamic_partitions("documents"))}
+    spans = []
+    for run in runs:
+        ids = run.run_config["ops"]["reindex_documents"]["config"]["document_ids"]
+        start, end = order[run.tags[RANGE_START]], order[run.tags[RANGE_END]]
+        assert len(ids) <= 10 and all(start <= order[i] <= end for i in ids)
+        assert run.asset_check_keys == []
+        spans.append((start, end))
+    assert len(runs) == -(-len(_eligible(q.url)) // 10)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # disjoint, in partition order
