@@ -108,3 +108,55 @@ def test_reindex_runs_share_one_slot_with_local_qdrant_and_n_slots_with_a_server
     monkeypatch.setenv("DAGSTER_ARTIFACTS_DIR", env["DAGSTER_ARTIFACTS_DIR"])
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.event_log_storage.get_concurrency_info("reindex").slot_count == 3
+
+
+_PROBE_PARTITIONS = dg.DynamicPartitionsDefinition(name="planned_probe")
+_PROBE_KEYS = [dg.AssetKey(f"planned_probe_{n}") for n in range(3)]
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(k, partitions_def=_PROBE_PARTITIONS, skippable=True) for k in _PROBE_KEYS],
+    partitions_def=_PROBE_PARTITIONS,
+    can_subset=True,
+)
+def _planned_probe(context):  # noqa: ANN001 (Dagster reads the annotation)
+    for key in _PROBE_KEYS:
+        yield dg.AssetMaterialization(asset_key=key, partition=context.partition_keys[0])
+    raise dg.Failure("the other documents failed")
+
+
+def _commits(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
+def test_a_runs_planned_materialisations_are_stored_in_one_batch(empty_db: str, tmp_path: Path, monkeypatch) -> None:
+    """A run over 300 partitions plans 900 materialisations when it is created; with DAGSTER_EVENT_BATCH_SIZE
+    (set by `up`) dagster.yaml's event log stores them in a few statements, and Dagster still reads them as it
+    does one by one: the last run per asset, and partitions planned but not materialised by a failed run."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("DAGSTER_PG_URL", empty_db)
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    keys = [f"doc-{i:04d}" for i in range(300)]
+    job = dg.Definitions(assets=[_planned_probe]).resolve_implicit_global_asset_job_def()
+    tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions("planned_probe", keys)
+        time.sleep(1.1)  # commit counts reach pg_stat_database at most once a second
+        before = _commits(empty_db)
+        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+        assert not result.success
+        time.sleep(1.1)
+        assert _commits(empty_db) - before < 150, "900 planned events took one transaction each"
+        for key in _PROBE_KEYS:
+            planned = instance.get_event_records(
+                dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key), limit=1000
+            )
+            assert sorted(r.partition_key for r in planned) == keys
+            assert instance.get_asset_records([key])[0].asset_entry.last_run_id == result.run_id
+            storage = instance.event_log_storage
+            attempted = storage.get_latest_asset_partition_materialization_attempts_without_materializations(key)
+            assert set(attempted) == set(keys[1:])  # what the UI shows as failed

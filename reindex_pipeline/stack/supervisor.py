@@ -323,6 +323,9 @@ def dagster_environment(state_dir: Path, environment: dict[str, str]) -> dict[st
         **environment,
         "DAGSTER_HOME": str(state_dir / "dagster_home"),
         "DAGSTER_ARTIFACTS_DIR": str(state_dir / "dagster_artifacts"),
+        # Dagster hands a run's planned materialisations (3 per partition of its range) to the event log in
+        # batches, which dagster.yaml's storage writes in one statement each (instance_storage.py).
+        "DAGSTER_EVENT_BATCH_SIZE": "1000",
     }
 
 
