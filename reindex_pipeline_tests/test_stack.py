@@ -38,8 +38,10 @@ def test_stack_starts_answers_and_stops_leaving_no_process(tmp_path: Path) -> No
         assert set(state.services) == {"postgres", "falkordb", "qdrant"}
         with psycopg.connect(env["DATABASE_URL"]) as conn:
             assert conn.execute("SELECT 1 + 1").fetchone()[0] == 2
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"  # the app's data: durable
         with psycopg.connect(env["DAGSTER_PG_URL"]) as conn:
             assert conn.execute("SELECT current_database()").fetchone()[0] == "dagster"
+            assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"  # Dagster's events: fast
         graph = FalkorGraph("127.0.0.1", int(env["FALKORDB_PORT"]), graph="smoke")
         assert graph.run("RETURN $x AS x", {"x": 41})[0]["x"] == 41
         graph.close()

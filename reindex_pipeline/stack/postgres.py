@@ -169,6 +169,11 @@ def _ensure_databases(port: int) -> None:
         for name in (APP_DATABASE, DAGSTER_DATABASE):
             if name not in existing:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        # Dagster's event log commits once per stored event, three per reindexed document; without waiting
+        # for the WAL flush each costs ~20 % less. A machine crash can lose the last fraction of a second of
+        # Dagster's events (never the app's data: its database keeps the default); run monitoring and the
+        # heartbeat watch settle a run whose end was lost.
+        conn.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(DAGSTER_DATABASE)))
 
 
 def _allow_traversal(folder: Path) -> None:
