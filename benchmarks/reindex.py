@@ -3,15 +3,17 @@
 Usage: ./dev bench reindex [--documents 1000] [--indexed 1000,50000] [--sample 100] [--skip-dagster] [--skip-size]
 
 1. Throughput on a demo corpus of ``--documents`` documents, with the real offline model and stores:
-   - the plain loop: the reindex's own functions (selection, ReindexRunner) called directly, no Dagster;
+   - the plain loop: the reindex's own functions (selection, ReindexRunner) called directly, no Dagster, in
+     this process and as a command (a new process: imports, model load, loop), which is what the Dagster
+     path's end to end (request -> last run's end) compares with;
    - the Dagster path: a queue request picked up by the daemon's sensor, and a UI-style backfill of every
      partition (both through the Dagster webserver and daemon on Postgres storage, as ``./dev up`` runs them);
    - one run per partition, as a naive partitioned asset would launch them (a few, then per document);
    - a "stale only" reindex with nothing changed, as a fraction of a full one.
 2. Store size: the per-document cost of the Postgres, Qdrant and graph work for the same sample of
-   documents with 1,000 and with 50,000 documents already indexed (a deterministic hash embedder stands
-   in for the model here, so the figures are the stores' work alone; the embedding is the same per
-   document whatever the store size).
+   documents with 1,000 and with 50,000 documents already indexed, in two stores built side by side and
+   measured in alternating passes (a deterministic hash embedder stands in for the model here, so the
+   figures are the stores' work alone; the embedding is the same per document whatever the store size).
 Starts its own throwaway stack in a temporary folder.
 """
 
@@ -20,7 +22,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -130,7 +135,9 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
         f"stale only, nothing changed         : {n} documents in {stale:6.2f} s = {stale / plain:.2%} of a full "
         f"reindex ({written} documents written)"
     )
-    close_local_qdrant(str(Settings.from_env(env).qdrant_path))  # the Dagster runs open it next
+    close_local_qdrant(str(Settings.from_env(env).qdrant_path))  # the next process opens it
+    command = plain_command(env, admin)
+    print(f"plain loop as a command (start->exit)  : {n} documents in {command:6.1f} s = {n / command:6.1f} docs/s")
     if skip_dagster:
         return
     from benchmarks.dagster_path import DagsterPath
@@ -150,7 +157,7 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
             print(
                 f"Dagster, {name}: {t.runs} run(s)\n"
                 f"    end to end (request -> last run's end): {t.end_to_end:6.1f} s = {n / t.end_to_end:6.1f} docs/s,"
-                f" {t.end_to_end / cold:.2f}x the cold plain loop's time\n"
+                f" {t.end_to_end / command:.2f}x the plain command's time\n"
                 f"    in its runs (first start -> last end) : {t.in_runs:6.1f} s = {n / t.in_runs:6.1f} docs/s,"
                 f" {t.in_runs / cold:.2f}x the cold plain loop's time\n"
                 f"    of which storing materialisations     : {t.event_log_s:6.1f} s "
@@ -185,6 +192,24 @@ Total: 120.00 EUR
 """
 
 
+def plain_command(env: dict[str, str], requester_id: str) -> float:
+    """The plain loop run the way a script is: a new process that imports, loads the model and loops.
+    Seconds from its start to its exit (what end to end means for the Dagster path)."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.reindex", "--plain-loop-as", requester_id],
+        env={**os.environ, **env},
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    return time.perf_counter() - started
+
+
+def _plain_loop_here(requester_id: str) -> None:
+    resources = build_resources(os.environ, resolved=True)
+    plain_loop(resources, requester_id, document_ids(os.environ["DATABASE_URL"]))
+
+
 # -- 2. store size -------------------------------------------------------------------------------------------
 def per_store(outcomes: list[DocumentOutcome]) -> dict[str, float]:
     """Median milliseconds per document for each store's phase (its writes and its commit)."""
@@ -192,61 +217,76 @@ def per_store(outcomes: list[DocumentOutcome]) -> dict[str, float]:
 
 
 def store_size(stack: Stack, sizes: list[int], sample: int, repeat: int = 5) -> None:
+    """One store per size (own database, Qdrant collection and graph, the same corpus and sample), filled
+    first; then passes over the sample alternate between them, so that whatever the machine does meanwhile
+    (a checkpoint, another process) falls on every size alike and the ratio is the store size's alone."""
     env = stack.state.environment
-    server = env["DATABASE_URL"].rsplit("/", 1)[0]
-    name = "bench_size"
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = f"{server}/{name}"
-    migrate.upgrade(url)
-    # The demo corpus marks about a quarter of its documents ineligible (deleted, not converted, ...).
     target = max(sizes) + sample
-    started = time.perf_counter()
-    report = load_demo_corpus(url, int(target * 1.4), seed=SEED)
-    print(f"\nstore size: demo corpus of {report.documents} documents loaded in {time.perf_counter() - started:.0f} s")
-    admin = admin_of(url)
-    resources = {
-        **build_resources({**env, "DATABASE_URL": url}, resolved=True),
-        "qdrant": QdrantStore(path=str(Settings.from_env(env).qdrant_path), collection="size"),
-        "graph": GraphDatabase(falkordb_port=int(env["FALKORDB_PORT"]), graph_name="size"),
-    }
-    with resources["app_db"].connect() as conn:
-        requester, _ = resolve_requester(conn, admin, None)
-        eligible = [d.id for d in select(conn, requester, document_ids(url), None, None, "size").eligible]
-    assert len(eligible) >= target, f"only {len(eligible)} eligible documents for {target}"
-    measured, rest = eligible[:sample], eligible[sample:]
     embedder = HashEmbedder()
-    plain_loop(resources, admin, measured, embedder=embedder)  # first index of the sample
-    indexed, rows = sample, []
+    stores = []
     for size in sizes:
-        fill = rest[indexed - sample : size - sample]
-        if fill:
-            started = time.perf_counter()
-            for start in range(0, len(fill), 2000):
-                plain_loop(resources, admin, fill[start : start + 2000], embedder=embedder)
-            print(f"  indexed {len(fill)} more documents in {time.perf_counter() - started:.0f} s")
-        indexed = max(indexed, size)
-        with psycopg.connect(url, autocommit=True) as conn:
+        store = _SizeStore(env, size, int(target * 1.4))
+        assert len(store.eligible) >= target, f"only {len(store.eligible)} eligible documents for {target}"
+        measured, rest = store.eligible[:sample], store.eligible[sample:]
+        started = time.perf_counter()
+        plain_loop(store.resources, store.admin, measured, embedder=embedder)  # the sample first
+        for start in range(0, size - sample, 2000):
+            plain_loop(store.resources, store.admin, rest[start : min(start + 2000, size - sample)], embedder=embedder)
+        print(f"  store of {size} documents indexed in {time.perf_counter() - started:.0f} s")
+        stores.append((store, measured))
+    for store, _ in stores:
+        with psycopg.connect(store.url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load, done before measuring
-        # Several passes over the same sample: one median of 100 documents moves by 20-30 % from pass to pass.
-        passes = [per_store(plain_loop(resources, admin, measured, embedder=embedder)[1]) for _ in range(repeat)]
-        costs = {store: statistics.median(p[store] for p in passes) for store in passes[0]}
-        rows.append((size, costs))
+    passes: dict[int, list[dict[str, float]]] = {size: [] for size in sizes}
+    for _ in range(repeat):
+        for store, measured in stores:
+            passes[store.size].append(
+                per_store(plain_loop(store.resources, store.admin, measured, embedder=embedder)[1])
+            )
+    close_local_qdrant(str(Settings.from_env(env).qdrant_path))  # now, not in the interpreter's shutdown
+    costs = {size: {k: statistics.median(p[k] for p in ps) for k in ps[0]} for size, ps in passes.items()}
+    for size, ps in passes.items():
         print(
-            f"  {size:>6} documents indexed: per document (median of {sample}, median of {repeat} passes, "
-            "[lowest-highest pass]) "
+            f"  {size:>6} documents indexed: per document (median of {sample}, median of {repeat} passes "
+            "alternating with the other sizes, [lowest-highest pass]) "
             + ", ".join(
-                f"{store} {ms:.1f} ms [{min(p[store] for p in passes):.1f}-{max(p[store] for p in passes):.1f}]"
-                for store, ms in costs.items()
+                f"{k} {ms:.1f} ms [{min(p[k] for p in ps):.1f}-{max(p[k] for p in ps):.1f}]"
+                for k, ms in costs[size].items()
             )
         )
-    close_local_qdrant(str(Settings.from_env(env).qdrant_path))  # now, not in the interpreter's shutdown
-    first, last = rows[0][1], rows[-1][1]
+    first, last = costs[sizes[0]], costs[sizes[-1]]
     print(
-        f"  cost at {rows[-1][0]} vs {rows[0][0]} documents: "
-        + ", ".join(f"{store} x{last[store] / first[store]:.2f}" for store in first)
+        f"  cost at {sizes[-1]} vs {sizes[0]} documents: " + ", ".join(f"{k} x{last[k] / first[k]:.2f}" for k in first)
     )
+
+
+class _SizeStore:
+    """A store of its own for one size: a database with the demo corpus, a Qdrant collection, a graph."""
+
+    def __init__(self, env: dict[str, str], size: int, documents: int):
+        self.size = size
+        server = env["DATABASE_URL"].rsplit("/", 1)[0]
+        name = f"bench_size_{size}"
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {name}")
+        self.url = f"{server}/{name}"
+        migrate.upgrade(self.url)
+        started = time.perf_counter()
+        report = load_demo_corpus(self.url, documents, seed=SEED)  # the same seed: the same documents and ids
+        print(
+            f"\nstore size {size}: demo corpus of {report.documents} documents loaded in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
+        self.admin = admin_of(self.url)
+        self.resources = {
+            **build_resources({**env, "DATABASE_URL": self.url}, resolved=True),
+            "qdrant": QdrantStore(path=str(Settings.from_env(env).qdrant_path), collection=f"size_{size}"),
+            "graph": GraphDatabase(falkordb_port=int(env["FALKORDB_PORT"]), graph_name=f"size_{size}"),
+        }
+        with self.resources["app_db"].connect() as conn:
+            requester, _ = resolve_requester(conn, self.admin, None)
+            self.eligible = [d.id for d in select(conn, requester, document_ids(self.url), None, None, "size").eligible]
 
 
 def main() -> None:
@@ -258,7 +298,11 @@ def main() -> None:
     parser.add_argument("--skip-dagster", action="store_true")
     parser.add_argument("--skip-size", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--plain-loop-as", help=argparse.SUPPRESS)  # the child process of plain_command
     args = parser.parse_args()
+    if args.plain_loop_as:
+        _plain_loop_here(args.plain_loop_as)
+        return
     with tempfile.TemporaryDirectory() as tmp, Stack(Settings.from_env({"REINDEX_STATE_DIR": str(Path(tmp))})) as stack:
         if not args.skip_throughput:
             throughput(stack, args.documents, args.skip_dagster)
