@@ -208,6 +208,7 @@ def plain_command(env: dict[str, str], requester_id: str) -> float:
 def _plain_loop_here(requester_id: str) -> None:
     resources = build_resources(os.environ, resolved=True)
     plain_loop(resources, requester_id, document_ids(os.environ["DATABASE_URL"]))
+    close_local_qdrant(str(Settings.from_env(os.environ).qdrant_path))  # as a script would, before exiting
 
 
 # -- 2. store size -------------------------------------------------------------------------------------------
