@@ -1,10 +1,13 @@
-"""Dagster instance storage on Postgres that keeps its connections open (named in ``dagster.yaml``).
+"""Dagster instance storage on Postgres, cheaper per stored event (named in ``dagster.yaml``).
 
-dagster-postgres opens a new connection for every statement group outside the webserver (SQLAlchemy
-``NullPool``): storing one materialisation opens two. Measured on the embedded server, that is two thirds of
-the ~9 ms a materialisation costs a run worker, and a reindex stores three per document. These classes are
-the dagster-postgres storages with the pooled engine the webserver already uses (``optimize_for_webserver``):
-one connection held per process, a few more under concurrency, recycled hourly, no statement timeout.
+These are the dagster-postgres storages with three changes a reindex run needs (it stores three
+materialisations per document, and a run over N partitions plans 3 x N when it is created):
+- the pooled engine the webserver already uses (``optimize_for_webserver``) instead of a new connection for
+  every statement group: one connection held per process, a few more under concurrency, recycled hourly;
+- the event log remembers tables it has seen, instead of asking on a second connection for every
+  materialisation with tags (which the one-connection pool opened and closed each time);
+- a batch of planned materialisations is written in one statement (when ``DAGSTER_EVENT_BATCH_SIZE`` is set).
+Figures: docs/benchmarks.md, "What a stored event costs Dagster".
 """
 
 from __future__ import annotations
