@@ -40,6 +40,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up` to Dagster).", "127.0.0.1"),
     "FALKORDB_PORT": ("Embedded FalkorDB port (exported by `up` to Dagster).", "chosen at start"),
     "QDRANT_PATH": ("Local-mode Qdrant folder (exported by `up` to Dagster).", "<state>/qdrant"),
+    "DAGSTER_EVENT_BATCH_SIZE": (
+        "Dagster's own: it hands a run's planned materialisations to the event log in batches (set by `up`).",
+        "1000",
+    ),
 }
 
 
