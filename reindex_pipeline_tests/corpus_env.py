@@ -16,6 +16,7 @@ from reindex_pipeline.defs.ocr import preserved_ocr_output
 from reindex_pipeline.defs.reindex import build_reindex_asset
 from reindex_pipeline.demo.corpus import build_users
 from reindex_pipeline.embeddings import EmbeddingModel, LocalEmbedder
+from reindex_pipeline.graph import queries
 from reindex_pipeline.graph.store import FalkorGraph
 from reindex_pipeline.graph.writer import document_slice
 from reindex_pipeline.reindex.extractors import Extractor
@@ -50,15 +51,18 @@ class FailingGraphDatabase(GraphDatabase):
     """Fault injection at the store boundary: a real FalkorDB whose relation writes fail for one document."""
 
     poison_document: str = ""
+    fail_cleanup: bool = False  # the batch cleanup of earlier passes fails (after the new passes went live)
 
     @contextmanager
     def open(self):
         with super().open() as store:
-            real_run, poison = store.run, self.poison_document
+            real_run, poison, fail_cleanup = store.run, self.poison_document, self.fail_cleanup
 
             def run(statement, params=None):
                 if "MERGE (a)-[r:" in statement and (params or {}).get("document_id") == poison:
                     raise RuntimeError("graph write failed mid-pass")
+                if fail_cleanup and statement == queries.DELETE_STALE_CHUNKS:
+                    raise ConnectionError("graph connection lost during cleanup")
                 return real_run(statement, params)
 
             store.run = run

@@ -153,6 +153,31 @@ def test_an_unchanged_rewrite_asks_no_orphan_question_a_failed_pass_cleans_its_o
     assert real_run(queries.COUNT_DOCUMENT_GRAPH, {"document_id": "doc-1"}) == [{"chunks": 2, "mentions": 2}]
 
 
+def test_a_batch_of_documents_is_cleaned_with_one_statement_per_kind(graph: FalkorGraph) -> None:
+    """FalkorDB's cost of a deleting statement grows with the graph, so the cleanup after a batch of passes
+    went live is shared: one statement for all their stale chunks, one per relation type, one for orphans."""
+    _write_document(graph, "other", "kept", "p0")
+    for doc in ("doc-1", "doc-2", "doc-3"):
+        _write_document(graph, doc, f"old {doc}", "p1")
+        _write_document(graph, doc, "shared new", "p2", live=False)
+    asked: list[str] = []
+    real_run = graph.run
+    graph.run = lambda statement, params=None: asked.append(statement) or real_run(statement, params)
+    superseded = [
+        writer.go_live(graph, doc, "p2", {"filename": "v2"}, ["PAID_IN"]) for doc in ("doc-1", "doc-2", "doc-3")
+    ]
+    assert asked.count(queries.DELETE_STALE_CHUNKS) == 0  # live first, nothing deleted yet
+    writer.clean_superseded(graph, superseded)
+    assert asked.count(queries.DELETE_STALE_CHUNKS) == 1 and asked.count(queries.DELETE_ORPHANS_AMONG) == 1
+    assert asked.count(queries.DELETE_STALE_RELATIONS["PAID_IN"]) == 1
+    for doc in ("doc-1", "doc-2", "doc-3"):
+        assert real_run(queries.COUNT_CHUNK_PASSES, {"document_id": doc}) == [{"total": 2, "live": 2}]
+        relations = writer.document_slice(graph, doc)["relations"]
+        assert [(r["type"], r["pass_id"]) for r in relations] == [("PAID_IN", "p2")]
+    names = {r["name"] for r in real_run("MATCH (e:Entity) RETURN e.name AS name")}
+    assert names == {"shared new", "EUR", "kept"}  # each doc's old vendor went; what others mention stays
+
+
 def test_purge_removes_only_the_documents_slice_and_unshared_entities(graph: FalkorGraph) -> None:
     _write_document(graph, "other", "kept", "p0")
     _write_document(graph, "doc-1", "gone", "p1")
@@ -167,7 +192,13 @@ def test_purge_removes_only_the_documents_slice_and_unshared_entities(graph: Fal
 
 def test_cleanup_statements_use_indexes_not_scans(graph: FalkorGraph) -> None:
     """Per-document cleanup must not grow with the graph: every statement starts from an index."""
-    params = {"document_id": "d", "pass_id": "p", "document_ids": ["d"], "keys": ["k"]}
+    params = {
+        "document_id": "d",
+        "pass_id": "p",
+        "document_ids": ["d"],
+        "documents": [{"document_id": "d", "pass_id": "p"}],
+        "keys": ["k"],
+    }
     statements = [
         queries.MENTIONED_KEYS,
         queries.DELETE_STALE_CHUNKS,

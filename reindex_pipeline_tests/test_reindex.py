@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.graph import queries
+from reindex_pipeline.reindex import consistency
 from reindex_pipeline.reindex.extraction import Extraction
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.resources import QdrantStore
@@ -142,6 +143,30 @@ def test_a_failing_document_keeps_its_old_index_and_the_others_complete(env: Env
     for victim in (victim_vec, victim_graph):
         assert {r["extractor_version"] for r in env.snapshot(victim)["derived"]["data"]} == {"rules-3.0"}
     assert {d: env.snapshot(d) for d in eligible[:3]} == others_before
+
+
+def test_a_failed_graph_cleanup_keeps_the_documents_done_and_their_next_pass_clears_it(env: Env) -> None:
+    """The graph cleanup of earlier passes runs for a batch of documents after their new passes went live.
+    If it fails, the documents are done (readers see the new passes), the consistency check names the
+    leftovers, and the documents' next pass removes them."""
+    admin = str(USERS["admin"].id)
+    env.run(requester_id=admin)
+    docs = env.eligible()[:4]
+    broken = FailingGraphDatabase(
+        falkordb_port=int(os.environ["FALKORDB_PORT"]), graph_name=env.graph_name, fail_cleanup=True
+    )
+    result = env.run(keys=docs, requester_id=admin, document_ids=docs, resources=env.resources(graph=broken))
+    assert result.success and {e.partition for e in reindexed_events(result)} == set(docs)
+
+    def problems() -> dict[str, list[str]]:
+        with psycopg.connect(env.db_url) as conn, env.graph() as g:
+            facts = consistency.gather(conn, docs, env.vectors(), g)
+        return {d: [r.description for r in consistency.evaluate(f) if not r.passed] for d, f in facts.items()}
+
+    found = problems()
+    assert all(any("of an old pass (leftovers)" in p for p in found[d]) for d in docs), found
+    env.run(keys=docs, requester_id=admin, document_ids=docs)
+    assert problems() == {d: [] for d in docs}
 
 
 def test_a_reader_never_sees_fewer_points_during_a_reindex(env: Env) -> None:

@@ -113,23 +113,29 @@ UPSERT_RELATION: dict[str, str] = {t: _UPSERT_RELATION.format(rel_type=t) for t 
 # -- cleanup: every statement starts from the document's own nodes or an indexed key, so its cost
 # depends on the document's size, never on the size of the graph.
 
-#: Entities the document's chunks mention, and whether from the given pass: the only candidates for
-#: orphan removal are those the removed pass mentions and the kept one does not.
+#: Entities the documents' chunks mention, and whether from each document's live pass: the only candidates
+#: for orphan removal are those a removed pass mentions and the kept one does not.
+#: The cleanup after passes go live takes many documents per statement (``$documents``: document_id and the
+#: live pass_id each): FalkorDB's cost of a statement that deletes grows with the graph, whatever it deletes,
+#: so a batch of documents shares one.
 MENTIONED_KEYS = """
-MATCH (ch:Chunk {document_id: $document_id})-[:MENTIONS]->(e:Entity)
-RETURN DISTINCT e.key AS key, ch.pass_id = $pass_id AS in_pass
+UNWIND $documents AS doc
+MATCH (ch:Chunk {document_id: doc.document_id})-[:MENTIONS]->(e:Entity)
+RETURN DISTINCT doc.document_id AS document_id, e.key AS key, ch.pass_id = doc.pass_id AS in_pass
 """
 
-#: After a pass is live: drop the chunks (and their mentions) an earlier pass wrote.
+#: After passes are live: drop the chunks (and their mentions) earlier passes wrote.
 DELETE_STALE_CHUNKS = """
-MATCH (ch:Chunk {document_id: $document_id})
-WHERE ch.pass_id <> $pass_id
+UNWIND $documents AS doc
+MATCH (ch:Chunk {document_id: doc.document_id})
+WHERE ch.pass_id <> doc.pass_id
 DETACH DELETE ch
 """
 
 _DELETE_STALE_RELATIONS = """
+UNWIND $documents AS doc
 MATCH ()-[r:{rel_type}]->()
-WHERE r.document_id = $document_id AND r.pass_id <> $pass_id
+WHERE r.document_id = doc.document_id AND r.pass_id <> doc.pass_id
 DELETE r
 """
 DELETE_STALE_RELATIONS: dict[str, str] = {t: _DELETE_STALE_RELATIONS.format(rel_type=t) for t in RELATION_TYPES}

@@ -1,11 +1,13 @@
 """Write, commit, drop and purge document graph slices (blue/green, see ``graph.queries``).
 
 Every cleanup starts from the document's own chunks or from an indexed relation key, and orphan
-entities are looked for only among the entities this document mentioned: the cost of a document's
-graph work depends on that document, not on how many documents the graph holds.
+entities are looked for only among the entities this document mentioned. The cleanup after passes go live
+takes a batch of documents per statement: FalkorDB's cost of a deleting statement grows with the graph.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from reindex_pipeline.graph import queries
 from reindex_pipeline.graph.builder import DocumentGraph
@@ -23,35 +25,70 @@ def write_pass(store: GraphStore, document_id: str, pass_id: str, graph: Documen
         store.run(queries.UPSERT_RELATION[rel_type], {**params, "relations": relations})
 
 
-def commit_pass(
+@dataclass(frozen=True)
+class Superseded:
+    """What a document's earlier passes left once its pass ``pass_id`` is live, to be cleaned."""
+
+    document_id: str
+    pass_id: str
+    relation_types: tuple[str, ...]  # the types to look for stale relations of
+
+
+def go_live(
     store: GraphStore, document_id: str, pass_id: str, properties: dict, relation_types: list[str] | None = None
-) -> None:
-    """Make the pass live (document properties last), then drop what earlier passes left.
+) -> Superseded:
+    """Make the pass live (the Document node's properties, its last write). Readers now read this pass.
 
     ``relation_types``: the types this pass wrote. Stale relations are looked for only among those and the
     types the previous pass recorded (all types when it recorded none), one indexed statement per type."""
-    params = {"document_id": document_id, "pass_id": pass_id}
     rows = store.run(
         queries.SET_DOCUMENT_PROPERTIES,
-        {**params, "properties": properties, "relation_types": sorted(relation_types or [])},
+        {
+            "document_id": document_id,
+            "pass_id": pass_id,
+            "properties": properties,
+            "relation_types": sorted(relation_types or []),
+        },
     )
     previous = rows[0]["previous"] if rows else None
     stale_types = queries.RELATION_TYPES if previous is None else {*previous, *(relation_types or [])}
-    keys = _no_longer_mentioned(store, params, removed_pass_is_current=False)
-    store.run(queries.DELETE_STALE_CHUNKS, params)
-    for rel_type in sorted(stale_types):
-        store.run(queries.DELETE_STALE_RELATIONS[rel_type], params)
+    return Superseded(document_id, pass_id, tuple(sorted(stale_types)))
+
+
+def clean_superseded(store: GraphStore, superseded: list[Superseded]) -> None:
+    """Drop what earlier passes of these documents left: their chunks and mentions, their relations, and the
+    entities nothing mentions any more. A few statements for all the documents: in FalkorDB a statement that
+    deletes costs time in proportion to the graph's size, so a batch of documents shares one."""
+    if not superseded:
+        return
+    documents = [{"document_id": s.document_id, "pass_id": s.pass_id} for s in superseded]
+    keys = _no_longer_mentioned(store, documents)
+    store.run(queries.DELETE_STALE_CHUNKS, {"documents": documents})
+    for rel_type in queries.RELATION_TYPES:
+        stated = [d for s, d in zip(superseded, documents, strict=True) if rel_type in s.relation_types]
+        if stated:
+            store.run(queries.DELETE_STALE_RELATIONS[rel_type], {"documents": stated})
     _delete_orphans(store, keys)
+
+
+def commit_pass(
+    store: GraphStore, document_id: str, pass_id: str, properties: dict, relation_types: list[str] | None = None
+) -> None:
+    """One document: make its pass live, then drop what earlier passes left."""
+    clean_superseded(store, [go_live(store, document_id, pass_id, properties, relation_types)])
 
 
 def drop_pass(store: GraphStore, document_id: str, pass_id: str) -> None:
     """Remove a failed pass; the live pass stays exactly as it was."""
     params = {"document_id": document_id, "pass_id": pass_id}
-    keys = _no_longer_mentioned(store, params, removed_pass_is_current=True)
+    # The failed pass is the one removed: keys only it mentions, against every other pass of the document.
+    removed, kept = set(), set()
+    for row in store.run(queries.MENTIONED_KEYS, {"documents": [params]}):
+        (removed if row["in_pass"] else kept).add(row["key"])
     store.run(queries.DELETE_PASS_CHUNKS, params)
     for statement in queries.DELETE_PASS_RELATIONS.values():
         store.run(statement, params)
-    _delete_orphans(store, keys)
+    _delete_orphans(store, sorted(removed - kept))
 
 
 def purge_documents(store: GraphStore, document_ids: list[str]) -> None:
@@ -89,12 +126,12 @@ def _mentioned_keys(store: GraphStore, statement: str, params: dict) -> list[str
     return [row["key"] for row in store.run(statement, params)]
 
 
-def _no_longer_mentioned(store: GraphStore, params: dict, removed_pass_is_current: bool) -> list[str]:
-    """Keys the removed pass(es) mention and the kept pass does not: an unchanged document has none, so
-    its reindex never asks whether a shared entity (a currency, a frequent vendor) is still mentioned."""
+def _no_longer_mentioned(store: GraphStore, documents: list[dict]) -> list[str]:
+    """Keys a removed pass mentions and no document's kept pass does: an unchanged document has none, so its
+    reindex never asks whether a shared entity (a currency, a frequent vendor) is still mentioned."""
     removed, kept = set(), set()
-    for row in store.run(queries.MENTIONED_KEYS, params):
-        (removed if bool(row["in_pass"]) == removed_pass_is_current else kept).add(row["key"])
+    for row in store.run(queries.MENTIONED_KEYS, {"documents": documents}):
+        (kept if row["in_pass"] else removed).add(row["key"])
     return sorted(removed - kept)
 
 

@@ -189,9 +189,32 @@ class ReindexRunner:
             work.pages = pages.get(doc_id, [])
             work.chunks = [ChunkText(i, text, content_hash(text)) for i, text in chunks.get(doc_id, [])]
         self._embed([w for w in plans.values() if VECTORS in w.phases])
+        done: list[tuple[DocumentOutcome, graph_writer.Superseded | None]] = []
         with self.stores.connect(autocommit=True) as status:
             for work in plans.values():
-                yield self._document(status, work)
+                done.append(self._document(status, work))
+        self._clean_graph(done)
+        for outcome, _ in done:
+            yield outcome
+
+    def _clean_graph(self, done: list[tuple[DocumentOutcome, graph_writer.Superseded | None]]) -> None:
+        """Drop what the batch's earlier graph passes left, for all its documents at once; each document's
+        graph time gets its share. Their new passes are live already: if this fails, the leftovers are
+        invisible to readers, reported by the consistency check and removed by the document's next pass."""
+        superseded = [(outcome, s) for outcome, s in done if s is not None]
+        if not superseded:
+            return
+        started = time.monotonic()
+        try:
+            graph_writer.clean_superseded(self.stores.graph, [s for _, s in superseded])
+        except Exception as exc:
+            self.log(
+                f"graph cleanup of {len(superseded)} documents' earlier passes failed ({type(exc).__name__}: "
+                f"{exc}); their new passes are live, the leftovers go with their next pass"
+            )
+        share = (time.monotonic() - started) / len(superseded)
+        for outcome, _ in superseded:
+            outcome.metadata[GRAPH]["duration_s"] = round(outcome.metadata[GRAPH]["duration_s"] + share, 4)
 
     def _embed(self, works: list[_Work]) -> None:
         """One embedding call for the batch; if it fails, each document alone, so a failure stays with
@@ -217,13 +240,16 @@ class ReindexRunner:
             work.vectors, at = vectors[at : at + len(work.chunks)], at + len(work.chunks)
 
     # -- one document: write next to the live data, then swap, or drop -----------------------------------
-    def _document(self, status, work: _Work) -> DocumentOutcome:
+    def _document(self, status, work: _Work) -> tuple[DocumentOutcome, graph_writer.Superseded | None]:
+        """The document's phases, all or nothing. Returns its outcome and, when its graph pass went live,
+        what earlier passes left in the graph (cleaned for the whole batch by ``_clean_graph``)."""
         doc, phases = work.doc, work.phases
         outcome = DocumentOutcome(
             doc.id, ok=False, fingerprints=work.fingerprints, unchanged=[p for p in self.phases if p not in phases]
         )
         pass_id = uuid.uuid4().hex[:16]
         vector_pass: VectorPass | None = None
+        superseded: graph_writer.Superseded | None = None
         written: list[str] = []
         phase = "prepare"
         db.set_running(status, doc.id, self.run_id, phases)
@@ -256,7 +282,9 @@ class ReindexRunner:
             if GRAPH in written:
                 started = time.monotonic()
                 relation_types = outcome.metadata[GRAPH]["relation_types"]
-                graph_writer.commit_pass(self.stores.graph, doc.id, pass_id, _graph_properties(doc), relation_types)
+                superseded = graph_writer.go_live(
+                    self.stores.graph, doc.id, pass_id, _graph_properties(doc), relation_types
+                )
                 _add_duration(outcome.metadata[GRAPH], started)
         except Exception as exc:  # one document's failure stays with that document
             self._drop(doc.id, pass_id, vector_pass, phases)
@@ -265,10 +293,10 @@ class ReindexRunner:
                 status, doc.id, self.run_id, phases, {"phase": phase, "error": outcome.error, "run_id": self.run_id}
             )
             self.log(f"document {doc.id} failed in {phase}: {outcome.error}")
-            return outcome
+            return outcome, None
         db.release(status, doc.id, self.run_id, phases, state=self._state(work, vector_pass, pass_id))
         outcome.ok = True
-        return outcome
+        return outcome, superseded
 
     def _state(self, work: _Work, vector_pass: VectorPass | None, pass_id: str) -> dict[str, Any]:
         state: dict[str, Any] = {}
