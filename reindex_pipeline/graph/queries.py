@@ -110,8 +110,8 @@ MERGE (a)-[r:{rel_type} {{document_id: $document_id, pass_id: $pass_id}}]->(b)
 
 UPSERT_RELATION: dict[str, str] = {t: _UPSERT_RELATION.format(rel_type=t) for t in RELATION_TYPES}
 
-# -- cleanup: every statement starts from the document's own nodes or an indexed key, so its cost
-# depends on the document's size, never on the size of the graph.
+# -- cleanup: every statement starts from the document's own nodes or an indexed key, never a scan, so what
+# it reads depends on the document's size, not on the size of the graph.
 
 #: Entities the documents' chunks mention, and whether from each document's live pass: the only candidates
 #: for orphan removal are those a removed pass mentions and the kept one does not.
