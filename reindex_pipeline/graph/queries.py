@@ -113,8 +113,9 @@ UPSERT_RELATION: dict[str, str] = {t: _UPSERT_RELATION.format(rel_type=t) for t 
 # -- cleanup: every statement starts from the document's own nodes or an indexed key, never a scan, so what
 # it reads depends on the document's size, not on the size of the graph.
 
-#: Entities the documents' chunks mention, and whether from each document's live pass: the only candidates
-#: for orphan removal are those a removed pass mentions and the kept one does not.
+#: Entities the documents' chunks mention, and whether from each document's given pass (the live one after a
+#: commit, the failed one in a drop): the only candidates for orphan removal are those a removed pass mentions
+#: and the kept one does not.
 #: The cleanup after passes go live takes many documents per statement (``$documents``: document_id and the
 #: live pass_id each): FalkorDB's cost of a statement that deletes grows with the graph, whatever it deletes,
 #: so a batch of documents shares one.

@@ -62,7 +62,7 @@ def clean_superseded(store: GraphStore, superseded: list[Superseded]) -> None:
     if not superseded:
         return
     documents = [{"document_id": s.document_id, "pass_id": s.pass_id} for s in superseded]
-    keys = _no_longer_mentioned(store, documents)
+    keys = _no_longer_mentioned(store, documents, given_pass_is_removed=False)
     store.run(queries.DELETE_STALE_CHUNKS, {"documents": documents})
     for rel_type in queries.RELATION_TYPES:
         stated = [d for s, d in zip(superseded, documents, strict=True) if rel_type in s.relation_types]
@@ -81,14 +81,11 @@ def commit_pass(
 def drop_pass(store: GraphStore, document_id: str, pass_id: str) -> None:
     """Remove a failed pass; the live pass stays exactly as it was."""
     params = {"document_id": document_id, "pass_id": pass_id}
-    # The failed pass is the one removed: keys only it mentions, against every other pass of the document.
-    removed, kept = set(), set()
-    for row in store.run(queries.MENTIONED_KEYS, {"documents": [params]}):
-        (removed if row["in_pass"] else kept).add(row["key"])
+    keys = _no_longer_mentioned(store, [params], given_pass_is_removed=True)
     store.run(queries.DELETE_PASS_CHUNKS, params)
     for statement in queries.DELETE_PASS_RELATIONS.values():
         store.run(statement, params)
-    _delete_orphans(store, sorted(removed - kept))
+    _delete_orphans(store, keys)
 
 
 def purge_documents(store: GraphStore, document_ids: list[str]) -> None:
@@ -126,12 +123,13 @@ def _mentioned_keys(store: GraphStore, statement: str, params: dict) -> list[str
     return [row["key"] for row in store.run(statement, params)]
 
 
-def _no_longer_mentioned(store: GraphStore, documents: list[dict]) -> list[str]:
-    """Keys a removed pass mentions and no document's kept pass does: an unchanged document has none, so its
-    reindex never asks whether a shared entity (a currency, a frequent vendor) is still mentioned."""
+def _no_longer_mentioned(store: GraphStore, documents: list[dict], given_pass_is_removed: bool) -> list[str]:
+    """Keys a removed pass mentions and no kept pass does: an unchanged document has none, so its reindex never
+    asks whether a shared entity (a currency, a frequent vendor) is still mentioned. ``documents``: document_id
+    and pass_id each; that pass is the one removed (a failed pass) or the one kept (the live pass)."""
     removed, kept = set(), set()
     for row in store.run(queries.MENTIONED_KEYS, {"documents": documents}):
-        (kept if row["in_pass"] else removed).add(row["key"])
+        (removed if bool(row["in_pass"]) == given_pass_is_removed else kept).add(row["key"])
     return sorted(removed - kept)
 
 
