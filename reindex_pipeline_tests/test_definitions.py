@@ -160,3 +160,102 @@ def test_a_runs_planned_materialisations_are_stored_in_one_batch(empty_db: str, 
             storage = instance.event_log_storage
             attempted = storage.get_latest_asset_partition_materialization_attempts_without_materializations(key)
             assert set(attempted) == set(keys[1:])  # what the UI shows as failed
+
+
+_BEHIND_KEYS = [dg.AssetKey(f"behind_{n}") for n in range(3)]
+
+
+def _stored_materialisations(url: str, run_id: str) -> int:
+    """Counted on a connection of our own, as the webserver or another process sees the event log."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'",
+            (run_id,),
+        ).fetchone()[0]
+
+
+def _behind_job(url: str, seen: dict) -> dg.JobDefinition:
+    @dg.op
+    def report(context) -> None:  # noqa: ANN001 (Dagster reads the annotation)
+        for i in range(150):
+            for key in _BEHIND_KEYS:
+                context.log_event(
+                    dg.AssetMaterialization(key, partition=f"doc-{i:03d}", tags={"dagster/data_version": f"v{i}"})
+                )
+        seen["other_process_before_read"] = _stored_materialisations(url, context.run_id)
+        # This process reads its own writes: what waits is written first.
+        seen["own_read"] = sorted(context.instance.get_materialized_partitions(_BEHIND_KEYS[0]))
+        context.log_event(dg.AssetMaterialization(_BEHIND_KEYS[0], partition="late"))
+        time.sleep(1.5)  # longer than a materialisation waits
+        seen["other_process_after_wait"] = _stored_materialisations(url, context.run_id)
+
+    @dg.job(executor_def=dg.in_process_executor)
+    def behind() -> None:
+        report()
+
+    return behind
+
+
+def test_a_steps_materialisations_are_written_behind_in_order(empty_db: str, tmp_path: Path, monkeypatch) -> None:
+    """dagster.yaml's event log writes a step's materialisations in batches: 451 of them take a few commits,
+    another process sees each within a second, the run's own process reads them at once, the event log keeps
+    the order they happened in, and their data versions are indexed as when stored one by one. A runless
+    report is written at once; a batch that cannot be written is written one by one."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("DAGSTER_PG_URL", empty_db)
+    seen: dict = {}
+    job = _behind_job(empty_db, seen)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert job.execute_in_process(instance=instance).success  # creates the tables
+        time.sleep(1.1)  # commit counts reach pg_stat_database at most once a second
+        before = _commits(empty_db)
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        time.sleep(1.1)
+        assert _commits(empty_db) - before < 150, "451 materialisations took two transactions each"
+        assert seen["other_process_before_read"] < 450  # the last batch was still waiting
+        assert seen["own_read"] == [f"doc-{i:03d}" for i in range(150)] + ["late"]  # "late": the first run's
+        assert seen["other_process_after_wait"] == 451
+
+        logs = instance.all_logs(result.run_id)
+        kinds = [e.dagster_event.event_type for e in logs if e.is_dagster_event]
+        first, last = (
+            kinds.index(dg.DagsterEventType.ASSET_MATERIALIZATION),
+            len(kinds) - 1 - kinds[::-1].index(dg.DagsterEventType.ASSET_MATERIALIZATION),
+        )
+        assert kinds[first : last + 1].count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 451
+        assert dg.DagsterEventType.STEP_SUCCESS in kinds[last:]
+        reported = [
+            (e.dagster_event.asset_key, e.dagster_event.partition)
+            for e in logs
+            if e.is_dagster_event and e.dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        ]
+        assert reported[:6] == [(k, f"doc-{i:03d}") for i in range(2) for k in _BEHIND_KEYS]
+        assert reported[-1] == (_BEHIND_KEYS[0], "late")
+
+        storage = instance.event_log_storage
+        tags = storage.get_latest_tags_by_partition(
+            _BEHIND_KEYS[1], dg.DagsterEventType.ASSET_MATERIALIZATION, ["dagster/data_version"]
+        )
+        assert tags["doc-007"] == {"dagster/data_version": "v7"}
+        assert instance.get_asset_records([_BEHIND_KEYS[0]])[0].asset_entry.last_run_id == result.run_id
+
+        instance.report_runless_asset_event(dg.AssetMaterialization("runless_probe"))
+        with psycopg.connect(empty_db) as conn:
+            assert (
+                conn.execute("SELECT count(*) FROM event_logs WHERE asset_key = %s", ('["runless_probe"]',)).fetchone()[
+                    0
+                ]
+                == 1
+            )
+
+        def broken(events) -> None:  # noqa: ANN001
+            raise RuntimeError("the batch statement failed")
+
+        monkeypatch.setattr(storage, "_store_materialisations", broken)
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        assert _stored_materialisations(empty_db, result.run_id) == 451
