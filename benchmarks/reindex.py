@@ -1,13 +1,15 @@
 """Benchmark: what a reindex costs, the same work measured side by side in one run.
 
-Usage: ./dev bench reindex [--documents 1000] [--indexed 1000,50000] [--sample 100] [--skip-dagster] [--skip-size]
+Usage: ./dev bench reindex [--documents 1000] [--rounds 3] [--indexed 1000,50000] [--sample 100] [--skip-dagster]
+                            [--skip-size]
 
 1. Throughput on a demo corpus of ``--documents`` documents, with the real offline model and stores:
    - the plain loop: the reindex's own functions (selection, ReindexRunner) called directly, no Dagster, in
      this process and as a command (a new process: imports, model load, loop), which is what the Dagster
      path's end to end (request -> last run's end) compares with;
    - the Dagster path: a queue request picked up by the daemon's sensor, and a UI-style backfill of every
-     partition (both through the Dagster webserver and daemon on Postgres storage, as ``./dev up`` runs them);
+     partition (both through the Dagster webserver and daemon on Postgres storage, as ``./dev up`` runs them),
+     in ``--rounds`` rounds with the plain command, each ratio taken within its round;
    - one run per partition, as a naive partitioned asset would launch them (a few, then per document);
    - a "stale only" reindex with nothing changed, as a fraction of a full one.
 2. Store size: the per-document cost of the Postgres, Qdrant and graph work for the same sample of
@@ -111,7 +113,7 @@ def plain_loop(
 
 
 # -- 1. throughput -------------------------------------------------------------------------------------------
-def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
+def throughput(stack: Stack, documents: int, skip_dagster: bool, rounds: int) -> None:
     env = stack.state.environment
     url = env["DATABASE_URL"]
     migrate.upgrade(url)
@@ -126,9 +128,8 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
     model_load = time.perf_counter() - loading
     plain, outcomes = plain_loop(resources, admin, keys)
     n = len(outcomes)
-    cold = plain + model_load  # what a plain script (or a run) pays: it loads the model first
     print(f"plain loop (no Dagster), model warm : {n} documents in {plain:6.1f} s = {n / plain:6.1f} docs/s")
-    print(f"plain loop incl. model load ({model_load:.1f} s): {n} documents in {cold:6.1f} s = {n / cold:6.1f} docs/s")
+    print(f"model load in a new process         : {model_load:.1f} s")
     stale, stale_outcomes = plain_loop(resources, admin, keys, force=False)
     written = sum(1 for o in stale_outcomes if o.metadata)
     print(
@@ -136,9 +137,9 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
         f"reindex ({written} documents written)"
     )
     close_local_qdrant(str(Settings.from_env(env).qdrant_path))  # the next process opens it
-    command = plain_command(env, admin)
-    print(f"plain loop as a command (start->exit)  : {n} documents in {command:6.1f} s = {n / command:6.1f} docs/s")
     if skip_dagster:
+        command, loop = plain_command(env, admin)
+        print(f"plain loop as a command: {n} documents in {command:6.1f} s (start->exit), {loop:.1f} s loop")
         return
     from benchmarks.dagster_path import DagsterPath
 
@@ -147,26 +148,39 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
         dagster.wait_for_partitions(len(eligible))
         time.sleep(2)
         partitions = dagster.all_partitions()
-        # A UI user selects all partitions (or a range): a backfill over a scattered subset becomes one run
-        # per contiguous range of partition keys (that is how Dagster chunks ranged runs).
-        for name, measure in (
-            ("queue request (daemon)", dagster.queue_request),
-            (f"backfill of all {len(partitions)} partitions (UI)", lambda: dagster.backfill(partitions)),
-        ):
-            t = measure()
-            print(
-                f"Dagster, {name}: {t.runs} run(s)\n"
-                f"    end to end (request -> last run's end): {t.end_to_end:6.1f} s = {n / t.end_to_end:6.1f} docs/s,"
-                f" {t.end_to_end / command:.2f}x the plain command's time\n"
-                f"    in its runs (first start -> last end) : {t.in_runs:6.1f} s = {n / t.in_runs:6.1f} docs/s,"
-                f" {t.in_runs / cold:.2f}x the cold plain loop's time\n"
-                f"    of which storing materialisations     : {t.event_log_s:6.1f} s "
-                f"({t.event_log_s / n * 1000:.0f} ms per document, 3 events each); status final after "
-                f"{t.status_after:.1f} s\n"
-                f"    pickup: first run created {t.pickup:.1f} s after the request, started "
-                f"{t.first_start - t.first_created:.1f} s later"
-            )
-            ours = t.end_to_end / n
+        # The machine's speed drifts over minutes (a VM's neighbours, checkpoints): each round measures the
+        # plain command and both Dagster ways back to back, and the ratios are taken within a round.
+        print(
+            f"\n{rounds} rounds, each: the plain loop as a command (a new process: imports, model load, loop), a queue "
+            f"request (daemon), a UI backfill of all {len(partitions)} partitions; ratios within the round.\n"
+            "  end to end: from the request (the command's start) to the last run's end (the command's exit);\n"
+            "  in its runs: from the first run's start to the last run's end, against the command's model load"
+            " and loop."
+        )
+        ratios: dict[str, list[float]] = {}
+        for r in range(1, rounds + 1):
+            command, loop = plain_command(env, admin)
+            print(f"round {r}: plain command {command:5.1f} s end to end, {loop:5.1f} s model load and loop")
+            for name, measure in (
+                ("queue request", dagster.queue_request),
+                ("UI backfill", lambda: dagster.backfill(partitions)),
+            ):
+                t = measure()
+                e2e, runs = t.end_to_end / command, t.in_runs / loop
+                ratios.setdefault(f"{name}, end to end", []).append(e2e)
+                ratios.setdefault(f"{name}, in its runs", []).append(runs)
+                print(
+                    f"  {name:<14}: {t.end_to_end:5.1f} s end to end ({e2e:.2f}x), {t.in_runs:5.1f} s in "
+                    f"{t.runs} run(s) ({runs:.2f}x); pickup {t.pickup:.1f} s, "
+                    f"start {t.first_start - t.first_created:.1f} s; "
+                    f"storing materialisations {t.event_log_s / n * 1000:.1f} ms per document; "
+                    f"status final after {t.status_after:.1f} s"
+                )
+                if name == "queue request":
+                    ours = t.end_to_end / n
+        print(f"Dagster path / plain loop, median of {rounds} rounds [lowest-highest]:")
+        for name, values in ratios.items():
+            print(f"  {name:<28}: {statistics.median(values):.2f}x [{min(values):.2f}-{max(values):.2f}]")
         queued, started, done = dagster.restore_one(RESTORED_TEXT)
         print(
             f"one restored file (drop -> indexed)   : queued after {queued:.1f} s, run started after {started:.1f} s, "
@@ -175,8 +189,8 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool) -> None:
         single = eligible[:5]
         per_partition = dagster.one_run_per_partition(single) / len(single)
         print(
-            f"one run per partition               : {per_partition:6.2f} s/doc, ours {ours:.3f} s/doc "
-            f"= {per_partition / ours:.0f}x less"
+            f"one run per partition               : {per_partition:6.2f} s/doc, ours (queue request, last round) "
+            f"{ours:.3f} s/doc = {per_partition / ours:.0f}x less"
         )
 
 
@@ -192,22 +206,30 @@ Total: 120.00 EUR
 """
 
 
-def plain_command(env: dict[str, str], requester_id: str) -> float:
+def plain_command(env: dict[str, str], requester_id: str) -> tuple[float, float]:
     """The plain loop run the way a script is: a new process that imports, loads the model and loops.
-    Seconds from its start to its exit (what end to end means for the Dagster path)."""
+    Seconds from its start to its exit (what end to end means for the Dagster path), and of its model load
+    and loop (what a run's start to end compares with: a run loads the model too)."""
     started = time.perf_counter()
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "benchmarks.reindex", "--plain-loop-as", requester_id],
         env={**os.environ, **env},
         check=True,
         cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    return elapsed, float(result.stdout.strip().splitlines()[-1])
 
 
 def _plain_loop_here(requester_id: str) -> None:
+    """The child of ``plain_command``: prints the seconds of its model load and loop, last."""
+    started = time.perf_counter()
     resources = build_resources(os.environ, resolved=True)
+    resources["embeddings"].embedder().embed(["load the model"])
     plain_loop(resources, requester_id, document_ids(os.environ["DATABASE_URL"]))
+    print(f"{time.perf_counter() - started:.3f}")
     close_local_qdrant(str(Settings.from_env(os.environ).qdrant_path))  # as a script would, before exiting
 
 
@@ -296,6 +318,7 @@ def main() -> None:
     parser.add_argument("--indexed", default="1000,50000", help="store sizes (documents indexed) to compare")
     parser.add_argument("--sample", type=int, default=100, help="documents measured at each store size")
     parser.add_argument("--repeat", type=int, default=5, help="passes over the sample at each store size")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of plain command, queue request, backfill")
     parser.add_argument("--skip-dagster", action="store_true")
     parser.add_argument("--skip-size", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
@@ -306,7 +329,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp, Stack(Settings.from_env({"REINDEX_STATE_DIR": str(Path(tmp))})) as stack:
         if not args.skip_throughput:
-            throughput(stack, args.documents, args.skip_dagster)
+            throughput(stack, args.documents, args.skip_dagster, args.rounds)
         if not args.skip_size:
             store_size(stack, [int(s) for s in args.indexed.split(",")], args.sample, args.repeat)
 

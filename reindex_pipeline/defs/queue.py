@@ -29,11 +29,15 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 REINDEX_ASSETS = [ASSET_OF[p] for p in ALL_PHASES]
 #: Rows claimed at a time, and the seconds after which a tick claims no more (the daemon allows a tick 60 s).
 CLAIM_BATCH, TICK_BUDGET_S = 50, 20.0
+#: The sensor daemon loops every 5 s (a Dagster constant). With a minimum interval of 5 s as well, a tick that
+#: started a little later in its loop than the one before was "too soon" and waited for the next loop (10 s);
+#: below the loop time, the queue is read on every loop.
+EVERY_DAEMON_LOOP_S = 1
 
 
 @dg.sensor(
     name="reindex_queue",
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
     asset_selection=REINDEX_ASSETS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Turns due reindex_queue rows into reindex runs (user requests before scheduled ones).",
@@ -194,7 +198,7 @@ def _refuse(conn, row: dict, requester_id: str | None, reason: str) -> str:
 
 @dg.sensor(
     name="reindex_queue_outcomes",
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=EVERY_DAEMON_LOOP_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Moves running reindex_queue rows to done / pending (backoff) / failed from their runs.",
 )
