@@ -7,7 +7,7 @@ materialisations per document, and a run over N partitions plans 3 x N when it i
 - the event log remembers tables it has seen, instead of asking on a second connection for every
   materialisation with tags (which the one-connection pool opened and closed each time);
 - a batch of planned materialisations is written in one statement (when ``DAGSTER_EVENT_BATCH_SIZE`` is set);
-- a step's materialisations are written behind, in batches (``WriteBehind``).
+- a step's materialisations are written behind, in batches (``PooledPostgresEventLogStorage``).
 Figures: docs/benchmarks.md, "What a stored event costs Dagster".
 """
 
@@ -50,7 +50,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
     the oldest has waited ``WRITE_BEHIND_S``, before any other event of this process is stored (so the event
     log's order is the order they happened in), before this process reads the event log (so it always reads
     its own writes), and when the instance is disposed or the process exits. Stored one by one, each costs
-    a transaction of five statements (~2.4 ms of a run's time); in a batch, ~0.4 ms. Dagster batches the
+    four statements in two transactions (~2.4 ms of a run's time); in a batch, ~0.4 ms. Dagster batches the
     materialisations of a ranged output the same way (``DAGSTER_EVENT_BATCH_SIZE``), not those a step reports
     itself. A run worker killed outright loses at most the last second of its materialisations: the
     documents they describe were indexed, and the next reindex of them rewrites the same data.
