@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -63,9 +64,8 @@ def server_url(stack_state: StackState) -> str:
     return stack_state.environment["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
 
 
-@pytest.fixture()
-def empty_db(server_url: str) -> Iterator[str]:
-    """A new, empty database on the session server; dropped afterwards."""
+@contextlib.contextmanager
+def _throwaway_db(server_url: str) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -75,6 +75,20 @@ def empty_db(server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture()
+def empty_db(server_url: str) -> Iterator[str]:
+    """A new, empty database on the session server; dropped afterwards."""
+    with _throwaway_db(server_url) as url:
+        yield url
+
+
+@pytest.fixture()
+def second_empty_db(server_url: str) -> Iterator[str]:
+    """Another one, for comparing two configurations side by side."""
+    with _throwaway_db(server_url) as url:
+        yield url
 
 
 @pytest.fixture()

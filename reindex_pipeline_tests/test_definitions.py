@@ -259,3 +259,106 @@ def test_a_steps_materialisations_are_written_behind_in_order(empty_db: str, tmp
         result = job.execute_in_process(instance=instance)
         assert result.success
         assert _stored_materialisations(empty_db, result.run_id) == 451
+
+
+_CHECKED_PARTITIONS = [f"doc-{i:04d}" for i in range(200)]
+_CHECKED = dg.StaticPartitionsDefinition(_CHECKED_PARTITIONS)  # readers resolve it without an instance
+_CHECKED_KEYS = [dg.AssetKey(f"checked_probe_{n}") for n in range(2)]
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(k, partitions_def=_CHECKED, skippable=True) for k in _CHECKED_KEYS],
+    partitions_def=_CHECKED,
+    can_subset=True,
+)
+def _checked_probe(context):  # noqa: ANN001 (Dagster reads the annotation)
+    for key in _CHECKED_KEYS:  # every partition of the run's range; then the checks run
+        yield dg.MaterializeResult(asset_key=key)
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec(f"consistent_{n}", asset=k, partitions_def=_CHECKED) for n, k in enumerate(_CHECKED_KEYS)],
+    can_subset=True,
+)
+def _checked_probe_checks(context):  # noqa: ANN001 (Dagster reads the annotation)
+    for i, partition in enumerate(context.op_execution_context.partition_keys[:20]):  # the rest: planned, not run
+        for n, key in enumerate(_CHECKED_KEYS):
+            context.op_execution_context.log_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=key, check_name=f"consistent_{n}", passed=i % 7 != 3, partition=partition
+                )
+            )
+    return
+    yield
+
+
+def _check_reads(instance: dg.DagsterInstance) -> dict:
+    """What Dagster reads back about the probe's checks (the UI's statuses), without ids and times."""
+    storage = instance.event_log_storage
+    check_keys = [dg.AssetCheckKey(key, f"consistent_{n}") for n, key in enumerate(_CHECKED_KEYS)]
+    infos = storage.get_asset_check_partition_info(check_keys)
+    states = storage.get_asset_check_state([(k, _CHECKED) for k in check_keys])
+    return {
+        "partition_info": sorted(
+            (str(i.check_key), i.partition_key, i.latest_execution_status.value, i.is_current) for i in infos
+        ),
+        "status_subsets": {
+            str(k): {str(status): sorted(subset.value.get_partition_keys()) for status, subset in state.subsets.items()}
+            for k, state in states.items()
+        },
+        "history": {
+            str(k): [(r.status.value, r.partition) for r in storage.get_asset_check_execution_history(k, limit=500)]
+            for k in check_keys
+        },
+        "latest": {
+            str(k): r.status.value for k, r in storage.get_latest_asset_check_execution_by_key(check_keys).items()
+        },
+    }
+
+
+def test_planned_partitioned_checks_read_back_as_dagster_postgres_stores_them(
+    empty_db: str, second_empty_db: str, tmp_path: Path, monkeypatch
+) -> None:
+    """A run over 200 partitions plans each check per partition. dagster-postgres stores the run's whole
+    partition subset in every one of those rows; dagster.yaml's event log stores each row's own partition.
+    Everything Dagster reads back about the checks (per-partition status and currency, the status subsets
+    the UI draws, execution history, latest execution) is the same on both, and the rows are far smaller."""
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    partitions = _CHECKED_PARTITIONS
+    job = dg.Definitions(
+        assets=[_checked_probe], asset_checks=[_checked_probe_checks]
+    ).resolve_implicit_global_asset_job_def()
+    tags = {"dagster/asset_partition_range_start": partitions[0], "dagster/asset_partition_range_end": partitions[-1]}
+    reads, sizes = {}, {}
+    for name, url, module, (run_class, event_class) in (
+        ("stock", second_empty_db, "dagster_postgres", ("PostgresRunStorage", "PostgresEventLogStorage")),
+        (
+            "ours",
+            empty_db,
+            "reindex_pipeline.instance_storage",
+            ("PooledPostgresRunStorage", "PooledPostgresEventLogStorage"),
+        ),
+    ):
+        config = {"postgres_url": url}
+        overrides = {
+            "run_storage": {"module": module, "class": run_class, "config": config},
+            "event_log_storage": {"module": module, "class": event_class, "config": config},
+            "schedule_storage": {"module": "dagster_postgres", "class": "PostgresScheduleStorage", "config": config},
+        }
+        with dg.instance_for_test(overrides=overrides) as instance:
+            for _ in range(2):  # the second run's plans and results supersede the first's
+                assert job.execute_in_process(instance=instance, tags=tags).success
+            reads[name] = _check_reads(instance)
+        with psycopg.connect(url) as conn:
+            sizes[name] = conn.execute(
+                "SELECT sum(length(evaluation_event)) FROM asset_check_executions WHERE execution_status = 'PLANNED'"
+            ).fetchone()[0]
+    assert reads["ours"] == reads["stock"]
+    check_0 = str(dg.AssetCheckKey(_CHECKED_KEYS[0], "consistent_0"))
+    assert len(reads["ours"]["status_subsets"][check_0]["AssetCheckExecutionResolvedStatus.SKIPPED"]) == 180
+    history = [status for status, _ in reads["ours"]["history"][check_0]]
+    # two runs: each evaluated 20 partitions (3 failed) and left 180 planned
+    assert (history.count("SUCCEEDED"), history.count("FAILED"), history.count("PLANNED")) == (34, 6, 360)
+    # 720 planned rows: ~0.9 KB each here, whatever the run's size; stock rows grow with the run's partitions
+    assert sizes["ours"] < 720 * 1500 and sizes["ours"] * 3 < sizes["stock"], sizes
