@@ -95,7 +95,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
                     self._timer.cancel()
                     self._timer = None
                 try:
-                    self._store_materialisations(self._waiting)
+                    self._store_asset_events(self._waiting)
                     self._waiting = []
                 except Exception as exc:  # noqa: BLE001 (Dagster's own batch writing falls back the same way)
                     sys.stderr.write(
@@ -124,7 +124,9 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
                 if self._waiting and self._timer is None:
                     self._start_timer()
 
-    def _store_materialisations(self, events: Sequence[dg.EventLogEntry]) -> None:
+    def _store_asset_events(self, events: Sequence[dg.EventLogEntry]) -> None:
+        """Asset events in one transaction: their rows, their tags, and each asset's row from its last event
+        (what storing them one by one leaves there)."""
         statement = self.prepare_insert_event_batch(events)
         with self.index_transaction() as conn:
             ids = [row[0] for row in conn.execute(statement.returning(statement.table.c.id))]
@@ -193,13 +195,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
         if not events or any(e.dagster_event_type != dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED for e in events):
             super().store_event_batch(events)
             return
-        statement = self.prepare_insert_event_batch(events)
-        with self._connect() as conn:
-            ids = [row[0] for row in conn.execute(statement.returning(statement.table.c.id))]
-        last = {e.dagster_event.asset_key: (e, i) for e, i in zip(events, ids, strict=True)}
-        with self.index_transaction() as conn:
-            for event, event_id in last.values():
-                self._store_asset_event(conn, event, event_id)
+        self._store_asset_events(events)
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> PooledPostgresEventLogStorage:

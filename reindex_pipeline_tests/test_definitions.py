@@ -255,7 +255,7 @@ def test_a_steps_materialisations_are_written_behind_in_order(empty_db: str, tmp
         def broken(events) -> None:  # noqa: ANN001
             raise RuntimeError("the batch statement failed")
 
-        monkeypatch.setattr(storage, "_store_materialisations", broken)
+        monkeypatch.setattr(storage, "_store_asset_events", broken)
         result = job.execute_in_process(instance=instance)
         assert result.success
         assert _stored_materialisations(empty_db, result.run_id) == 451
