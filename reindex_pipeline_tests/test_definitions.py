@@ -89,12 +89,12 @@ def test_instance_storage_reuses_its_connections(stack_state, tmp_path: Path, mo
     assert opened <= 10, f"{opened} sessions for 40 stored materialisations"
 
 
-def test_reindex_runs_share_one_slot_with_local_qdrant_and_n_slots_with_a_server(
+def test_pools_have_their_slots_before_any_run_one_for_local_qdrant_n_for_a_server(
     stack_state, tmp_path: Path, monkeypatch
 ) -> None:
     from reindex_pipeline.defs.reindex import build_reindex_asset
     from reindex_pipeline.settings import Settings
-    from reindex_pipeline.stack.supervisor import set_reindex_slots
+    from reindex_pipeline.stack.supervisor import set_pool_slots
 
     local = Settings.from_env({})
     server = Settings.from_env({"QDRANT_URL": "http://qdrant:6333", "REINDEX_PARALLEL_RUNS": "3"})
@@ -104,10 +104,20 @@ def test_reindex_runs_share_one_slot_with_local_qdrant_and_n_slots_with_a_server
     home.mkdir()
     shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
-    set_reindex_slots(home, server, env)
     monkeypatch.setenv("DAGSTER_ARTIFACTS_DIR", env["DAGSTER_ARTIFACTS_DIR"])
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert instance.event_log_storage.get_concurrency_info("reindex").slot_count == 3
+        storage = instance.event_log_storage
+        for pool in ("qdrant", "reindex"):
+            storage.delete_concurrency_limit(pool)  # as on a fresh instance
+        set_pool_slots(home, local, env)
+        # Known to the run queue before any run needs them: the queue treats a pool it has not seen yet as
+        # unlimited for the pass that first meets it (see set_pool_slots).
+        assert "qdrant" in storage.get_concurrency_keys()
+        assert storage.get_concurrency_info("qdrant").slot_count == 1
+        assert "reindex" not in storage.get_concurrency_keys()
+        set_pool_slots(home, server, env)
+        assert storage.get_concurrency_info("reindex").slot_count == 3
+        assert storage.get_concurrency_info("qdrant").slot_count == 1
 
 
 _PROBE_PARTITIONS = dg.DynamicPartitionsDefinition(name="planned_probe")

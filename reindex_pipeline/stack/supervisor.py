@@ -141,7 +141,7 @@ class Stack:
         home.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(project_root() / "dagster.yaml", home / "dagster.yaml")
         env = {**os.environ, **dagster_env, **(extra_env or {})}
-        set_reindex_slots(home, Settings.from_env(env), env)
+        set_pool_slots(home, Settings.from_env(env), env)
         port = processes.free_port(port)
         workspace = str(project_root() / "workspace.yaml")
         commands = {
@@ -295,18 +295,23 @@ class Stack:
         tmp.replace(self.state_path)
 
 
-def set_reindex_slots(home: Path, settings: Settings, env: dict[str, str]) -> None:
-    """With a Qdrant server, reindex runs share the ``reindex`` pool: give it REINDEX_PARALLEL_RUNS slots (with
-    local Qdrant they hold the ``qdrant`` pool's single slot, ``pools.default_limit`` in dagster.yaml)."""
-    if settings.reindex_pool == "qdrant":
-        return
+def set_pool_slots(home: Path, settings: Settings, env: dict[str, str]) -> None:
+    """Give the pools their slots before the daemon dequeues a run: ``qdrant`` one (local mode admits one
+    process), and with a Qdrant server the ``reindex`` pool REINDEX_PARALLEL_RUNS.
+
+    ``pools.default_limit`` alone is not enough: Dagster's run queue gives a pool its default limit the first
+    time a queued run needs it, but decides that same pass as if the pool had no limit, so on a fresh instance
+    the runs queued at that moment started at once (measured: two runs of one request; the second failed after
+    waiting 30 s for the Qdrant folder, and the request was retried from the start)."""
     import dagster as dg
 
     saved = {k: os.environ.get(k) for k in ("DAGSTER_PG_URL", "DAGSTER_ARTIFACTS_DIR")}
     os.environ.update({k: env[k] for k in saved if k in env})  # the instance config reads them
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            instance.event_log_storage.set_concurrency_slots(settings.reindex_pool, settings.parallel_runs)
+            instance.event_log_storage.set_concurrency_slots("qdrant", 1)
+            if settings.reindex_pool != "qdrant":
+                instance.event_log_storage.set_concurrency_slots(settings.reindex_pool, settings.parallel_runs)
     finally:
         for key, value in saved.items():
             if value is None:
