@@ -9,7 +9,8 @@ Usage: ./dev bench reindex [--documents 1000] [--rounds 3] [--indexed 1000,50000
      path's end to end (request -> last run's end) compares with;
    - the Dagster path: a queue request picked up by the daemon's sensor, and a UI-style backfill of every
      partition (both through the Dagster webserver and daemon on Postgres storage, as ``./dev up`` runs them),
-     in ``--rounds`` rounds with the plain command, each ratio taken within its round;
+     in ``--rounds`` rounds; each way runs right after its own plain command, and its ratio is taken against
+     that command (the machine drifts over minutes);
    - one run per partition, as a naive partitioned asset would launch them (a few, then per document);
    - a "stale only" reindex with nothing changed, as a fraction of a full one.
 2. Store size: the per-document cost of the Postgres, Qdrant and graph work for the same sample of
@@ -148,23 +149,25 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool, rounds: int) ->
         dagster.wait_for_partitions(len(eligible))
         time.sleep(2)
         partitions = dagster.all_partitions()
-        # The machine's speed drifts over minutes (a VM's neighbours, checkpoints): each round measures the
-        # plain command and both Dagster ways back to back, and the ratios are taken within a round.
+        # The machine's speed drifts over minutes (a VM's neighbours, checkpoints): each Dagster way is measured
+        # right after its own plain command, and its ratio taken against that command.
         print(
-            f"\n{rounds} rounds, each: the plain loop as a command (a new process: imports, model load, loop), a queue "
-            f"request (daemon), a UI backfill of all {len(partitions)} partitions; ratios within the round.\n"
+            f"\n{rounds} rounds, each: the plain loop as a command (a new process: imports, model load, loop), then a "
+            f"queue request (daemon); the plain command again, then a UI backfill of all {len(partitions)} partitions. "
+            "Each way's ratios are taken against the command run just before it (the machine drifts over minutes).\n"
             "  end to end: from the request (the command's start) to the last run's end (the command's exit);\n"
             "  in its runs: from the first run's start to the last run's end, against the command's model load"
             " and loop."
         )
         ratios: dict[str, list[float]] = {}
         for r in range(1, rounds + 1):
-            command, loop = plain_command(env, admin)
-            print(f"round {r}: plain command {command:5.1f} s end to end, {loop:5.1f} s model load and loop")
+            print(f"round {r}:")
             for name, measure in (
                 ("queue request", dagster.queue_request),
                 ("UI backfill", lambda: dagster.backfill(partitions)),
             ):
+                command, loop = plain_command(env, admin)
+                print(f"  plain command : {command:5.1f} s end to end, {loop:5.1f} s model load and loop")
                 t = measure()
                 e2e, runs = t.end_to_end / command, t.in_runs / loop
                 ratios.setdefault(f"{name}, end to end", []).append(e2e)
@@ -318,7 +321,7 @@ def main() -> None:
     parser.add_argument("--indexed", default="1000,50000", help="store sizes (documents indexed) to compare")
     parser.add_argument("--sample", type=int, default=100, help="documents measured at each store size")
     parser.add_argument("--repeat", type=int, default=5, help="passes over the sample at each store size")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of plain command, queue request, backfill")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of: command, queue, command, backfill")
     parser.add_argument("--skip-dagster", action="store_true")
     parser.add_argument("--skip-size", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
