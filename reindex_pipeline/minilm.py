@@ -43,10 +43,6 @@ class MiniLM:
         self.tokenizer.enable_truncation(min(max_tokens, int(config["max_position_embeddings"])))
         self.pad_id = int(config.get("pad_token_id", 0))
 
-    @property
-    def dimensions(self) -> int:
-        return self.hidden
-
     def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         """Unit vectors, one row per text, in the order given. Texts are batched by token length (longest
         first, as sentence-transformers does) so that a batch pads little."""
