@@ -155,7 +155,10 @@ class ReindexPolicy(dg.ConfigurableResource):
     """Deployment-wide reindex settings."""
 
     operator_user_id: str | None = Field(default=None, description="admin id UI backfills run as")
-    max_documents_per_run: int = Field(default=1000, description="queue requests launch one run per this many")
+    max_documents_per_run: int = Field(default=2500, description="cap of documents per reindex run")
+    parallel_runs: int = Field(
+        default=1, description="reindex runs that may write at once (1 with local Qdrant); requests fill them"
+    )
     max_attempts: int = Field(default=4, description="queue attempts before a request is failed")
     run_silence_seconds: int = Field(
         default=60, description="a reindex run whose worker has not beaten for this long is failed (its worker died)"
@@ -201,6 +204,7 @@ def build_resources(environ: Mapping[str, str], resolved: bool = False) -> dict[
         "reindex_policy": ReindexPolicy(
             operator_user_id=settings.operator_user_id,
             max_documents_per_run=settings.max_documents_per_run,
+            parallel_runs=settings.concurrent_runs,
             max_attempts=settings.max_attempts,
             run_silence_seconds=settings.run_silence_seconds,
         ),

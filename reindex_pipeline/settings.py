@@ -33,7 +33,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
     "REINDEX_FULL_CRON": ("Cron of the scheduled full reindex (the schedule starts switched off).", "0 3 * * 0"),
-    "REINDEX_MAX_DOCUMENTS_PER_RUN": ("Cap of documents per reindex run (a backfill is split into runs).", "1000"),
+    "REINDEX_MAX_DOCUMENTS_PER_RUN": ("Cap of documents per reindex run (a backfill is split into runs).", "2500"),
     "REINDEX_PARALLEL_RUNS": ("Reindex runs at once when Qdrant is a server (local Qdrant: one).", "4"),
     "REINDEX_RUN_SILENCE_SECONDS": ("A reindex run whose worker stopped beating this long is failed.", "60"),
     "DAGSTER_PORT": ("Port of the Dagster UI started by `up`.", "3000"),
@@ -102,7 +102,7 @@ class Settings:
             max_attempts=_positive_int("REINDEX_MAX_ATTEMPTS", get("REINDEX_MAX_ATTEMPTS"), 4),
             full_reindex_cron=get("REINDEX_FULL_CRON") or "0 3 * * 0",
             max_documents_per_run=_positive_int(
-                "REINDEX_MAX_DOCUMENTS_PER_RUN", get("REINDEX_MAX_DOCUMENTS_PER_RUN"), 1000
+                "REINDEX_MAX_DOCUMENTS_PER_RUN", get("REINDEX_MAX_DOCUMENTS_PER_RUN"), 2500
             ),
             parallel_runs=_positive_int("REINDEX_PARALLEL_RUNS", get("REINDEX_PARALLEL_RUNS"), 4),
             dagster_port=_positive_int("DAGSTER_PORT", get("DAGSTER_PORT"), 3000),
@@ -117,6 +117,11 @@ class Settings:
         """The Dagster pool every reindex run holds a slot of: local Qdrant admits one process, so its pool has
         one slot; with a Qdrant server the pool has ``parallel_runs`` slots."""
         return "qdrant" if self.qdrant_url is None else "reindex"
+
+    @property
+    def concurrent_runs(self) -> int:
+        """Reindex runs that may write at once: one with local Qdrant (one process holds its folder)."""
+        return 1 if self.qdrant_url is None else self.parallel_runs
 
     @property
     def qdrant_path(self) -> Path:

@@ -93,12 +93,19 @@ def test_pools_have_their_slots_before_any_run_one_for_local_qdrant_n_for_a_serv
     stack_state, tmp_path: Path, monkeypatch
 ) -> None:
     from reindex_pipeline.defs.reindex import build_reindex_asset
+    from reindex_pipeline.resources import build_resources
     from reindex_pipeline.settings import Settings
     from reindex_pipeline.stack.supervisor import set_pool_slots
 
     local = Settings.from_env({})
     server = Settings.from_env({"QDRANT_URL": "http://qdrant:6333", "REINDEX_PARALLEL_RUNS": "3"})
     assert (local.reindex_pool, server.reindex_pool, server.parallel_runs) == ("qdrant", "reindex", 3)
+    # Queue requests are cut to fill the slots (one run at a time with local Qdrant).
+    policies = [
+        build_resources(e)["reindex_policy"]
+        for e in ({}, {"QDRANT_URL": "http://q:6333", "REINDEX_PARALLEL_RUNS": "3"})
+    ]
+    assert [p.parallel_runs for p in policies] == [1, 3] and policies[0].max_documents_per_run == 2500
     assert build_reindex_asset(10, pool=server.reindex_pool).op.pool == "reindex"
     home = tmp_path / "dagster_home"
     home.mkdir()

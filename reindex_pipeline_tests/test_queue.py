@@ -27,7 +27,7 @@ from reindex_pipeline.demo.loader import load_demo_corpus
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.partitions import apply_requests
 from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.reindex.queue_rules import after_failure, backoff_seconds, refusal_reason
+from reindex_pipeline.reindex.queue_rules import after_failure, backoff_seconds, refusal_reason, run_sizes
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy
 
 SEED = 7
@@ -273,6 +273,23 @@ def test_backoff_and_rules_as_pure_functions() -> None:
     assert refusal_reason("documents", None, "u", [], now - timedelta(seconds=61), now) is None
 
 
+def test_run_sizes_few_runs_under_the_cap_balanced_and_one_per_parallel_slot_when_worth_it() -> None:
+    assert run_sizes(0, 2500) == []
+    assert run_sizes(744, 2500) == [744]
+    assert run_sizes(2959, 2500) == [1480, 1479]  # not 2500 + 459
+    assert run_sizes(5000, 2500) == [2500, 2500] and run_sizes(5001, 2500) == [1667, 1667, 1667]
+    assert run_sizes(2959, 1000) == [987, 986, 986]
+    assert run_sizes(1000, 2500, parallel_runs=4) == [250] * 4  # a Qdrant server's four slots all work
+    assert run_sizes(250, 2500, parallel_runs=4) == [125, 125]  # no run under 100 documents to fill a slot
+    assert run_sizes(50, 2500, parallel_runs=4) == [50]
+    assert run_sizes(12_000, 2500, parallel_runs=4) == [2400] * 5
+    for documents, cap, parallel in [(1, 1, 1), (99, 7, 3), (10_001, 2500, 8), (123_457, 1000, 16)]:
+        sizes = run_sizes(documents, cap, parallel)
+        assert sum(sizes) == documents and max(sizes) <= cap and max(sizes) - min(sizes) <= 1
+    with pytest.raises(ValueError):
+        run_sizes(10, 0)
+
+
 def test_schedule_requests_every_eligible_document_and_a_later_user_request_runs_first(q: Queue) -> None:
     from reindex_pipeline.defs.schedule import build_full_reindex_schedule
 
@@ -328,12 +345,14 @@ def test_a_large_request_is_cut_into_runs_in_partition_order_without_the_checks(
     q.request(requested_by=USERS["admin"], scope="all")
     runs = q.tick()
     order = {k: i for i, k in enumerate(q.instance.get_dynamic_partitions("documents"))}
-    spans = []
+    spans, sizes = [], []
     for run in runs:
         ids = run.run_config["ops"]["reindex_documents"]["config"]["document_ids"]
         start, end = order[run.tags[RANGE_START]], order[run.tags[RANGE_END]]
         assert len(ids) <= 10 and all(start <= order[i] <= end for i in ids)
         assert run.asset_check_keys == []
         spans.append((start, end))
-    assert len(runs) == -(-len(_eligible(q.url)) // 10)
+        sizes.append(len(ids))
+    assert len(runs) == -(-len(_eligible(q.url)) // 10) and max(sizes) - min(sizes) <= 1
+    assert sum(sizes) == len(_eligible(q.url))
     assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # disjoint, in partition order

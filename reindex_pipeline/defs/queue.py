@@ -19,7 +19,7 @@ from reindex_pipeline.db import queue
 from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import admission
-from reindex_pipeline.reindex.queue_rules import after_failure
+from reindex_pipeline.reindex.queue_rules import after_failure, run_sizes
 from reindex_pipeline.reindex.runner import ALL_PHASES
 from reindex_pipeline.reindex.selection import select_documents
 from reindex_pipeline.resources import AppDatabase, ReindexPolicy
@@ -75,7 +75,7 @@ def reindex_queue_sensor(
                 new_keys += missing
                 # A fresh tag per claim: a requeued or reclaimed request never mistakes older runs for its own.
                 attempt = f"{row['attempts']}-{uuid.uuid4().hex[:6]}"
-                chunks = _run_requests(row, attempt, eligible_ids, config, order, reindex_policy.max_documents_per_run)
+                chunks = _run_requests(row, attempt, eligible_ids, config, order, reindex_policy)
                 run_requests += chunks
                 queue.launched(conn, row["id"], attempt, len(chunks), counts)
                 db.audit(
@@ -94,17 +94,19 @@ def reindex_queue_sensor(
 
 
 def _run_requests(
-    row: dict, attempt: str, eligible_ids: list[str], config: dict, order: dict[str, int], per_run: int
+    row: dict, attempt: str, eligible_ids: list[str], config: dict, order: dict[str, int], policy: ReindexPolicy
 ) -> list[dg.RunRequest]:
-    """One run per ``per_run`` documents, tagged with the request, its attempt and its partition range.
+    """Runs of the sizes ``run_sizes`` gives, tagged with the request, its attempt and its partition range.
 
     Documents are cut into runs in partition order, so each run's range is as narrow as its documents allow
     (Dagster plans every partition of a range). The consistency checks are left out: a reindex run does not
     run them, and planning them per partition costs seconds per run."""
     ordered_ids = sorted(eligible_ids, key=order.__getitem__)
     requests = []
-    for n, start in enumerate(range(0, len(ordered_ids), per_run)):
-        chunk = ordered_ids[start : start + per_run]
+    start = 0
+    for n, size in enumerate(run_sizes(len(ordered_ids), policy.max_documents_per_run, policy.parallel_runs)):
+        chunk = ordered_ids[start : start + size]
+        start += size
         requests.append(
             dg.RunRequest(
                 run_key=f"{row['id']}:{attempt}:{n}",

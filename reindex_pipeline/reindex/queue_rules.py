@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 #: People's requests before restores, restores before scheduled ones. Dagster's run queue dequeues higher first.
 PRIORITY = {"app": 10, "cli": 10, "restore": 5, "schedule": -10}
 USER_REQUEST_INTERVAL = timedelta(minutes=1)
+#: Fewest documents worth a run of their own when runs may go side by side (a run costs ~5 s to start).
+MIN_DOCUMENTS_PER_RUN = 100
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -16,6 +18,19 @@ def backoff_seconds(attempts: int) -> int:
     if attempts < 1:
         raise ValueError("attempts starts at 1")
     return min(30, 2**attempts)
+
+
+def run_sizes(documents: int, max_per_run: int, parallel_runs: int = 1) -> list[int]:
+    """How many documents each run of a request takes: as few runs as ``max_per_run`` allows (each run pays
+    its start and model load again), but one per slot of ``parallel_runs`` when each still gets
+    ``MIN_DOCUMENTS_PER_RUN``; sizes differ by at most one, so side-by-side runs end together."""
+    if max_per_run < 1 or parallel_runs < 1:
+        raise ValueError("max_per_run and parallel_runs start at 1")
+    if documents <= 0:
+        return []
+    runs = max(-(-documents // max_per_run), min(parallel_runs, documents // MIN_DOCUMENTS_PER_RUN), 1)
+    base, extra = divmod(documents, runs)
+    return [base + 1] * extra + [base] * (runs - extra)
 
 
 @dataclass(frozen=True)
