@@ -114,7 +114,9 @@ class DagsterPath:
         reported skipped (with their reason), so the backfill ends COMPLETED_SUCCESS."""
         started, epoch = time.perf_counter(), time.time()
         backfill_id = self.client.launch_backfill(keys)
-        status = self.client.wait_backfill(backfill_id)
+        # Asked every 2 s, not 0.5 s: each answer costs the webserver a GraphQL query, and at 2 Hz that was
+        # ~2 % of a core taken from the runs (the UI's own backfill page asks less often).
+        status = self.client.wait_backfill(backfill_id, poll=2.0)
         elapsed = time.perf_counter() - started
         if status != "COMPLETED_SUCCESS":
             raise RuntimeError(f"backfill {backfill_id} ended {status}")

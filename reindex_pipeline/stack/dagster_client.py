@@ -77,8 +77,9 @@ class DagsterClient:
             raise RuntimeError(f"backfill not launched: {launched}")
         return launched["backfillId"]
 
-    def wait_backfill(self, backfill_id: str, timeout: float = 3600) -> str:
-        """The backfill's final status (COMPLETED_SUCCESS, COMPLETED_FAILED, FAILED, CANCELED)."""
+    def wait_backfill(self, backfill_id: str, timeout: float = 3600, poll: float = 0.5) -> str:
+        """The backfill's final status (COMPLETED_SUCCESS, COMPLETED_FAILED, FAILED, CANCELED), asked every
+        ``poll`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
             status = self.gql(BACKFILL_STATUS, id=backfill_id)["partitionBackfillOrError"]["status"]
@@ -86,7 +87,7 @@ class DagsterClient:
                 return status
             if time.monotonic() > deadline:
                 raise TimeoutError(f"backfill {backfill_id} still {status} after {timeout:.0f} s")
-            time.sleep(0.5)
+            time.sleep(poll)
 
     def launch_partition_run(self, key: str, assets: list[dict] | None = None) -> str:
         """One run of the derived assets for one partition (what a partition's "Materialize" does)."""
