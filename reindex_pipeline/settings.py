@@ -34,7 +34,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
     "REINDEX_FULL_CRON": ("Cron of the scheduled full reindex (the schedule starts switched off).", "0 3 * * 0"),
     "REINDEX_MAX_DOCUMENTS_PER_RUN": ("Cap of documents per reindex run (a backfill is split into runs).", "2500"),
-    "REINDEX_PARALLEL_RUNS": ("Reindex runs at once when Qdrant is a server (local Qdrant: one).", "4"),
+    "REINDEX_PARALLEL_RUNS": (
+        "Reindex runs at once when Qdrant is a server (local Qdrant: one); requests fill them.",
+        "4",
+    ),
     "REINDEX_RUN_SILENCE_SECONDS": ("A reindex run whose worker stopped beating this long is failed.", "60"),
     "DAGSTER_PORT": ("Port of the Dagster UI started by `up`.", "3000"),
     "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up` to Dagster).", "127.0.0.1"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,14 @@ def test_readme_documents_every_variable() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [name for name in ENV_VARS if f"`{name}`" not in readme]
     assert missing == []
+    # The table's default column says what the code does (it may say more).
+    rows = dict(re.findall(r"^\| `([A-Z0-9_]+)` \| .* \| (.*) \|$", readme, re.MULTILINE))
+    wrong = {
+        name: (rows[name], default)
+        for name, (_, default) in ENV_VARS.items()
+        if not rows[name].replace("`", "").startswith(default.replace("`", ""))
+    }
+    assert wrong == {}
 
 
 def test_chunks_respect_size_pages_and_spans() -> None:
