@@ -55,15 +55,15 @@ class WorkerCpu:
         self._thread.join()
 
 
-def step_seconds(url: str, runs: int) -> tuple[int, float]:
-    """Documents and step seconds of the last ``runs`` reindex runs, from their audit rows."""
+def step_seconds(url: str, run_ids: tuple[str, ...]) -> tuple[int, float]:
+    """Documents and step seconds of these reindex runs, from their audit rows."""
     with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT (details->>'document_count')::int, (details->>'duration_s')::float FROM audit_events "
-            "WHERE kind = 'reindex.completed' AND details ? 'duration_s' ORDER BY created_at DESC LIMIT %s",
-            (runs,),
-        ).fetchall()
-    return sum(r[0] for r in rows), sum(r[1] for r in rows)
+        return conn.execute(
+            "SELECT coalesce(sum((details->>'document_count')::int), 0), "
+            "coalesce(sum((details->>'duration_s')::float), 0) FROM audit_events "
+            "WHERE kind = 'reindex.completed' AND details->>'run_id' = ANY(%s)",
+            (list(run_ids),),
+        ).fetchone()
 
 
 def main() -> None:
@@ -89,7 +89,7 @@ def main() -> None:
                     timing = dagster.queue_request() if way == "queue request" else dagster.backfill(keys)
                     time.sleep(1)  # the last worker's final sample
                     worker_s = sum(t for pid, t in cpu.ticks.items() if pid not in before) / TICKS
-                    documents, steps = step_seconds(url, timing.runs)
+                    documents, steps = step_seconds(url, timing.run_ids)
                     print(
                         f"pair {pair}, {way:13s}: {timing.in_runs:6.1f} s in {timing.runs} run(s); "
                         f"steps {steps:6.1f} s for {documents} documents = {documents / steps:5.2f} docs/s; "

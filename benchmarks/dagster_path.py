@@ -27,6 +27,7 @@ class Timing:
     end_to_end: float = 0.0
     status_after: float = 0.0
     pickup: float = 0.0  # from the request to its first run's creation (sensor or backfill daemon)
+    run_ids: tuple[str, ...] = ()
 
     @property
     def in_runs(self) -> float:
@@ -85,6 +86,7 @@ class DagsterPath:
             first_start=min(r["startTime"] for r in runs),
             last_end=max(r["endTime"] for r in runs),
             event_log_s=events,
+            run_ids=tuple(run_ids),
         )
 
     # -- the three ways in ------------------------------------------------------------------------------
