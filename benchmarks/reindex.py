@@ -9,8 +9,8 @@ Usage: ./dev bench reindex [--documents 1000] [--rounds 3] [--indexed 1000,50000
      path's end to end (request -> last run's end) compares with;
    - the Dagster path: a queue request picked up by the daemon's sensor, and a UI-style backfill of every
      partition (both through the Dagster webserver and daemon on Postgres storage, as ``./dev up`` runs them),
-     in ``--rounds`` rounds; each way runs right after its own plain command, and its ratio is taken against
-     that command (the machine drifts over minutes);
+     in ``--rounds`` rounds, in turn first; each way runs between two plain commands and its ratio is taken
+     against their mean (the machine drifts over minutes);
    - one run per partition, as a naive partitioned asset would launch them (a few, then per document);
    - a "stale only" reindex with nothing changed, as a fraction of a full one.
 2. Store size: the per-document cost of the Postgres, Qdrant and graph work for the same sample of
@@ -149,26 +149,27 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool, rounds: int) ->
         dagster.wait_for_partitions(len(eligible))
         time.sleep(2)
         partitions = dagster.all_partitions()
-        # The machine's speed drifts over minutes (a VM's neighbours, checkpoints): each Dagster way is measured
-        # right after its own plain command, and its ratio taken against that command.
+        # The machine's speed drifts over minutes (a VM's neighbours, checkpoints): each Dagster way runs between
+        # two plain commands and its ratio is taken against their mean, and the ways swap places every round.
+        ways = {"queue request": dagster.queue_request, "UI backfill": lambda: dagster.backfill(partitions)}
         print(
-            f"\n{rounds} rounds, each: the plain loop as a command (a new process: imports, model load, loop), then a "
-            f"queue request (daemon); the plain command again, then a UI backfill of all {len(partitions)} partitions. "
-            "Each way's ratios are taken against the command run just before it (the machine drifts over minutes).\n"
+            f"\n{rounds} rounds of a queue request (daemon) and a UI backfill of all {len(partitions)} partitions, "
+            "in turn first; a plain command (the plain loop in a new process: imports, model load, loop) runs before "
+            "the first way and after every way, and each way's ratios are taken against the mean of the commands "
+            "either side of it (the machine drifts over minutes).\n"
             "  end to end: from the request (the command's start) to the last run's end (the command's exit);\n"
             "  in its runs: from the first run's start to the last run's end, against the command's model load"
             " and loop."
         )
         ratios: dict[str, list[float]] = {}
+        before = plain_command(env, admin)
+        print(f"  plain command : {before[0]:5.1f} s end to end, {before[1]:5.1f} s model load and loop")
         for r in range(1, rounds + 1):
             print(f"round {r}:")
-            for name, measure in (
-                ("queue request", dagster.queue_request),
-                ("UI backfill", lambda: dagster.backfill(partitions)),
-            ):
-                command, loop = plain_command(env, admin)
-                print(f"  plain command : {command:5.1f} s end to end, {loop:5.1f} s model load and loop")
-                t = measure()
+            for name in list(ways) if r % 2 else list(ways)[::-1]:
+                t = ways[name]()
+                after = plain_command(env, admin)
+                command, loop = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
                 e2e, runs = t.end_to_end / command, t.in_runs / loop
                 ratios.setdefault(f"{name}, end to end", []).append(e2e)
                 ratios.setdefault(f"{name}, in its runs", []).append(runs)
@@ -179,6 +180,8 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool, rounds: int) ->
                     f"storing materialisations {t.event_log_s / n * 1000:.1f} ms per document; "
                     f"status final after {t.status_after:.1f} s"
                 )
+                print(f"  plain command : {after[0]:5.1f} s end to end, {after[1]:5.1f} s model load and loop")
+                before = after
                 if name == "queue request":
                     ours = t.end_to_end / n
         print(f"Dagster path / plain loop, median of {rounds} rounds [lowest-highest]:")
@@ -321,7 +324,9 @@ def main() -> None:
     parser.add_argument("--indexed", default="1000,50000", help="store sizes (documents indexed) to compare")
     parser.add_argument("--sample", type=int, default=100, help="documents measured at each store size")
     parser.add_argument("--repeat", type=int, default=5, help="passes over the sample at each store size")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of: command, queue, command, backfill")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of: a queue request and a backfill, each then a plain command"
+    )
     parser.add_argument("--skip-dagster", action="store_true")
     parser.add_argument("--skip-size", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
