@@ -19,7 +19,7 @@ from pydantic import Field
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.graph.store import FalkorGraph, GraphStore, Neo4jGraph
 from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.settings import Settings
+from reindex_pipeline.settings import Settings, env_default
 
 _local_qdrant: dict[str, Any] = {}
 _local_qdrant_lock = threading.Lock()
@@ -155,13 +155,18 @@ class ReindexPolicy(dg.ConfigurableResource):
     """Deployment-wide reindex settings."""
 
     operator_user_id: str | None = Field(default=None, description="admin id UI backfills run as")
-    max_documents_per_run: int = Field(default=2500, description="cap of documents per reindex run")
+    max_documents_per_run: int = Field(
+        default=int(env_default("REINDEX_MAX_DOCUMENTS_PER_RUN")), description="cap of documents per reindex run"
+    )
     parallel_runs: int = Field(
         default=1, description="reindex runs that may write at once (1 with local Qdrant); requests fill them"
     )
-    max_attempts: int = Field(default=4, description="queue attempts before a request is failed")
+    max_attempts: int = Field(
+        default=int(env_default("REINDEX_MAX_ATTEMPTS")), description="queue attempts before a request is failed"
+    )
     run_silence_seconds: int = Field(
-        default=60, description="a reindex run whose worker has not beaten for this long is failed (its worker died)"
+        default=int(env_default("REINDEX_RUN_SILENCE_SECONDS")),
+        description="a reindex run whose worker has not beaten for this long is failed (its worker died)",
     )
 
 

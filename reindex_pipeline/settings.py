@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-#: name -> (what it does, default). The README's table is checked against this.
+#: name -> (what it does, default). The README's table is checked against this, and ``Settings.from_env``
+#: takes its defaults from here where the default is a value.
 ENV_VARS: dict[str, tuple[str, str]] = {
     "REINDEX_STATE_DIR": ("Folder for embedded services' data, pid files and logs.", "./.reindex-state"),
     "DATABASE_URL": ("Any PostgreSQL for the app schema; no embedded Postgres is started.", "embedded"),
@@ -74,8 +75,8 @@ class Settings:
     parallel_runs: int
     full_reindex_cron: str
     dagster_port: int
-    run_silence_seconds: int = 60
-    falkordb_host: str = "127.0.0.1"
+    run_silence_seconds: int
+    falkordb_host: str
     falkordb_port: int = 6379
     qdrant_local_path: str | None = None
 
@@ -85,6 +86,9 @@ class Settings:
             value = environ.get(name, "").strip()
             return value or None
 
+        def number(name: str) -> int:
+            return _positive_int(name, get(name), int(env_default(name)))
+
         state = Path(get("REINDEX_STATE_DIR") or (cwd or Path.cwd()) / ".reindex-state")
         return cls(
             state_dir=state.expanduser().resolve(),
@@ -93,24 +97,22 @@ class Settings:
             qdrant_url=get("QDRANT_URL"),
             qdrant_api_key=get("QDRANT_API_KEY"),
             neo4j_uri=get("NEO4J_URI"),
-            neo4j_user=get("NEO4J_USER") or "neo4j",
+            neo4j_user=get("NEO4J_USER") or env_default("NEO4J_USER"),
             neo4j_password=get("NEO4J_PASSWORD"),
-            neo4j_database=get("NEO4J_DATABASE") or "neo4j",
+            neo4j_database=get("NEO4J_DATABASE") or env_default("NEO4J_DATABASE"),
             bucket_url=get("BUCKET_URL"),
             openai_api_key=get("OPENAI_API_KEY"),
-            openai_model=get("OPENAI_MODEL") or "gpt-4o-mini",
-            openai_embedding_model=get("OPENAI_EMBEDDING_MODEL") or "text-embedding-3-small",
+            openai_model=get("OPENAI_MODEL") or env_default("OPENAI_MODEL"),
+            openai_embedding_model=get("OPENAI_EMBEDDING_MODEL") or env_default("OPENAI_EMBEDDING_MODEL"),
             embedding_dimensions=_positive_int("EMBEDDING_DIMENSIONS", get("EMBEDDING_DIMENSIONS"), 0) or None,
             operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
-            max_attempts=_positive_int("REINDEX_MAX_ATTEMPTS", get("REINDEX_MAX_ATTEMPTS"), 4),
-            full_reindex_cron=get("REINDEX_FULL_CRON") or "0 3 * * 0",
-            max_documents_per_run=_positive_int(
-                "REINDEX_MAX_DOCUMENTS_PER_RUN", get("REINDEX_MAX_DOCUMENTS_PER_RUN"), 2500
-            ),
-            parallel_runs=_positive_int("REINDEX_PARALLEL_RUNS", get("REINDEX_PARALLEL_RUNS"), 4),
-            dagster_port=_positive_int("DAGSTER_PORT", get("DAGSTER_PORT"), 3000),
-            run_silence_seconds=_positive_int("REINDEX_RUN_SILENCE_SECONDS", get("REINDEX_RUN_SILENCE_SECONDS"), 60),
-            falkordb_host=get("FALKORDB_HOST") or "127.0.0.1",
+            max_attempts=number("REINDEX_MAX_ATTEMPTS"),
+            full_reindex_cron=get("REINDEX_FULL_CRON") or env_default("REINDEX_FULL_CRON"),
+            max_documents_per_run=number("REINDEX_MAX_DOCUMENTS_PER_RUN"),
+            parallel_runs=number("REINDEX_PARALLEL_RUNS"),
+            dagster_port=number("DAGSTER_PORT"),
+            run_silence_seconds=number("REINDEX_RUN_SILENCE_SECONDS"),
+            falkordb_host=get("FALKORDB_HOST") or env_default("FALKORDB_HOST"),
             falkordb_port=_positive_int("FALKORDB_PORT", get("FALKORDB_PORT"), 6379),
             qdrant_local_path=get("QDRANT_PATH"),
         )
@@ -137,6 +139,12 @@ class Settings:
     @property
     def effective_bucket_url(self) -> str:
         return self.bucket_url or self.bucket_path.as_uri()
+
+
+def env_default(name: str) -> str:
+    """The default ``ENV_VARS`` gives ``name``: what ``Settings.from_env`` uses when it is unset, for the
+    variables whose default is a value (the others' describe what happens instead)."""
+    return ENV_VARS[name][1]
 
 
 def _positive_int(name: str, raw: str | None, default: int) -> int:

@@ -9,6 +9,7 @@ import pytest
 
 from reindex_pipeline.graph.keys import entity_key, normalise_name
 from reindex_pipeline.ingest.chunking import split_pages
+from reindex_pipeline.resources import ReindexPolicy
 from reindex_pipeline.settings import ENV_VARS, Settings
 
 
@@ -17,7 +18,23 @@ def test_settings_default_to_embedded_services(tmp_path: Path) -> None:
     assert s.state_dir == (tmp_path / ".reindex-state").resolve()
     assert (s.database_url, s.qdrant_url, s.neo4j_uri, s.bucket_url) == (None, None, None, None)
     assert s.effective_bucket_url == (s.state_dir / "bucket").as_uri()
-    assert s.max_attempts == 4
+    assert (s.max_attempts, s.max_documents_per_run, s.parallel_runs, s.run_silence_seconds, s.dagster_port) == (
+        4,
+        2500,
+        4,
+        60,
+        3000,
+    )
+    assert (s.neo4j_user, s.neo4j_database, s.openai_model, s.full_reindex_cron, s.falkordb_host) == (
+        "neo4j",
+        "neo4j",
+        "gpt-4o-mini",
+        "0 3 * * 0",
+        "127.0.0.1",
+    )
+    # The policy resource's own defaults (used when a run's config leaves them out) are the same.
+    policy = ReindexPolicy()
+    assert (policy.max_documents_per_run, policy.max_attempts, policy.run_silence_seconds) == (2500, 4, 60)
 
 
 def test_settings_take_external_services_and_reject_bad_numbers(tmp_path: Path) -> None:
