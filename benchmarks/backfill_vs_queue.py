@@ -55,17 +55,6 @@ class WorkerCpu:
         self._thread.join()
 
 
-def step_seconds(url: str, run_ids: tuple[str, ...]) -> tuple[int, float]:
-    """Documents and step seconds of these reindex runs, from their audit rows."""
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT coalesce(sum((details->>'document_count')::int), 0), "
-            "coalesce(sum((details->>'duration_s')::float), 0) FROM audit_events "
-            "WHERE kind = 'reindex.completed' AND details->>'run_id' = ANY(%s)",
-            (list(run_ids),),
-        ).fetchone()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=4000, help="demo corpus size")
@@ -89,7 +78,7 @@ def main() -> None:
                     timing = dagster.queue_request() if way == "queue request" else dagster.backfill(keys)
                     time.sleep(1)  # the last worker's final sample
                     worker_s = sum(t for pid, t in cpu.ticks.items() if pid not in before) / TICKS
-                    documents, steps = step_seconds(url, timing.run_ids)
+                    documents, steps = timing.documents, timing.step_s
                     print(
                         f"pair {pair}, {way:13s}: {timing.in_runs:6.1f} s in {timing.runs} run(s); "
                         f"steps {steps:6.1f} s for {documents} documents = {documents / steps:5.2f} docs/s; "

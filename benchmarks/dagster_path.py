@@ -28,6 +28,8 @@ class Timing:
     status_after: float = 0.0
     pickup: float = 0.0  # from the request to its first run's creation (sensor or backfill daemon)
     run_ids: tuple[str, ...] = ()
+    documents: int = 0  # documents the runs reindexed, and the seconds their steps took (from the audit)
+    step_s: float = 0.0
 
     @property
     def in_runs(self) -> float:
@@ -75,11 +77,13 @@ class DagsterPath:
         if failed:
             raise RuntimeError(f"runs failed: {failed}")
         with psycopg.connect(self.database_url) as conn:
-            events = conn.execute(
-                "SELECT coalesce(sum((details->>'event_log_s')::float), 0) FROM audit_events "
+            events, documents, step_s = conn.execute(
+                "SELECT coalesce(sum((details->>'event_log_s')::float), 0), "
+                "coalesce(sum((details->>'document_count')::int), 0), "
+                "coalesce(sum((details->>'duration_s')::float), 0) FROM audit_events "
                 "WHERE kind = 'reindex.completed' AND details->>'run_id' = ANY(%s)",
                 (run_ids,),
-            ).fetchone()[0]
+            ).fetchone()
         return Timing(
             runs=len(runs),
             first_created=min(r["creationTime"] for r in runs),
@@ -87,6 +91,8 @@ class DagsterPath:
             last_end=max(r["endTime"] for r in runs),
             event_log_s=events,
             run_ids=tuple(run_ids),
+            documents=documents,
+            step_s=step_s,
         )
 
     # -- the three ways in ------------------------------------------------------------------------------

@@ -86,6 +86,9 @@ class Settings:
             value = environ.get(name, "").strip()
             return value or None
 
+        def text(name: str) -> str:
+            return get(name) or env_default(name)
+
         def number(name: str) -> int:
             return _positive_int(name, get(name), int(env_default(name)))
 
@@ -97,22 +100,22 @@ class Settings:
             qdrant_url=get("QDRANT_URL"),
             qdrant_api_key=get("QDRANT_API_KEY"),
             neo4j_uri=get("NEO4J_URI"),
-            neo4j_user=get("NEO4J_USER") or env_default("NEO4J_USER"),
+            neo4j_user=text("NEO4J_USER"),
             neo4j_password=get("NEO4J_PASSWORD"),
-            neo4j_database=get("NEO4J_DATABASE") or env_default("NEO4J_DATABASE"),
+            neo4j_database=text("NEO4J_DATABASE"),
             bucket_url=get("BUCKET_URL"),
             openai_api_key=get("OPENAI_API_KEY"),
-            openai_model=get("OPENAI_MODEL") or env_default("OPENAI_MODEL"),
-            openai_embedding_model=get("OPENAI_EMBEDDING_MODEL") or env_default("OPENAI_EMBEDDING_MODEL"),
+            openai_model=text("OPENAI_MODEL"),
+            openai_embedding_model=text("OPENAI_EMBEDDING_MODEL"),
             embedding_dimensions=_positive_int("EMBEDDING_DIMENSIONS", get("EMBEDDING_DIMENSIONS"), 0) or None,
             operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
             max_attempts=number("REINDEX_MAX_ATTEMPTS"),
-            full_reindex_cron=get("REINDEX_FULL_CRON") or env_default("REINDEX_FULL_CRON"),
+            full_reindex_cron=text("REINDEX_FULL_CRON"),
             max_documents_per_run=number("REINDEX_MAX_DOCUMENTS_PER_RUN"),
             parallel_runs=number("REINDEX_PARALLEL_RUNS"),
             dagster_port=number("DAGSTER_PORT"),
             run_silence_seconds=number("REINDEX_RUN_SILENCE_SECONDS"),
-            falkordb_host=get("FALKORDB_HOST") or env_default("FALKORDB_HOST"),
+            falkordb_host=text("FALKORDB_HOST"),
             falkordb_port=_positive_int("FALKORDB_PORT", get("FALKORDB_PORT"), 6379),
             qdrant_local_path=get("QDRANT_PATH"),
         )
