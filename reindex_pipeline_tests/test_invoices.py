@@ -11,11 +11,20 @@ import pytest
 
 from reindex_pipeline.demo.corpus import build_corpus
 from reindex_pipeline.graph.builder import from_extraction
-from reindex_pipeline.invoices.evaluation import DEV_SET, accuracy, evaluate
+from reindex_pipeline.invoices.evaluation import DATASETS, DEV_SET
 from reindex_pipeline.invoices.parties import org_key
-from reindex_pipeline.reindex.extraction import RULES_VERSION, Extraction, extract_rules
+from reindex_pipeline.reindex.extraction import RANKER_VERSION, RULES_VERSION, Extraction, extract_rules
 
 DATASET = Path(os.environ.get("INVOICES_DEV_DIR", DEV_SET))
+#: field -> dev set -> (least share of documents with a right stored value, most wrong stored values),
+#: leave-issuer-out, as measured by ./dev bench extraction (docs/benchmarks.md)
+FLOORS = {
+    "total": {"invoices-dev": (0.73, 1), "sroie-dev": (0.37, 3), "einvoices-dev": (0.33, 3)},
+    "invoice_date": {"invoices-dev": (0.93, 0), "sroie-dev": (0.95, 1), "einvoices-dev": (1.0, 0)},
+    "currency": {"invoices-dev": (0.86, 1), "sroie-dev": (0.66, 4), "einvoices-dev": (0.91, 0)},
+    "vendor_name": {"invoices-dev": (0.13, 0), "sroie-dev": (0.52, 4), "einvoices-dev": (0.33, 2)},
+    "invoice_number": {"einvoices-dev": (0.91, 0)},
+}
 
 # Hand-written invoices in the layouts real ones use: columns as runs of spaces, labels beside or above values.
 EN = """ACME Widgets Ltd.                                   INVOICE
@@ -178,9 +187,13 @@ Razem do zapłaty                               1 230,00 zł
 )
 def test_field_rules_in_six_languages(text: str, expected: dict[str, str]) -> None:
     got = extract_rules([text])
-    assert {k: getattr(got, k) for k in expected} == expected
+    stored = {k: getattr(got, k) for k in expected if getattr(got, k) is not None}
+    # what is stored is right; the ranker may stay silent on the total or the issuer (its thresholds are set
+    # where 95 % of stored values were right on real issuers it had not seen), never on the rest here
+    assert stored == {k: v for k, v in expected.items() if k in stored}
+    assert set(expected) - set(stored) <= {"total", "subtotal", "tax", "vendor_name"}, set(expected) - set(stored)
     assert got.document_type == "invoice"
-    assert all(0.5 <= got.confidence(k) <= 1 for k in expected)
+    assert all(0 < got.confidence(k) <= 1 for k in stored)
 
 
 def test_line_items_from_a_layout_table() -> None:
@@ -211,9 +224,10 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
     assert from_extraction(one)[0][0].key == from_extraction(other)[0][0].key == "organization:acme"
 
 
-def test_the_demo_corpus_still_extracts_fully() -> None:
+def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION == "rules-2.0"
+    assert RULES_VERSION.startswith("rules-3.0")
+    silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
         for name, want in doc.expected.items():
@@ -222,17 +236,79 @@ def test_the_demo_corpus_still_extracts_fully() -> None:
                 assert [(i.description, i.quantity, Decimal(i.amount)) for i in have] == [
                     (i["description"], i["quantity"], Decimal(i["amount"].replace(",", ""))) for i in want
                 ], doc.id
+            elif have is None:
+                silent[name] = silent.get(name, 0) + 1
             elif name in ("total", "subtotal", "tax"):
                 assert Decimal(have) == Decimal(want.replace(",", "")), (doc.id, name)
             else:
                 assert have == want, (doc.id, name, have, want)
+    # measured: every stored value right; the ranker stays silent on some totals and issuers of the demo
+    assert set(silent) <= {"total", "subtotal", "tax", "vendor_name"}, silent
+    assert all(n <= 0.25 * len(docs) for n in silent.values()), silent
 
 
-@pytest.mark.skipif(not (DATASET / "expected.json").exists(), reason=f"no real-invoice set at {DATASET}")
-def test_real_invoices_reach_the_measured_accuracy() -> None:
-    results = evaluate(DATASET)
-    # measured 2026-11-25: 14 of 15 on every field; the 15th PDF has no text mapping (its fonts lack one),
-    # so a restore rejects it as needing OCR
-    assert all(right >= 14 for right in accuracy(results).values()), accuracy(results)
-    rejected = [r for r in results if r.error]
-    assert len(rejected) == 1 and "no extractable text" in rejected[0].error
+def test_the_shipped_ranker_is_the_version_the_extractor_records() -> None:
+    # a retrained ranker.json without a new RANKER_VERSION would leave stale-only reindexes on the old answers
+    from reindex_pipeline.invoices.ranker import load
+
+    assert load().version == RANKER_VERSION
+    assert RANKER_VERSION in RULES_VERSION
+
+
+@pytest.mark.skipif(not (DATASETS / "sroie-dev" / "expected.json").exists(), reason=f"no dev sets at {DATASETS}")
+def test_dev_sets_reach_the_measured_leave_issuer_out_figures() -> None:
+    """Each document scored by a ranker and threshold learned without its issuer (./dev bench extraction)."""
+    from reindex_pipeline.invoices import training
+    from reindex_pipeline.invoices.evaluation import load_sets
+
+    samples = load_sets()
+    reads = training.readings(samples)
+    # measured 2026-12-02 (docs/benchmarks.md): share of documents with a right stored value, at most so many
+    # wrong stored values, per set and field
+    floors = FLOORS
+    for field, by_set in floors.items():
+        scored = training.out_of_fold(field, samples, reads)
+        for dataset, (least_right, most_wrong) in by_set.items():
+            rows = [s for s in scored if s.sample.dataset == dataset]
+            right = sum(s.right and s.stored for s in rows) / len(rows)
+            wrong = sum(s.stored and not s.right for s in rows)
+            assert right >= least_right and wrong <= most_wrong, (field, dataset, right, wrong)
+
+
+def test_currencies_come_from_babel_and_a_legal_form_is_never_one() -> None:
+    from reindex_pipeline.invoices.amounts import currencies_in, find_money
+
+    assert currencies_in("AIK HUAT HARDWARE SDN BHD") == []  # a Malaysian legal form, not the Bahraini dinar
+    assert find_money("SDN BHD 822737-X") == []  # nor is its registration number money
+    assert [m.currency for m in find_money("TOTAL RM 31.00")] == ["MYR"]
+    assert [m.currency for m in find_money("Razem 1.234,56 zł")] == ["PLN"]
+    assert [m.currency for m in find_money("Celkem 1 200,00 Kč")] == ["CZK"]
+    assert [m.currency for m in find_money("BTW 21% € 124,61")] == ["EUR"]
+    assert currencies_in("THANK YOU ALL") == []  # a code of letters is money only where money stands
+    dollar = find_money("$144.00")[0]
+    assert dollar.currency == "USD" and dollar.ambiguous_currency and "SGD" in dollar.currencies
+
+
+def test_a_receipt_total_is_what_was_paid_less_the_change() -> None:
+    from reindex_pipeline.invoices.candidates import read_page, total_candidates
+
+    page = read_page(["SHOP SDN BHD\nTOTAL\nRM21.85\nTOTAL PAID\nRM50.00\nCHANGE\nRM28.15\n"], "en")
+    features = {c.value: c.features for c in total_candidates(page)}
+    assert features["21.85"]["paid_minus_change"] == 1.0 and features["50.00"]["change_from_it"] == 1.0
+    assert features["21.85"]["label_above"] == 1.0 and features["28.15"]["label_above"] == 0.0
+
+
+def test_a_party_is_never_a_label_or_an_address() -> None:
+    from reindex_pipeline.invoices.parties import plausible_party
+
+    assert not any(plausible_party(x) for x in ("Address", "Ship To", "Fremont CA 94538", "Tel: 03-3362 3608"))
+    assert all(plausible_party(x) for x in ("Strategic Corp", "AIK HUAT HARDWARE ENTERPRISE", "Müller & Söhne GmbH"))
+
+
+def test_issuer_scoring_needs_most_of_the_name_or_its_start() -> None:
+    from reindex_pipeline.invoices.evaluation import same_organisation
+
+    assert same_organisation("SwissDev", "SwissDev Greg Janusz Tomasik")
+    assert same_organisation("AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD", "AIK HUAT HARDWARE ENTERPRISE")
+    assert not same_organisation("AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD", "ALAM")
+    assert not same_organisation("Le Client", "Le Fournisseur")

@@ -123,10 +123,30 @@ def test_graph_from_extracted_fields() -> None:
     graph = build_document_graph("d1", "p1", chunks, *from_extraction(extraction))
     assert [c["id"] for c in graph.chunks] == ["d1:0:p1", "d1:1:p1"]
     mentions = {(m["chunk_id"], m["key"]) for m in graph.mentions}
-    assert ("d1:0:p1", "invoice:inv-7") in mentions and ("d1:1:p1", "product:desk lamp") in mentions
+    assert ("d1:0:p1", "invoice:acme inv-7") in mentions and ("d1:1:p1", "product:desk lamp") in mentions
     assert ("d1:0:p1", "organization:coho winery") in mentions  # named nowhere: hangs off the first chunk
-    assert graph.relations["ISSUED"] == [{"source": "organization:acme", "target": "invoice:inv-7"}]
-    assert graph.relations["INCLUDES"] == [{"source": "invoice:inv-7", "target": "product:desk lamp"}]
+    # the invoice is keyed by its issuer and number: another issuer's INV-7 is another invoice
+    assert graph.relations["ISSUED"] == [{"source": "organization:acme", "target": "invoice:acme inv-7"}]
+    assert graph.relations["INCLUDES"] == [{"source": "invoice:acme inv-7", "target": "product:desk lamp"}]
+
+
+def test_graph_has_no_label_or_address_as_party_and_no_tax_row_as_product() -> None:
+    extraction = Extraction(
+        document_type="invoice",
+        invoice_number="1001",
+        vendor_name="Fremont CA 94538",
+        customer_name="Ship To",
+        line_items=[
+            LineItem(line=1, description="Consulting"),
+            LineItem(line=2, description="BTW 21%"),
+            LineItem(line=3, description="Exclusief BTW"),
+        ],
+    )
+    entities, relations = from_extraction(extraction, "d1", "a.pdf")
+    assert {e.type for e in entities} == {"invoice", "product"}
+    assert [e.name for e in entities if e.type == "product"] == ["Consulting"]
+    assert next(e for e in entities if e.type == "invoice").key == "invoice:1001"  # no issuer: the number alone
+    assert {r for r, _, _ in relations} == {"INCLUDES"}
 
 
 def test_graph_holds_dates_and_amounts_and_an_invoice_without_a_number() -> None:
@@ -142,7 +162,8 @@ def test_graph_holds_dates_and_amounts_and_an_invoice_without_a_number() -> None
     )
     entities, relations = from_extraction(extraction, "d1", "scan 7.pdf")
     invoice = next(e for e in entities if e.type == "invoice")
-    assert (invoice.key, invoice.name) == ("invoice:document d1", "scan 7.pdf")  # no number: keyed by document
+    # no number: keyed by its document, and the name says the number is missing
+    assert (invoice.key, invoice.name) == ("invoice:document d1", "scan 7.pdf (no invoice number found)")
     facts = {(rel, target.key) for rel, source, target in relations if source == invoice}
     assert facts == {
         ("DATED", "date:2024-03-01"),
@@ -153,9 +174,9 @@ def test_graph_holds_dates_and_amounts_and_an_invoice_without_a_number() -> None
         ("HAS_TOTAL", "amount:119.00 eur"),
     }
     assert ("ISSUED", "organization:acme", invoice.key) in {(r, s.key, t.key) for r, s, t in relations}
-    # the same sum in another currency is another entity; a numbered invoice is keyed by its number
+    # the same sum in another currency is another entity; a numbered document is an invoice keyed by its number
     other, _ = from_extraction(Extraction(invoice_number="A-1", total="119.00", currency="USD"), "d2", "b.pdf")
-    assert {e.key for e in other} >= {"amount:119.00 usd", "unknown:a-1"}
+    assert {e.key for e in other} >= {"amount:119.00 usd", "invoice:a-1"}
     assert not any(e.key.startswith("invoice:document") for e in other)
 
 

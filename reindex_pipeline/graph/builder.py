@@ -22,7 +22,8 @@ from pydantic import Field as PydanticField
 
 from reindex_pipeline.graph.keys import chunk_node_id, entity_key, normalise_name
 from reindex_pipeline.graph.queries import RELATION_TYPES
-from reindex_pipeline.invoices.parties import org_key
+from reindex_pipeline.invoices.items import plausible_item
+from reindex_pipeline.invoices.parties import org_key, plausible_party
 from reindex_pipeline.reindex.extraction import Extraction
 
 
@@ -98,16 +99,34 @@ def from_extraction(
 ) -> tuple[list[Entity], list[Relation]]:
     """The offline default: entities and relations read off the extracted fields.
 
-    An invoice whose number was not found is still an entity, keyed by its document (named by its file), so
-    its vendor, customer, dates and amounts stay linked to it."""
-    vendor = _entity("organization", extraction.vendor_name)
-    customer = _entity("organization", extraction.customer_name)
-    invoice = _entity(extraction.document_type, extraction.invoice_number)
-    if invoice is None and document_id:
-        kind = extraction.document_type if extraction.document_type in ("invoice", "receipt") else "document"
-        invoice = Entity(entity_key(kind, f"document {document_id}"), filename or document_id, kind)
+    The invoice is keyed by its issuer and its number (two issuers' invoice "1001" are two invoices). One whose
+    number was not found is still an entity, keyed by its document and named by its file with a note that
+    the number is missing, so its vendor, customer, dates and amounts stay linked to it. A party that reads
+    as a label or an address ("Address", "Ship To", "Fremont CA 94538") is no entity, and only line items
+    that are products or services become products (not "BTW 21%" or "Exclusief BTW")."""
+    vendor_name = extraction.vendor_name if extraction.vendor_name and plausible_party(extraction.vendor_name) else None
+    customer_name = extraction.customer_name
+    customer_name = customer_name if customer_name and plausible_party(customer_name) else None
+    vendor = _entity("organization", vendor_name)
+    customer = _entity("organization", customer_name)
+    invoice = None
+    kind = extraction.document_type if extraction.document_type in ("invoice", "receipt") else "document"
+    number = (extraction.invoice_number or "").strip()
+    if number and normalise_name(number):
+        issuer = org_key(vendor_name) if vendor_name else ""
+        numbered = kind if kind != "document" else "invoice"  # a document with an invoice number is an invoice
+        invoice = Entity(entity_key(numbered, f"{issuer} {number}"), number, numbered)
+    elif document_id:
+        name = f"{filename or document_id} (no invoice number found)"
+        invoice = Entity(entity_key(kind, f"document {document_id}"), name, kind)
     currency = _entity("currency", extraction.currency)
-    products = [p for p in (_entity("product", item.description) for item in extraction.line_items) if p]
+    products = [
+        p
+        for p in (
+            _entity("product", item.description) for item in extraction.line_items if plausible_item(item.description)
+        )
+        if p
+    ]
     facts = {
         "DATED": _entity("date", extraction.invoice_date),
         "DUE_ON": _entity("date", extraction.due_date),

@@ -1,7 +1,8 @@
 """Money in text: amounts with their currency, in any of the usual number formats.
 
-Numbers are read by ``price-parser`` (``1.234,56``, ``1,234.56``, ``1 234,56``, ``80,65``); ISO codes are
-checked against ``babel``'s currency list, so ``VAT`` or ``PDF`` is never a currency.
+Numbers are read by ``price-parser`` (``1.234,56``, ``1,234.56``, ``1 234,56``, ``80,65``); codes, symbols
+and names come from ``babel`` (:mod:`reindex_pipeline.invoices.currencies`), so ``VAT`` or ``PDF`` is never a
+currency and ``RM``, ``zł`` or ``Kč`` are.
 """
 
 from __future__ import annotations
@@ -13,84 +14,71 @@ from functools import lru_cache
 
 from price_parser import Price
 
-#: symbols that name one currency (``$`` alone is read as USD, with lower confidence)
-SYMBOLS = {
-    "€": "EUR",
-    "£": "GBP",
-    "¥": "JPY",
-    "₹": "INR",
-    "zł": "PLN",
-    "us$": "USD",
-    "$": "USD",
-    "fr.": "CHF",
-    "sfr": "CHF",
-    "kč": "CZK",
-    "ft": "HUF",
-    "euro": "EUR",
-    "euros": "EUR",
-}
-AMBIGUOUS_SYMBOLS = {"$"}
+from reindex_pipeline.invoices.currencies import (
+    DOLLAR_DEFAULT,
+    iso_codes,
+    markers_in,
+    part_of_legal_form,
+    read_marker,
+    symbol_pattern,
+)
 
 _CODE = r"[A-Z]{3}(?![A-Za-z])"
-_SYMBOL = r"US\$|\$|€|£|¥|₹|zł|EURO?S?(?![A-Za-z])"
 _NUMBER = r"\d{1,3}(?:[ .,'’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
-MONEY = re.compile(
-    rf"(?<![\w.,/-])(?P<sign>[-−–]|\()?\s?(?P<before>{_CODE}|{_SYMBOL})?\s?(?P<sign2>[-−])?(?P<number>{_NUMBER})"
-    rf"(?![\d%])(?!\s?%)(?:\s?(?P<after>{_CODE}|{_SYMBOL}))?(?![\w/])"
-)
+
+
+@lru_cache(maxsize=1)
+def _money() -> re.Pattern[str]:
+    marker = rf"{_CODE}|{symbol_pattern()}|EURO?S?(?![A-Za-z])"
+    return re.compile(
+        rf"(?<![\w.,/-])(?P<sign>[-−–]|\()?\s?(?P<before>{marker})?\s?(?P<sign2>[-−])?(?P<number>{_NUMBER})"
+        rf"(?![\d%])(?!\s?%)(?:\s?(?P<after>{marker}))?(?![\w/])",
+        re.IGNORECASE,
+    )
 
 
 @dataclass(frozen=True)
 class Money:
     amount: Decimal
-    currency: str | None  # ISO 4217 code
+    currency: str | None  # ISO 4217 code: the one the marker names, the US dollar for a bare "$"
     start: int
     explicit: bool  # written with a currency or with decimals (not a bare integer such as a quantity)
     ambiguous_currency: bool = False
+    currencies: frozenset[str] = frozenset()  # every currency the marker may stand for
 
     @property
     def text(self) -> str:
         return f"{self.amount:.2f}"
 
 
-@lru_cache(maxsize=1)
-def iso_codes() -> frozenset[str]:
-    from babel.numbers import list_currencies
-
-    return frozenset(list_currencies())
-
-
 def currency_code(marker: str | None) -> str | None:
-    """ISO code for a symbol or code as printed, or None."""
-    if not marker:
-        return None
-    marker = marker.strip()
-    if marker.upper() in iso_codes() and len(marker) == 3 and marker.isupper():
-        return marker.upper()
-    return SYMBOLS.get(marker.lower())
+    """The one ISO code a printed code, symbol or name stands for; the default for ``$``; else None."""
+    codes = read_marker(marker)
+    if len(codes) == 1:
+        return next(iter(codes))
+    return DOLLAR_DEFAULT if DOLLAR_DEFAULT in codes else None
 
 
 def currencies_in(text: str) -> list[str]:
-    """ISO codes named in ``text`` by code or symbol, in order."""
-    found = []
-    for m in re.finditer(rf"(?<![A-Za-z]){_CODE}|{_SYMBOL}", text):
-        code = currency_code(m.group(0))
-        if code:
-            found.append(code)
-    return found
+    """ISO codes named in ``text`` by a code, symbol or name that stands for one currency, in order."""
+    return [code for token, _ in markers_in(text) if (code := currency_code(token))]
 
 
 def find_money(text: str) -> list[Money]:
     """Every amount in ``text``; bare integers (``2023``, ``4``) are returned with ``explicit=False``."""
     out = []
-    for m in MONEY.finditer(text):
+    for m in _money().finditer(text):
         number = m["number"]
         price = Price.fromstring(number, decimal_separator=_decimal_separator(number))
         if price.amount is None:
             continue
         marker = m["before"] or m["after"]
-        code = currency_code(marker)
-        if marker and code is None:
+        if marker and len(marker) == 3 and marker.isalpha() and not marker.isupper() and marker.upper() in iso_codes():
+            marker = None  # "eur" inside running text is no code
+        if m["before"] and part_of_legal_form(text, m.start("before"), m["before"]):
+            continue  # "SDN BHD 822737-X": a company and its registration number
+        codes = read_marker(marker)
+        if marker and not codes:
             continue  # "ABC 12" where ABC is not a currency: not money, maybe an id
         bracketed = m["sign"] == "(" and ")" in text[m.end() : m.end() + 2]  # ($144.00): a payment, negative
         negative = bool(m["sign"] and m["sign"] != "(" or m["sign2"]) or bracketed
@@ -98,7 +86,12 @@ def find_money(text: str) -> list[Money]:
         has_decimals = bool(re.search(r"[.,]\d{1,2}$", number))
         out.append(
             Money(
-                amount, code, m.start("number"), bool(code) or has_decimals, (marker or "").strip() in AMBIGUOUS_SYMBOLS
+                amount,
+                currency_code(marker),
+                m.start("number"),
+                bool(codes) or has_decimals,
+                len(codes) > 1,
+                codes,
             )
         )
     return out

@@ -1,76 +1,137 @@
-"""Weigh every candidate into one extraction with a confidence per field; below the threshold, null.
+"""Read every candidate of a field, let the learned ranker choose, and store nothing it is unsure of.
 
-Amounts: the candidates under total, subtotal and tax labels; a combination where subtotal + tax = total
-wins (and raises every confidence), else the largest amount under a total label. Dates: a date labelled
-as the invoice date, else the first date of the document. Currency: a currency label, else the total's
-own currency, else the one the document names most.
+The total, the invoice date, the currency, the issuer and the invoice number are chosen among the
+candidates of :mod:`~reindex_pipeline.invoices.candidates` by :mod:`~reindex_pipeline.invoices.ranker`;
+a field whose best candidate is below the field's threshold (where, leave-issuer-out, 95 % of stored values
+were right) is left out. The subtotal and tax are stored only when they add up to the chosen total; the
+customer is what a customer label introduces, when it is a name (not a label or an address).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from itertools import product
 
-from reindex_pipeline.invoices.amounts import Money, currencies_in, find_money
+from reindex_pipeline.invoices.amounts import Money, find_money
+from reindex_pipeline.invoices.candidates import (
+    Candidate,
+    Page,
+    currency_candidates,
+    date_candidates,
+    issuer_candidates,
+    number_candidates,
+    organisation_names,
+    read_page,
+    total_candidates,
+)
 from reindex_pipeline.invoices.dates import find_dates
-from reindex_pipeline.invoices.items import find_items
+from reindex_pipeline.invoices.items import find_items, plausible_item
 from reindex_pipeline.invoices.matching import LabelHit, find_labels, title_of, value_on_line, values_below
-from reindex_pipeline.invoices.parties import customer_from, vendor_from
+from reindex_pipeline.invoices.parties import Party, customer_from, org_key, plausible_party
+from reindex_pipeline.invoices.ranker import Ranker, load
 from reindex_pipeline.invoices.text import Line, document_lines
 from reindex_pipeline.reindex.extraction import LineItem
 
 THRESHOLD = 0.5
-_ID = re.compile(r"#?\s?([A-Z0-9][A-Za-z0-9/_.-]*\d[A-Za-z0-9/_.-]*(?:\s\d{3,6}(?!\d))?|\d[A-Za-z0-9/_.-]*)")
+#: the confidence of a total the ranker was unsure of but the page's arithmetic confirms (net + tax = gross
+#: under their labels, or the line items adding up to a labelled total); measured by ./dev bench extraction
+CORROBORATED = 0.95
 
 
 @dataclass
 class Found:
-    """Field name -> (value, confidence); ``fields()`` keeps those at or above the threshold."""
+    """Field name -> (value, confidence); ``fields()`` keeps those at or above their field's threshold."""
 
     values: dict[str, tuple[str, float]] = field(default_factory=dict)
     items: list[LineItem] = field(default_factory=list)
+    floors: dict[str, float] = field(default_factory=dict)
+    corroborated: bool = False  # the total was stored on the page's arithmetic, below the ranker's threshold
 
-    def set(self, name: str, value: str | None, confidence: float) -> None:
+    def set(self, name: str, value: str | None, confidence: float, floor: float = THRESHOLD) -> None:
         if value is not None and value != "":
-            self.values[name] = (value, round(min(confidence, 0.99), 2))
+            self.values[name] = (value, round(min(confidence, 0.99), 3))
+            self.floors[name] = floor
 
-    def fields(self, threshold: float = THRESHOLD) -> dict[str, tuple[str, float]]:
-        return {k: v for k, v in self.values.items() if v[1] >= threshold}
+    def fields(self) -> dict[str, tuple[str, float]]:
+        return {k: v for k, v in self.values.items() if v[1] >= self.floors.get(k, THRESHOLD)}
 
 
-def read_invoice(pages: list[str]) -> Found:
+#: the fields a learned ranker chooses (the others: rules over the labels)
+RANKED = ("total", "invoice_date", "currency", "vendor_name", "invoice_number")
+
+
+@dataclass
+class Reading:
+    """A document read once: its page, its language and every candidate of the ranked fields."""
+
+    page: Page
+    language: str
+    sure: bool
+    kind: str | None
+    customer: Party | None
+    candidates: dict[str, list[Candidate]]
+
+
+def read_candidates(pages: list[str]) -> Reading:
     lines = document_lines(pages)
     hits = find_labels(lines)
-    by_line: dict[int, list[LabelHit]] = {}
-    for hit in hits:
-        by_line.setdefault(hit.line.index, []).append(hit)
-    found = Found()
-
-    kind, title_language, title_line = title_of(lines)
+    kind, title_language, _ = title_of(lines)
     language, sure = _language(hits, title_language)
-    found.set("document_type", kind or ("invoice" if any(h.field == "total" for h in hits) else None), 0.9)
-    found.set("language", language, 0.7 if sure else 0.3)
-    languages = tuple(dict.fromkeys([language, "en"]))
-    text = "\n".join(line.text for line in lines)
-    dollar = "$" in text
-    month_first = language == "en" and dollar
+    page = read_page(pages, language)
+    customer, customer_lines = customer_from(page.hits, page.lines, page.by_line)
+    if customer is not None and not plausible_party(customer.name):
+        customer = None
+    candidates = {
+        "total": total_candidates(page),
+        "invoice_date": date_candidates(page),
+        "currency": currency_candidates(page, organisation_names(page)),
+        "vendor_name": [
+            c
+            for c in issuer_candidates(page, customer_lines)
+            if not customer or org_key(c.value) != org_key(customer.name)
+        ],
+        "invoice_number": number_candidates(page),
+    }
+    return Reading(page, language, sure, kind, customer, candidates)
 
-    _number(found, hits, lines, by_line, title_line)
-    _dates(found, hits, lines, by_line, languages, month_first)
-    money = _amounts(found, hits, lines, by_line)
-    _currency(found, hits, by_line, money, text)
-    customer, customer_lines = customer_from(hits, lines, by_line)
-    vendor = vendor_from(hits, lines, by_line, customer, customer_lines)
-    if customer:
-        found.set("customer_name", customer.name, customer.confidence)
-    if vendor:
-        found.set("vendor_name", vendor.name, vendor.confidence)
-    found.items = find_items(lines)
+
+def read_invoice(pages: list[str], ranker: Ranker | None = None) -> Found:
+    ranker = ranker or load()
+    reading = read_candidates(pages)
+    page = reading.page
+    found = Found()
+    hits, lines, by_line = page.hits, page.lines, page.by_line
+    kind = reading.kind or ("invoice" if any(h.field == "total" for h in hits) else None)
+    found.set("document_type", kind, 0.9)
+    found.set("language", reading.language, 0.7 if reading.sure else 0.3)
+    for name in RANKED:
+        best = ranker.best(reading.candidates[name])
+        if best is not None:
+            found.set(name, best[0], best[1], ranker.fields[name].threshold)
+    _due_date(found, hits, lines, by_line, page.languages, page.month_first)
+    found.items = [item for item in find_items(lines) if plausible_item(item.description)]
+    added_up = _parts(found, hits, lines, by_line)
+    if "total" in found.values and "total" not in found.fields() and (added_up or _sum_of_items(found, page)):
+        # the ranker was unsure, but the page's own arithmetic confirms its choice
+        found.set("total", found.values["total"][0], CORROBORATED)
+        found.corroborated = True
+    if reading.customer:
+        found.set("customer_name", reading.customer.name, reading.customer.confidence)
     return found
+
+
+def _sum_of_items(found: Found, page: Page) -> bool:
+    """The total is the sum of the line items, and a total label names it on its line."""
+    amounts = [Decimal(i.amount) for i in found.items if i.amount]
+    total = Decimal(found.values["total"][0])
+    if not amounts or sum(amounts) != total:
+        return False
+    return any(
+        hit.field == "total" and hit.strong and any(m.amount == total for m in find_money(hit.line.text))
+        for hit in page.hits
+    )
 
 
 def _language(hits: list[LabelHit], title_language: str | None) -> tuple[str, bool]:
@@ -90,26 +151,7 @@ def _values(hit: LabelHit, lines: list[Line], by_line: dict[int, list[LabelHit]]
     return ([same] if same else []) + values_below(hit, lines, depth=2)
 
 
-def _number(
-    found: Found, hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]], title_line: Line | None
-) -> None:
-    for hit in hits:
-        if hit.field != "invoice_number" or not hit.strong:
-            continue
-        for value in _values(hit, lines, by_line)[:2]:
-            m = _ID.match(value.strip())
-            if m and len(m.group(1)) <= 40:
-                found.set("invoice_number", m.group(1).strip(), 0.9)
-                return
-    if title_line is not None:  # "Invoice FI15636047324"
-        for segment in title_line.segments:
-            words = segment.text.split()
-            if len(words) == 2 and _ID.fullmatch(words[1]) and any(c.isdigit() for c in words[1]):
-                found.set("invoice_number", words[1], 0.7)
-                return
-
-
-def _dates(
+def _due_date(
     found: Found,
     hits: list[LabelHit],
     lines: list[Line],
@@ -117,31 +159,22 @@ def _dates(
     languages: tuple[str, ...],
     month_first: bool,
 ) -> None:
-    def first_date(hit: LabelHit) -> date | None:
+    for hit in hits:
+        if hit.field != "due_date" or not hit.strong:
+            continue
         for value in _values(hit, lines, by_line):
             dates = find_dates(value, languages, month_first)
             if dates:
-                return dates[0].value
-        return None
-
-    for name, label in (("invoice_date", "invoice_date"), ("due_date", "due_date")):
-        for hit in hits:
-            if hit.field == label and hit.strong and (value := first_date(hit)) is not None:
-                found.set(name, value.isoformat(), 0.9)
-                break
-    if "invoice_date" not in found.values:
-        for line in lines:
-            dates = find_dates(line.text, languages, month_first)
-            if dates:
-                found.set("invoice_date", dates[0].value.isoformat(), 0.6)
-                break
+                found.set("due_date", dates[0].value.isoformat(), 0.9)
+                return
 
 
-def _amounts(
-    found: Found, hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]]
-) -> dict[str, list[tuple[Money, bool]]]:
-    """Candidates per amount field: (money, strong label)."""
-    candidates: dict[str, list[tuple[Money, bool]]] = {"total": [], "subtotal": [], "tax": []}
+def _parts(found: Found, hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]]) -> bool:
+    """The subtotal and the tax, stored only when they add up to the chosen total (to the cent)."""
+    if "total" not in found.values:
+        return False
+    total = Decimal(found.values["total"][0])
+    candidates: dict[str, list[Money]] = {"subtotal": [], "tax": []}
     for hit in hits:
         if hit.field not in candidates:
             continue
@@ -149,83 +182,11 @@ def _amounts(
             money = [m for m in find_money(value) if m.explicit]
             if money:
                 # a tax line reads "19% VAT on 100.00: 19.00": the tax is its last amount
-                chosen = money[-1] if hit.field == "tax" else money[0]
-                candidates[hit.field].append((chosen, hit.strong))
+                candidates[hit.field].append(money[-1] if hit.field == "tax" else money[0])
                 break
-    totals = [m for m, strong in candidates["total"] if strong] or [m for m, _ in candidates["total"]]
-    subtotals = [m for m, strong in candidates["subtotal"] if strong] or [m for m, _ in candidates["subtotal"]]
-    taxes = [m for m, _ in candidates["tax"]]
-    consistent = _consistent(totals, subtotals, taxes)
-    if consistent:
-        total, subtotal, tax = consistent
-        found.set("total", total.text, 0.95)
-        found.set("subtotal", subtotal.text, 0.9)
-        found.set("tax", tax.text, 0.9)
-        candidates["chosen"] = [(total, True)]
-        return candidates
-    if totals:
-        total = max(totals, key=lambda m: m.amount)
-        distinct = {m.amount for m in totals if m.amount > 0}
-        strong = any(s for _, s in candidates["total"])
-        found.set("total", total.text, (0.9 if len(distinct) <= 1 else 0.75) if strong else 0.55)
-        candidates["chosen"] = [(total, strong)]
-        if subtotals:
-            subtotal = subtotals[0]
-            found.set("subtotal", subtotal.text, 0.8 if subtotal.amount <= total.amount else 0.3)
-            if subtotal.amount == total.amount:
-                found.set("tax", "0.00", 0.6)
-    elif subtotals:
-        found.set("subtotal", subtotals[0].text, 0.7)
-    return candidates
-
-
-def _consistent(totals: list[Money], subtotals: list[Money], taxes: list[Money]) -> tuple[Money, Money, Money] | None:
-    """The largest total with a subtotal and a tax that add up to it (to the cent)."""
-    for total, subtotal, tax in sorted(product(totals, subtotals, taxes), key=lambda c: -c[0].amount):
-        if (
-            total.amount > 0
-            and abs(subtotal.amount + tax.amount - total.amount) <= Decimal("0.01")
-            and tax.amount < total.amount
-        ):
-            return total, subtotal, tax
-    return None
-
-
-def _currency(
-    found: Found,
-    hits: list[LabelHit],
-    by_line: dict[int, list[LabelHit]],
-    money: dict[str, list[tuple[Money, bool]]],
-    text: str,
-) -> None:
-    for hit in hits:
-        if hit.field == "currency" and hit.strong:
-            codes = currencies_in(value_on_line(hit, by_line[hit.line.index]).upper())
-            if codes:
-                found.set("currency", codes[0], 0.95)
-                return
-    chosen = money.get("chosen")
-    if chosen:
-        total = chosen[0][0]
-        line_codes = [c for c in currencies_in(_line_of(total, hits, by_line)) if c]
-        if total.currency and not total.ambiguous_currency:
-            found.set("currency", total.currency, 0.9)
-            return
-        if line_codes:
-            found.set(
-                "currency", line_codes[0], 0.85 if line_codes[0] != "USD" or not total.ambiguous_currency else 0.7
-            )
-            return
-    codes = Counter(currencies_in(text))
-    if codes:
-        code, _ = codes.most_common(1)[0]
-        found.set("currency", code, 0.6)
-
-
-def _line_of(total: Money, hits: list[LabelHit], by_line: dict[int, list[LabelHit]]) -> str:
-    for hit in hits:
-        if hit.field == "total":
-            value = value_on_line(hit, by_line[hit.line.index])
-            if any(m.amount == total.amount for m in find_money(value)):
-                return hit.line.text
-    return ""
+    for subtotal, tax in product(candidates["subtotal"], candidates["tax"]):
+        if abs(subtotal.amount + tax.amount - total) <= Decimal("0.01") and 0 <= tax.amount < total:
+            found.set("subtotal", subtotal.text, 0.9)
+            found.set("tax", tax.text, 0.9)
+            return True
+    return False

@@ -23,6 +23,18 @@ _STOP = re.compile(
 )
 
 
+_NOT_A_PRODUCT = re.compile(
+    r"(?<!\w)(?:vat|tax|mwst|ust|tva|btw|iva|gst|sst|sub-?total|total|totaal|summe|gesamt\w*|netto|brutto|"
+    r"exclusief|inclusief|excl|incl|discount|rabatt|remise|korting|shipping fee|rounding|change|cash)(?!\w)",
+    re.IGNORECASE,
+)
+
+
+def plausible_item(description: str) -> bool:
+    """A product or service, not a tax, subtotal or payment row ("BTW 21%", "Exclusief BTW € 593,36")."""
+    return any(c.isalpha() for c in description) and not _NOT_A_PRODUCT.search(description)
+
+
 def _header(line: Line) -> dict[str, int] | None:
     columns: dict[str, int] = {}
     for segment in line.segments:

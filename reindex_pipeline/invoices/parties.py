@@ -76,6 +76,23 @@ def _capitalised(word: str) -> bool:
     return word[:1].isupper() or word[:1].isdigit() or word.lower() in _CONNECTORS
 
 
+_ADDRESS_OR_LABEL = re.compile(
+    r"(?<!\w)(?:address|adresse|anschrift|dirección|adres|adres\w*|ship to|deliver to|bill to|street|road|"
+    r"straße|strasse|rue|calle|straat|ulica|jalan|suite|floor|p\.?o\.? box|tel|phone|fax|e-?mail|www)(?!\w)",
+    re.IGNORECASE,
+)
+
+
+def plausible_party(name: str) -> bool:
+    """A party's name, not a label, an address line or a phone number ("Address", "Ship To",
+    "Fremont CA 94538", "Tel: 0123")."""
+    letters = sum(c.isalpha() for c in name)
+    digits = sum(c.isdigit() for c in name)
+    if letters < 2 or digits > letters or starts_with_label(name) or _ADDRESS_OR_LABEL.search(name):
+        return False
+    return not re.search(r"(?<![\w-])\d{4,6}(?![\w-])", name)
+
+
 def customer_from(
     hits: list[LabelHit], lines: list[Line], by_line: dict[int, list[LabelHit]]
 ) -> tuple[Party | None, set[int]]:

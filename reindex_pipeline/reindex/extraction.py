@@ -2,8 +2,9 @@
 
 The offline extractor (``reindex_pipeline.invoices``) reads the page text any document yields (PDF text
 with its layout, OCR markdown, plain text) in English, German, French, Spanish, Dutch and Polish, with
-no template per issuer. Amounts are plain decimals ("1234.50"), dates ISO ("2023-04-13"), currencies
-ISO 4217 codes. Each field carries a confidence; a field below the threshold is left out (null).
+no template per issuer: candidates per field, ranked by a small learned model. Amounts are plain decimals
+("1234.50"), dates ISO ("2023-04-13"), currencies ISO 4217 codes. Each field carries a confidence; a field
+below its threshold is left out (null).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, PrivateAttr
 
 RULES_EXTRACTOR = "rules"
-#: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only)
-RULES_VERSION = "rules-2.0"
+#: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
+RANKER_VERSION = "ranker-96111dbea8"
+#: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
+#: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold
+RULES_VERSION = f"rules-3.0+{RANKER_VERSION}"
 
 
 class LineItem(BaseModel):

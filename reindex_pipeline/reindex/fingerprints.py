@@ -23,7 +23,9 @@ ALL_PHASES = (EXTRACTION, VECTORS, GRAPH)
 VECTOR_LAYOUT = "hybrid-1"  # the dense embedding and a lexical sparse vector (reindex_pipeline.lexical)
 
 #: Bump when the graph building rules (entities, relations, mentions) change.
-GRAPH_RULES_VERSION = "graph-4"  # 3: organisations keyed without legal form; 4: dates and amounts as entities
+#: 3: organisations keyed without legal form; 4: dates and amounts as entities; 5: invoices keyed by issuer and
+#: number, no label or address as a party, no tax or subtotal row as a product
+GRAPH_RULES_VERSION = "graph-5"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,782 @@
+"""Every value a field could take on a page, with what the layout says about it (pure).
+
+A :class:`Candidate` is one reading of a field (an amount for the total, a date, a currency, a party's
+name, an invoice number) with numeric features: the label beside, above or in the header row of it, its
+position on the page, the words of its line, how often the document repeats it, and arithmetic agreement
+(net + tax = gross). :mod:`reindex_pipeline.invoices.ranker` weighs the features into a probability; the
+weights are learned, leave-issuer-out, by ``./dev bench extraction --write``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from reindex_pipeline.invoices.amounts import Money, find_money
+from reindex_pipeline.invoices.currencies import (
+    DOLLAR_DEFAULT,
+    countries_in,
+    country_currencies,
+    legal_form_countries,
+    markers_in,
+)
+from reindex_pipeline.invoices.dates import find_dates
+from reindex_pipeline.invoices.items import find_items
+from reindex_pipeline.invoices.matching import LabelHit, find_labels, starts_with_label, title_of
+from reindex_pipeline.invoices.parties import has_legal_form, org_key, organisation_in
+from reindex_pipeline.invoices.text import Line, Segment, document_lines
+
+
+def _words(*words: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)", re.IGNORECASE)
+
+
+# Keyword lexicons: the words of the six languages (and Malay, for receipts) that say what a line holds.
+GROSS = _words(
+    r"grand",
+    r"due",
+    r"payable",
+    r"ttc",
+    r"brutto",
+    r"incl\.?",
+    r"inkl\.?",
+    r"paid",
+    r"à payer",
+    r"a pagar",
+    r"te betalen",
+    r"do zapłaty",
+    r"zu zahlen",
+    r"zahlbetrag",
+    r"endbetrag",
+    r"gesamtbetrag",
+    r"balance",
+    r"invoice total",
+    r"amount",
+    r"montant",
+    r"importe",
+    r"bedrag",
+    r"rechnungsbetrag",
+    r"razem",
+    r"gross",
+)
+NET = _words(
+    r"net",
+    r"netto",
+    r"ht",
+    r"excl\.?",
+    r"exkl\.?",
+    r"exclusief",
+    r"sub-?total",
+    r"zwischensumme",
+    r"sous-total",
+    r"subtotaal",
+    r"before tax",
+    r"hors taxes?",
+    r"base imponible",
+    r"excluding",
+    r"ex\.? tax",
+    r"ohne",
+)
+TAX = _words(
+    r"vat",
+    r"tax",
+    r"mwst\.?",
+    r"ust\.?",
+    r"umsatzsteuer",
+    r"mehrwertsteuer",
+    r"tva",
+    r"btw",
+    r"iva",
+    r"gst",
+    r"sst",
+    r"hst",
+    r"podatek",
+    r"steuer",
+)
+TENDER = _words(
+    r"cash",
+    r"change",
+    r"tendered",
+    r"tunai",
+    r"baki",
+    r"rounding",
+    r"round",
+    r"card",
+    r"visa",
+    r"mastercard",
+    r"payment",
+    r"bezahlt",
+    r"rückgeld",
+    r"gegeben",
+    r"espèces",
+    r"rendu",
+    r"efectivo",
+    r"cambio",
+    r"wisselgeld",
+    r"reszta",
+    r"gotówka",
+    r"debit",
+    r"credit",
+    r"deposit",
+    r"voucher",
+)
+CHANGE = _words(
+    r"change",
+    r"baki",
+    r"rückgeld",
+    r"wechselgeld",
+    r"rendu",
+    r"monnaie rendue",
+    r"cambio",
+    r"vuelto",
+    r"wisselgeld",
+    r"reszta",
+)
+DISCOUNT = _words(r"discount", r"rabatt", r"remise", r"rabais", r"descuento", r"korting", r"rabat", r"saving")
+ITEM_WORDS = _words(r"qty", r"quantity", r"menge", r"qté", r"cantidad", r"aantal", r"ilość", r"unit", r"price", r"pcs?")
+OTHER_DATE = _words(
+    r"order",
+    r"delivery",
+    r"period",
+    r"service",
+    r"leistung\w*",
+    r"liefer\w*",
+    r"bestell\w*",
+    r"zeitraum",
+    r"période",
+    r"livraison",
+    r"commande",
+    r"prestation",
+    r"entrega",
+    r"pedido",
+    r"levering",
+    r"bestel\w*",
+    r"dostawy",
+    r"sprzedaży",
+    r"zamówienia",
+    r"from",
+    r"until",
+    r"bis",
+    r"au",
+    r"valid",
+    r"expir\w*",
+    r"start",
+    r"end",
+    r"begin",
+    r"printed",
+    r"print",
+    r"associ\w*",
+    r"vom",
+    r"von",
+    r"du",
+)
+DUE = _words(
+    r"due",
+    r"fällig\w*",
+    r"zahlbar",
+    r"zahlungsziel",
+    r"échéance",
+    r"limite",
+    r"vencimiento",
+    r"vervaldatum",
+    r"termin",
+    r"pay by",
+    r"payable",
+    r"before",
+    r"avant",
+)
+TIME = re.compile(r"\b\d{1,2}:\d{2}\b")
+REGISTRATION = _words(
+    r"vat\s?(?:no|reg|id|number)\.?",
+    r"ust-?id\w*",
+    r"steuer-?n(?:umme)?r\.?",
+    r"gst\s?(?:no|id|reg)\.?",
+    r"siret",
+    r"siren",
+    r"tva intra\w*",
+    r"kvk",
+    r"btw-?(?:nr|nummer)",
+    r"nip",
+    r"regon",
+    r"abn",
+    r"co\.?\s?reg\w*",
+    r"company\s?(?:no|number|reg\w*)",
+    r"registration",
+    r"handelsregister",
+    r"hrb",
+    r"iban",
+    r"bic",
+    r"swift",
+    r"rcs",
+    r"ein",
+    r"cif",
+    r"nif",
+    r"roc",
+)
+ADDRESS = _words(
+    r"street",
+    r"st\.",
+    r"road",
+    r"rd\.?",
+    r"avenue",
+    r"ave\.?",
+    r"jalan",
+    r"jln\.?",
+    r"taman",
+    r"tmn\.?",
+    r"lorong",
+    r"strasse",
+    r"straße",
+    r"str\.",
+    r"weg",
+    r"platz",
+    r"allee",
+    r"rue",
+    r"boulevard",
+    r"bd",
+    r"chemin",
+    r"calle",
+    r"plaza",
+    r"straat",
+    r"laan",
+    r"ul\.",
+    r"ulica",
+    r"suite",
+    r"floor",
+    r"building",
+    r"bldg",
+    r"unit",
+    r"lot",
+    r"no\.",
+    r"p\.?o\.? box",
+    r"postfach",
+    r"cedex",
+    r"tel\.?",
+    r"fax",
+    r"phone",
+    r"e-?mail",
+    r"www",
+    r"http\w*",
+    r"seksyen",
+    r"bandar",
+    r"kampung",
+    r"persiaran",
+    r"blok",
+    r"block",
+    r"level",
+)
+POSTCODE = re.compile(r"(?<![\w-])(?:\d{4,6}|[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|\d{2}-\d{3})(?![\w-])")
+OTHER_NUMBER = _words(
+    r"customer",
+    r"client",
+    r"kunden\w*",
+    r"order",
+    r"bestell\w*",
+    r"commande",
+    r"pedido",
+    r"klant",
+    r"account",
+    r"konto",
+    r"compte",
+    r"cuenta",
+    r"tax",
+    r"vat",
+    r"tva",
+    r"ust\w*",
+    r"btw",
+    r"gst",
+    r"tel\w*",
+    r"phone",
+    r"fax",
+    r"iban",
+    r"bic",
+    r"swift",
+    r"po",
+    r"purchase",
+    r"reference",
+    r"ref\.?",
+    r"référence",
+    r"referenz",
+    r"contract",
+    r"vertrag",
+    r"contrat",
+    r"delivery",
+    r"liefer\w*",
+    r"livraison",
+    r"associ\w*",
+    r"siret",
+    r"siren",
+    r"kvk",
+    r"nip",
+    r"regon",
+    r"page",
+    r"seite",
+    r"mandat\w*",
+    r"member",
+    r"table",
+    r"cashier",
+    r"salesperson",
+    r"pos",
+)
+NUMBER_MARK = re.compile(r"(?<!\w)(?:no\.?|nr\.?|n°|nº|#|num(?:ber|éro)?\.?)\s*:?\s*$", re.IGNORECASE)
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.\-]{1,39}")
+TITLE = _words(
+    r"invoice",
+    r"receipt",
+    r"rechnung",
+    r"facture",
+    r"factura",
+    r"factuur",
+    r"faktura",
+    r"quittung",
+    r"bill",
+    r"credit note",
+    r"gutschrift",
+    r"avoir",
+    r"tax invoice",
+)
+
+
+@dataclass
+class Candidate:
+    field: str
+    value: str  # the normalised value stored when the candidate wins
+    features: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    """A document's lines and labels, read once for every field."""
+
+    lines: list[Line]
+    hits: list[LabelHit]
+    by_line: dict[int, list[LabelHit]]
+    rank: dict[int, int]  # line index -> its place among the non-blank lines
+    count: int  # non-blank lines
+    text: str
+    languages: tuple[str, ...]
+    month_first: bool
+
+    def context(self, line: Line) -> str:
+        """A line's words: its own text, with the line above when it holds no words (a receipt's value on the
+        line under its label)."""
+        words = line.text
+        for token, _ in markers_in(line.text):
+            words = words.replace(token, " ")
+        if any(c.isalpha() for c in words):
+            return line.text
+        above = self.previous(line, 1)
+        return (above[0].text + " " if above else "") + line.text
+
+    def position(self, line: Line) -> float:
+        return self.rank.get(line.index, 0) / max(self.count - 1, 1)
+
+    def labels(self, line: Line, name: str) -> list[LabelHit]:
+        return [h for h in self.by_line.get(line.index, ()) if h.field == name]
+
+    def previous(self, line: Line, depth: int = 2) -> list[Line]:
+        out, index = [], line.index - 1
+        while index >= 0 and len(out) < depth:
+            if not self.lines[index].blank:
+                out.append(self.lines[index])
+            index -= 1
+        return out
+
+    def label_above(self, line: Line, segment: Segment, name: str, depth: int = 2) -> LabelHit | None:
+        """A label of ``name`` in the lines above whose column is the segment's (a header row, or a label
+        over its value)."""
+        for above in self.previous(line, depth):
+            for hit in self.labels(above, name):
+                start = hit.segment.column + hit.start
+                end = hit.segment.column + hit.end
+                if abs(start - segment.column) <= 6 or start <= segment.column <= end + 2:
+                    return hit
+            if len(above.segments) == 1 and any(c.isalpha() for c in above.text):
+                return None  # a line of words of its own is the value's label: the search stops there
+        return None
+
+
+def read_page(pages: list[str], language: str) -> Page:
+    lines = document_lines(pages)
+    hits = find_labels(lines)
+    by_line: dict[int, list[LabelHit]] = {}
+    for hit in hits:
+        by_line.setdefault(hit.line.index, []).append(hit)
+    rank, n = {}, 0
+    for line in lines:
+        if not line.blank:
+            rank[line.index] = n
+            n += 1
+    text = "\n".join(line.text for line in lines)
+    languages = tuple(dict.fromkeys([language, "en"]))
+    return Page(lines, hits, by_line, rank, n, text, languages, language == "en" and "$" in text)
+
+
+def _before(hit: LabelHit, segment: Segment, start: int = 0) -> bool:
+    """The label stands before the value on its line."""
+    return hit.segment.column + hit.start <= segment.column + start
+
+
+def _log_count(n: int) -> float:
+    return math.log1p(max(n, 0))
+
+
+# --- amounts -------------------------------------------------------------------------------------------
+
+
+def total_candidates(page: Page) -> list[Candidate]:
+    found: list[tuple[Line, Segment, Money]] = []
+    for line in page.lines:
+        for segment in line.segments:
+            for money in find_money(segment.text):
+                if money.explicit and money.amount != 0:
+                    found.append((line, segment, money))
+    if not found:
+        return []
+    amounts = Counter(m.amount for _, _, m in found)
+    positive = sorted({a for a in amounts if a > 0}, reverse=True)
+    rank = {a: i for i, a in enumerate(positive)}
+    context = {line.index: page.context(line) for line, _, _ in found}
+    net_amounts = {m.amount for line, _, m in found if NET.search(context[line.index])}
+    tax_amounts = {
+        m.amount for line, _, m in found if TAX.search(context[line.index]) and not NET.search(context[line.index])
+    }
+    tender_amounts = {m.amount for line, _, m in found if TENDER.search(context[line.index])}
+    change_amounts = {m.amount for line, _, m in found if CHANGE.search(context[line.index]) and m.amount > 0}
+    pool = set(positive)
+    items = [Decimal(i.amount) for i in find_items(page.lines) if i.amount]
+    items_sum = sum(items) if len(items) >= 1 else None
+    rounding = {m.amount for line, _, m in found if re.search(r"(?<!\w)round", context[line.index], re.IGNORECASE)}
+    last_total_line = max((h.line.index for h in page.hits if h.field == "total" and h.strong), default=-1)
+    labelled = [
+        (line.index, m.amount)
+        for line, segment, m in found
+        if m.amount > 0
+        and not (NET.search(context[line.index]) or TENDER.search(context[line.index]) or "%" in context[line.index])
+        and (
+            any(_before(h, segment, m.start) for h in page.labels(line, "total"))
+            or page.label_above(line, segment, "total") is not None
+        )
+    ]
+    largest_labelled = max((a for _, a in labelled), default=None)
+    last_labelled = labelled[-1][1] if labelled else None
+    out = []
+    for line, segment, money in found:
+        amount = money.amount
+        same = [h for h in page.labels(line, "total") if _before(h, segment, money.start)]
+        above = page.label_above(line, segment, "total")
+        words = context[line.index]
+        label_line = same[0].line.text if same else above.line.text if above else words
+        sums = any(amount - a in pool and a != amount - a for a in pool if a < amount)
+        part = any(amount + a in pool for a in pool if a != amount)
+        features = {
+            "label_same": float(bool(same)),
+            "label_strong": float(any(h.strong for h in same)),
+            "label_above": float(above is not None),
+            "gross_word": float(bool(GROSS.search(label_line))),
+            "net_word": float(bool(NET.search(words))),
+            "tax_word": float(bool(TAX.search(words))),
+            "percent": float("%" in words),
+            "tender_word": float(bool(TENDER.search(words))),
+            "discount_word": float(bool(DISCOUNT.search(words))),
+            "item_row": float(len(find_money(line.text)) >= 3),
+            "position": page.position(line),
+            "last_total_label": float(line.index == last_total_line),
+            "largest": float(bool(positive) and amount == positive[0]),
+            "rank": 1 / (1 + rank.get(amount, 99)),
+            "largest_not_tender": float(amount == max((a for a in positive if a not in tender_amounts), default=-1)),
+            "repeated": _log_count(amounts[amount] - 1),
+            "currency": float(money.currency is not None),
+            "net_plus_tax": float(any(amount - t in net_amounts for t in tax_amounts if 0 < t < amount)),
+            "plus_tax_is_other": float(any(amount + t in pool for t in tax_amounts if t > 0)),
+            # a receipt: what was handed over less the change is what was due
+            "largest_labelled": float(amount == largest_labelled),
+            "last_labelled": float(amount == last_labelled),
+            "items_sum": float(items_sum is not None and amount == items_sum),
+            "paid_minus_change": float(any(amount + c in pool for c in change_amounts if c != amount)),
+            "change_from_it": float(any(amount - c in pool for c in change_amounts if c != amount)),
+            "sum_of_two": float(sums),
+            "part_of_sum": float(part),
+            "negative": float(amount < 0),
+            "last_segment": float(segment is line.segments[-1]),
+            "rounding_word": float(bool(re.search(r"(?<!\w)round", words, re.IGNORECASE))),
+            "after_rounding": float(any(amount - r in pool for r in rounding if r != 0)),
+        }
+        out.append(Candidate("total", money.text, features))
+    return out
+
+
+# --- dates ---------------------------------------------------------------------------------------------
+
+
+def date_candidates(page: Page) -> list[Candidate]:
+    found = []
+    for line in page.lines:
+        for segment in line.segments:
+            for date in find_dates(segment.text, page.languages, page.month_first):
+                found.append((line, segment, date))
+    if not found:
+        return []
+    values = Counter(d.value for _, _, d in found)
+    first = found[0][2].value
+    earliest, latest = min(values), max(values)
+    out = []
+    for line, segment, date in found:
+        label_text = segment.text[: date.start]
+        same = [h for h in page.labels(line, "invoice_date") if _before(h, segment, date.start)]
+        above = page.label_above(line, segment, "invoice_date")
+        due_same = [h for h in page.labels(line, "due_date") if _before(h, segment, date.start)]
+        due_above = page.label_above(line, segment, "due_date")
+        context = label_text or " ".join(s.text for s in line.segments if s.column < segment.column)
+        context = context or page.context(line)
+        generic = any(h.label in ("date", "datum", "data", "fecha") for h in same)
+        features = {
+            "label_same": float(bool(same)),
+            "label_generic": float(generic),
+            "label_above": float(above is not None),
+            "due_label": float(bool(due_same) or due_above is not None),
+            "due_word": float(bool(DUE.search(context or line.text))),
+            "other_word": float(bool(OTHER_DATE.search(context or line.text))),
+            "time_on_line": float(bool(TIME.search(line.text))),
+            "two_dates": float(len(find_dates(line.text, page.languages, page.month_first)) >= 2),
+            "position": page.position(line),
+            "first": float(date.value == first),
+            "earliest": float(date.value == earliest),
+            "latest": float(date.value == latest),
+            "repeated": _log_count(values[date.value] - 1),
+            "distinct": _log_count(len(values)),
+            "numeric": float(bool(re.fullmatch(r"[\d./-]+", segment.text[date.start : date.end]))),
+        }
+        out.append(Candidate("invoice_date", date.value.isoformat(), features))
+    return out
+
+
+# --- currency ------------------------------------------------------------------------------------------
+
+
+def currency_candidates(page: Page, organisations: list[str] = ()) -> list[Candidate]:
+    votes: Counter[str] = Counter()
+    unique: Counter[str] = Counter()
+    beside_amount: Counter[str] = Counter()
+    labelled: set[str] = set()
+    total_codes: set[str] = set()
+    bracketed: Counter[str] = Counter()
+    alone: Counter[str] = Counter()
+    for line in page.lines:
+        markers = markers_in(line.text)
+        money = find_money(line.text)
+        for token, codes in markers:
+            for code in codes:
+                votes[code] += 1
+                if len(codes) == 1:
+                    unique[code] += 1
+                if f"({token})" in line.text:
+                    bracketed[code] += 1
+                if line.text.strip() == token:
+                    alone[code] += 1
+            if any(m.currencies == codes for m in money):
+                for code in codes:
+                    beside_amount[code] += 1
+        if page.labels(line, "currency"):
+            labelled.update(c for _, codes in markers if len(codes) == 1 for c in codes)
+        if any(h.strong for h in page.labels(line, "total")):
+            total_codes.update(c for m in money for c in m.currencies)
+    countries = countries_in(page.text, [c for o in organisations for c in legal_form_countries(o)])
+    national: Counter[str] = Counter()
+    for territory, n in countries.items():
+        for code in country_currencies(territory)[:1]:
+            national[code] += n
+    candidates = set(votes) | set(national)
+    if not candidates:
+        return []
+    ambiguous_only = {c for c in votes if not unique[c]}
+    out = []
+    for code in sorted(candidates):
+        features = {
+            "named": _log_count(votes[code]),
+            "named_alone": _log_count(unique[code]),
+            "beside_amount": _log_count(beside_amount[code]),
+            "labelled": float(code in labelled),
+            "bracketed": _log_count(bracketed[code]),
+            "only_alone": float(votes[code] > 0 and alone[code] == votes[code]),
+            "on_total": float(code in total_codes),
+            "only_ambiguous": float(code in ambiguous_only),
+            "dollar_default": float(code == DOLLAR_DEFAULT and code in ambiguous_only),
+            "country": _log_count(national[code]),
+            "country_top": float(bool(national) and code == national.most_common(1)[0][0]),
+            "most_named": float(code == (unique or votes).most_common(1)[0][0]) if (unique or votes) else 0.0,
+        }
+        out.append(Candidate("currency", code, features))
+    return out
+
+
+# --- parties -------------------------------------------------------------------------------------------
+
+_DOMAIN = re.compile(r"(?:https?://|www\.|@)([a-z0-9-]+(?:\.[a-z0-9-]+)*)\.[a-z]{2,}", re.IGNORECASE)
+_FREE_MAIL = {"gmail", "outlook", "hotmail", "yahoo", "gmx", "web", "icloud", "proton", "protonmail", "wp", "onet"}
+_CUT = re.compile(r"\s(?:[-–—|•·]|\()\s?|,\s|\s{2,}")
+
+
+def _name_like(text: str) -> bool:
+    """Text that could be a name: no label, no "label: value", mostly letters."""
+    letters = sum(c.isalpha() for c in text)
+    return letters >= 2 and ":" not in text and not starts_with_label(text) and sum(c.isdigit() for c in text) < letters
+
+
+def _clean_name(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip(" ,;:-|*#")
+    return text
+
+
+def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
+    domains = {d.split(".")[-1].lower() for d in _DOMAIN.findall(page.text)} - _FREE_MAIL
+    registration_lines = {line.index for line in page.lines if REGISTRATION.search(line.text)}
+    raw: list[tuple[str, Line, dict[str, float]]] = []
+    nonblank = [line for line in page.lines if not line.blank]
+    for hit in page.hits:
+        if hit.field == "vendor" and hit.strong:
+            rest = hit.segment.text[hit.end :].strip(" :")
+            below = [line for line in nonblank if line.index > hit.line.index][:2]
+            for text in [rest, *(b.segments[0].text for b in below if b.segments)]:
+                if text:
+                    raw.append((organisation_in(text) or text, hit.line, {"vendor_label": 1.0}))
+    for line in nonblank:
+        for segment in line.segments:
+            name = organisation_in(segment.text)
+            if name:
+                raw.append((name, line, {"legal_form": 1.0}))
+    for i, line in enumerate(nonblank[:8]):
+        for segment in line.segments[:2]:
+            if _name_like(segment.text):
+                raw.append((_CUT.split(segment.text)[0], line, {}))
+        for span in (2, 3):  # a name broken over the top lines of a receipt: lines of one cell each
+            block = nonblank[i : i + span]
+            if len(block) == span and all(
+                len(b.segments) == 1 and _name_like(b.text) and not (ADDRESS.search(b.text) or POSTCODE.search(b.text))
+                for b in block
+            ):
+                raw.append((" ".join(b.segments[0].text for b in block), line, {"joined": span - 1.0}))
+    counts = Counter(org_key(line.text) for line in nonblank)
+    text_key = " " + org_key(page.text) + " "
+    best: dict[str, Candidate] = {}
+    for name, line, extra in raw:
+        name = _clean_name(name)
+        key = org_key(name)
+        if len(key) < 2 or not any(c.isalpha() for c in key):
+            continue
+        letters = sum(c.isalpha() for c in name)
+        features = {
+            "vendor_label": 0.0,
+            "legal_form": float(has_legal_form(name)),
+            "joined": 0.0,
+            **extra,
+            "first_line": float(page.rank.get(line.index, 99) == 0),
+            "top": 1 / (1 + page.rank.get(line.index, 99)),
+            "position": page.position(line),
+            "bold": float(line.bold),
+            "alone": float(len(line.segments) == 1 and line.segments[0].text.strip() == name),
+            "customer_block": float(line.index in customer_lines),
+            "in_domain": float(
+                any(w in domains for w in key.split() if len(w) >= 4) or key.replace(" ", "") in domains
+            ),
+            "repeated": _log_count(text_key.count(f" {key} ") - 1),
+            "own_line_twice": float(counts[key] > 1),
+            "digits": sum(c.isdigit() for c in name) / max(len(name), 1),
+            "address": float(bool(ADDRESS.search(name) or POSTCODE.search(name))),
+            "label": float(starts_with_label(name) or bool(TITLE.search(name)) or name.endswith(":")),
+            "upper": sum(c.isupper() for c in name) / max(letters, 1),
+            "words": min(len(name.split()), 10) / 10,
+            "near_registration": float(any(abs(line.index - i) <= 4 for i in registration_lines)),
+            "tender_word": float(bool(TENDER.search(name) or GROSS.search(name) or TAX.search(name))),
+        }
+        previous = best.get(key)
+        candidate = Candidate("vendor_name", name, features)
+        if previous is None or _strength(features) > _strength(previous.features):
+            best[key] = candidate
+    return list(best.values())
+
+
+def _strength(features: dict[str, float]) -> float:
+    return features["vendor_label"] * 2 + features["legal_form"] + features["top"] + features["joined"] * 0.1
+
+
+# --- invoice number ------------------------------------------------------------------------------------
+
+
+def number_candidates(page: Page) -> list[Candidate]:
+    raw: list[tuple[str, Line, dict[str, float]]] = []
+
+    def tokens(text: str) -> list[str]:
+        return [m.group(0).rstrip(".,:;-/") for m in ID.finditer(text)][:2]
+
+    for hit in page.hits:
+        if hit.field != "invoice_number":
+            continue
+        rest = hit.segment.text[hit.end :].lstrip(" :#.°º")
+        after = [s.text for s in hit.line.segments if s.column > hit.segment.column][:2]
+        strong = float(hit.strong)
+        for i, token in enumerate(tokens(rest) + [t for s in after for t in tokens(s)[:1]]):
+            raw.append((token, hit.line, {"label_same": 1.0, "label_strong": strong, "order": float(i)}))
+        # under the label: its column in the next lines (a header row with its values below)
+        column = hit.segment.column + hit.start
+        index, seen = hit.line.index + 1, 0
+        while index < len(page.lines) and seen < 2:
+            line = page.lines[index]
+            index += 1
+            if line.blank:
+                continue
+            seen += 1
+            for segment in line.segments:
+                if abs(segment.column - column) <= 6 or segment.column <= column < segment.column + len(segment.text):
+                    for token in tokens(segment.text)[:1]:
+                        raw.append((token, line, {"label_above": 1.0, "label_strong": strong, "order": seen - 1.0}))
+    _, _, title_line = title_of(page.lines)
+    for line in page.lines[: max(page.count // 2, 12)]:
+        for segment in line.segments:
+            for m in TITLE.finditer(segment.text):
+                for token in tokens(segment.text[m.end() :].lstrip(" :#.°º")):
+                    raw.append((token, line, {"title": 1.0, "title_line": float(line is title_line)}))
+            mark = [m for m in re.finditer(r"(?:no\.?|nr\.?|n°|nº|#)\s*:?\s*", segment.text, re.IGNORECASE)]
+            for m in mark:
+                if NUMBER_MARK.search(segment.text[: m.end()]):
+                    for token in tokens(segment.text[m.end() :])[:1]:
+                        raw.append((token, line, {"number_mark": 1.0}))
+    counts = Counter(m.group(0) for m in ID.finditer(page.text))
+    best: dict[str, Candidate] = {}
+    for token, line, extra in raw:
+        if not any(c.isdigit() for c in token) or len(token) < 3:
+            continue
+        context = line.text[: max(line.text.find(token), 0)]
+        near = context[-30:]
+        features = {
+            "label_same": 0.0,
+            "label_above": 0.0,
+            "label_strong": 0.0,
+            "title": 0.0,
+            "title_line": 0.0,
+            "number_mark": 0.0,
+            "order": 0.0,
+            **extra,
+            "other_label": float(bool(OTHER_NUMBER.search(near))),
+            "letters": float(any(c.isalpha() for c in token)),
+            "separators": float(any(c in "-/_." for c in token)),
+            "length": min(len(token), 20) / 20,
+            "date_like": float(bool(find_dates(token, page.languages, page.month_first))),
+            "money_like": float(bool(re.fullmatch(r"\d{1,3}(?:[.,]\d{3})*[.,]\d{2}", token))),
+            "phone_like": float(bool(re.search(r"\+\d|\(\d{2,4}\)", near + token))),
+            "position": page.position(line),
+            "repeated": _log_count(counts[token] - 1),
+        }
+        candidate = Candidate("invoice_number", token, features)
+        previous = best.get(token)
+        if previous is None or sum(features.values()) > sum(previous.features.values()):
+            best[token] = candidate
+    return list(best.values())
+
+
+def organisation_names(page: Page) -> list[str]:
+    """Every organisation the page names by its legal form (for the countries of the legal forms)."""
+    return [n for line in page.lines for s in line.segments if (n := organisation_in(s.text))]

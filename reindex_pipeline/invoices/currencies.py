@@ -1,0 +1,202 @@
+"""Currencies as the world prints them, from ``babel``'s locale data: ISO codes, local symbols (RM, zł, Kč,
+kr, ₹, $ ...) and local names, and the countries a document names, which settle an ambiguous symbol.
+
+Nothing here is a hand list: a symbol is what some locale of a territory that uses the currency prints
+(``RM`` is the ringgit in ms_MY; ``$`` is the symbol of 30-odd dollars and pesos), and a country is named
+by babel's territory names in the document's languages, its web domains' country codes, or the country of
+its organisations' legal forms (``cleanco``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+
+#: where nothing names a country, ``$`` is read as the US dollar (a weaker candidate than a printed code)
+DOLLAR_DEFAULT = "USD"
+#: the languages whose currency names and country names are read (the extractor's six, English and Malay)
+NAME_LANGUAGES = ("en", "de", "fr", "es", "nl", "pl", "ms")
+_COUNTRY_TLD = re.compile(r"(?:https?://|www\.|@)[\w.-]+\.([a-z]{2})(?![\w.])", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def iso_codes() -> frozenset[str]:
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
+
+
+@lru_cache(maxsize=1)
+def symbols() -> dict[str, frozenset[str]]:
+    """Printed symbol -> the currencies it may stand for. Single letters (R, K, P, ...) are left out: a
+    letter beside a number is far more often a unit or a column than money."""
+    from babel import Locale
+    from babel.localedata import locale_identifiers
+    from babel.numbers import get_currency_symbol, get_territory_currencies
+
+    found: dict[str, set[str]] = {}
+    for identifier in locale_identifiers():
+        locale = Locale.parse(identifier)
+        if not locale.territory:
+            continue
+        for code in get_territory_currencies(locale.territory):
+            symbol = get_currency_symbol(code, locale).strip()
+            if symbol and symbol != code and len(symbol) <= 4 and not (len(symbol) == 1 and symbol.isalpha()):
+                found.setdefault(symbol, set()).add(code)
+    return {s: frozenset(codes) for s, codes in found.items()}
+
+
+@lru_cache(maxsize=1)
+def names() -> dict[str, str]:
+    """Lower-case currency name in one of :data:`NAME_LANGUAGES` -> code, where the name is one currency's
+    ("euro", "złoty polski", "ringgit Malaysia"); names several currencies share are left out."""
+    from babel import Locale
+
+    owners: dict[str, set[str]] = {}
+    for language in NAME_LANGUAGES:
+        for code, name in Locale.parse(language).currencies.items():
+            if code in iso_codes() and len(name) >= 4:
+                owners.setdefault(name.casefold(), set()).add(code)
+    return {name: next(iter(codes)) for name, codes in owners.items() if len(codes) == 1}
+
+
+@lru_cache(maxsize=1)
+def _pattern() -> re.Pattern[str]:
+    marks = sorted(set(symbols()) | set(names()), key=lambda m: (-len(m), m))
+    alternatives = "|".join(re.escape(m) for m in marks)
+    return re.compile(rf"(?<![A-Za-z])(?:[A-Z]{{3}}(?![A-Za-z])|(?:{alternatives})(?![A-Za-z]))", re.IGNORECASE)
+
+
+def symbol_pattern() -> str:
+    """A regular expression (text) matching any printed symbol or name, for the money reader."""
+    marks = sorted(symbols(), key=lambda m: (-len(m), m))
+    return "|".join(re.escape(m) + (r"(?![A-Za-z])" if m[-1:].isalpha() else "") for m in marks)
+
+
+def read_marker(marker: str | None) -> frozenset[str]:
+    """The currencies a printed code, symbol or name may be (empty when it is none)."""
+    if not marker:
+        return frozenset()
+    marker = marker.strip()
+    if len(marker) == 3 and marker.isupper() and marker in iso_codes():
+        return frozenset({marker})
+    if marker in symbols():
+        return symbols()[marker]
+    upper = {s.upper(): codes for s, codes in symbols().items() if s.isalpha()}
+    if marker.upper() in upper and len(marker) >= 2:  # "rm", "KR": receipts print upper case
+        return upper[marker.upper()]
+    code = names().get(marker.casefold())
+    return frozenset({code}) if code else frozenset()
+
+
+def part_of_legal_form(text: str, start: int, token: str) -> bool:
+    """``token`` at ``start`` ends a legal form of several words ("SDN BHD": a Malaysian company, not the
+    Bahraini dinar), as ``cleanco`` reads the word before it and the token together."""
+    from cleanco import basename
+
+    before = text[:start].split()
+    if not before:
+        return False
+    return basename(f"x {before[-1]} {token}") == "x"
+
+
+def _placed_as_money(text: str, start: int, end: int) -> bool:
+    """A code or symbol of letters ("RM", "kr", "EUR", "ALL") is a currency beside a number, alone in its
+    cell, in brackets or after a colon; elsewhere it is a word ("THANK YOU ALL", "SR" as a tax code)."""
+    before, after = text[:start], text[end:]
+    if re.search(r"\d\s?$", before) or re.match(r"\s?[-−]?\s?\d", after):
+        return True
+    if re.search(r"[(:]\s?$", before) or re.match(r"\s?\)", after):
+        return True
+    return (
+        not before.strip(" \t|")
+        and not after.strip(" \t|")
+        or bool(re.search(r"(?:^|\s{2,}|\|)\s*$", before) and re.match(r"\s*(?:$|\s{2,}|\|)", after))
+    )
+
+
+def markers_in(text: str) -> list[tuple[str, frozenset[str]]]:
+    """Every currency marker in ``text``, in order: (as printed, the currencies it may be)."""
+    out = []
+    for m in _pattern().finditer(text):
+        token = m.group(0)
+        if len(token) == 3 and token.isalpha() and not token.isupper():
+            continue  # "Eur" in a word of three letters, not a code
+        if part_of_legal_form(text, m.start(), token):
+            continue
+        if token.isalpha() and token.casefold() not in names() and not _placed_as_money(text, m.start(), m.end()):
+            continue
+        codes = read_marker(token)
+        if codes:
+            out.append((token, codes))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    from babel import Locale
+
+    owners: dict[str, str] = {}
+    for language in NAME_LANGUAGES:
+        for territory, name in Locale.parse(language).territories.items():
+            if territory.isalpha() and len(territory) == 2 and len(name) >= 5 and " " not in name.strip():
+                owners.setdefault(name.casefold(), territory)
+    return owners
+
+
+@lru_cache(maxsize=1)
+def _country_pattern() -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(n) for n in sorted(_country_names(), key=lambda m: (-len(m), m)))
+    return re.compile(rf"(?<!\w)({alternatives})(?!\w)", re.IGNORECASE)
+
+
+def countries_in(text: str, organisation_countries: list[str] = ()) -> Counter[str]:
+    """Territory codes the document names: country names, web and mail domains' country codes, and the
+    countries of its organisations' legal forms (each a weaker vote)."""
+    votes: Counter[str] = Counter()
+    for m in _country_pattern().finditer(text):
+        word = m.group(1)
+        if word[0].isupper():  # a name, not a word: "chad", "jordan" in lower case are left alone
+            votes[_country_names()[word.casefold()]] += 2
+    for tld in _COUNTRY_TLD.findall(text):
+        code = tld.upper().replace("UK", "GB")
+        if code not in ("IO", "AI", "CO", "ME", "TV", "FM", "LY"):  # domains used as words
+            votes[code] += 1
+    for territory in organisation_countries:
+        votes[territory] += 1
+    return votes
+
+
+def country_currencies(territory: str) -> tuple[str, ...]:
+    from babel.numbers import get_territory_currencies
+
+    try:
+        return tuple(get_territory_currencies(territory))
+    except Exception:  # babel raises on a territory it does not know
+        return ()
+
+
+@lru_cache(maxsize=4096)
+def legal_form_countries(name: str) -> tuple[str, ...]:
+    """Territory codes of the countries whose legal forms end ``name`` (``cleanco``), at most three."""
+    from cleanco import matches
+
+    found = [c for c in dict.fromkeys(_english_territories().get(n.casefold()) for n in matches(name, _sources())) if c]
+    return tuple(found) if len(found) <= 3 else ()
+
+
+@lru_cache(maxsize=1)
+def _english_territories() -> dict[str, str]:
+    from babel import Locale
+
+    english = {n.casefold(): code for code, n in Locale("en").territories.items()}
+    english.update({"united states of america": "US", "united kingdom": "GB"})
+    return english
+
+
+@lru_cache(maxsize=1)
+def _sources() -> list:
+    from cleanco import countrysources
+
+    return countrysources()
