@@ -2,9 +2,8 @@
 
 Organisation names are recognised by their legal form (``cleanco``'s list: GmbH, Inc., Ltd, S.A.,
 B.V., sp. z o.o., ...). The customer is what a customer label ("Bill to", "Rechnung an", "Nabywca", ...)
-introduces. The issuer is what a vendor label introduces; failing that, the organisation the document
-names first outside the customer's block, preferring one named on its own (not inside a sentence), named
-more than once (letterhead and footer), or whose name is in the document's web or e-mail domains.
+introduces, when it is a name and not a label or an address. The issuer is chosen among candidates by
+the ranker (:mod:`reindex_pipeline.invoices.candidates`).
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from cleanco import basename
 from reindex_pipeline.invoices.matching import LabelHit, starts_with_label, value_on_line, values_below
 from reindex_pipeline.invoices.text import Line
 
-_DOMAIN = re.compile(r"(?:https?://|www\.|@)([a-z0-9-]+(?:\.[a-z0-9-]+)*)\.[a-z]{2,}", re.IGNORECASE)
-_FREE_MAIL = {"gmail", "outlook", "hotmail", "yahoo", "gmx", "web", "icloud", "proton", "protonmail", "wp", "onet"}
 _SPLIT = re.compile(r"\s*(?:,\s+(?=\d)|\s[-–—]\s|\s•\s|;\s|,\s+(?=[A-Z][a-z]+\s\d))")
 
 
@@ -113,60 +110,3 @@ def customer_from(
         lines_of_block = set(range(hit.line.index, hit.line.index + 6))
         return Party(name, 0.9 if org else 0.75), lines_of_block
     return None, set()
-
-
-def vendor_from(
-    hits: list[LabelHit],
-    lines: list[Line],
-    by_line: dict[int, list[LabelHit]],
-    customer: Party | None,
-    customer_lines: set[int],
-) -> Party | None:
-    customer_key = org_key(customer.name) if customer else None
-    for hit in hits:
-        if hit.field != "vendor" or not hit.strong or hit.label == "from" and hit.prefix.strip():
-            continue
-        same = value_on_line(hit, by_line[hit.line.index])
-        block = ([same] if same else []) + values_below(hit, lines, depth=3)
-        block = [b for b in block if b and org_key(b) != customer_key]
-        if block:
-            org = next((o for o in (organisation_in(b) for b in block[:3]) if o), None)
-            return Party(org or block[0], 0.9)
-    return _best_organisation(lines, customer_key, customer_lines)
-
-
-def _best_organisation(lines: list[Line], customer_key: str | None, customer_lines: set[int]) -> Party | None:
-    domains = {d.split(".")[-1].lower() for line in lines for d in _DOMAIN.findall(line.text)} - _FREE_MAIL
-    found: dict[str, dict] = {}
-    total = max(len(lines), 1)
-    for line in lines:
-        for segment in line.segments:
-            name = organisation_in(segment.text)
-            if not name:
-                continue
-            key = org_key(name)
-            if not key or key == customer_key or (line.index in customer_lines and customer_key is None):
-                continue
-            entry = found.setdefault(key, {"name": name, "first": line.index, "count": 0, "alone": False})
-            entry["count"] += 1
-            entry["alone"] |= len(segment.text) <= len(name) + 2 or segment.text.startswith(name)
-    if not found:
-        return _top_name(lines, customer_key)
-
-    def score(entry: dict) -> float:
-        key = org_key(entry["name"])
-        in_domain = any(word in domains for word in key.split() if len(word) >= 4) or key.replace(" ", "") in domains
-        return 1.5 * (1 - entry["first"] / total) + 0.5 * (entry["count"] > 1) + 0.7 * entry["alone"] + 1.0 * in_domain
-
-    best = max(found.values(), key=score)
-    return Party(best["name"], 0.8 if score(best) >= 1.5 else 0.6)
-
-
-def _top_name(lines: list[Line], customer_key: str | None) -> Party | None:
-    """No legal form anywhere: a receipt's store name, in bold on its own line at the top."""
-    for line in lines[:8]:
-        if line.bold and line.segments and not any(ch.isdigit() for ch in line.text) and ":" not in line.text:
-            name = line.segments[0].text
-            if org_key(name) != customer_key:
-                return Party(name, 0.6)
-    return None
