@@ -399,9 +399,12 @@ class Page:
         return None
 
 
-def read_page(pages: list[str], language: str) -> Page:
-    lines = document_lines(pages)
-    hits = find_labels(lines)
+def read_page(
+    pages: list[str], language: str, lines: list[Line] | None = None, hits: list[LabelHit] | None = None
+) -> Page:
+    """The page of ``pages``; ``lines`` and ``hits`` when the caller has read them already (once per document)."""
+    lines = document_lines(pages) if lines is None else lines
+    hits = find_labels(lines) if hits is None else hits
     by_line: dict[int, list[LabelHit]] = {}
     for hit in hits:
         by_line.setdefault(hit.line.index, []).append(hit)

@@ -79,7 +79,7 @@ def read_candidates(pages: list[str]) -> Reading:
     hits = find_labels(lines)
     kind, title_language, _ = title_of(lines)
     language, sure = _language(hits, title_language)
-    page = read_page(pages, language)
+    page = read_page(pages, language, lines, hits)
     customer, customer_lines = customer_from(page.hits, page.lines, page.by_line)
     if customer is not None and not plausible_party(customer.name):
         customer = None
