@@ -139,10 +139,7 @@ class Env:
             ).fetchone()[0]
         index = self.vectors()
         points = (
-            [
-                (str(p.id), p.payload, Vectors(_canonical(p.vector)))
-                for p in index.points(document_id)
-            ]
+            [(str(p.id), p.payload, Vectors(_canonical(p.vector))) for p in index.points(document_id)]
             if index.client.collection_exists(index.collection)
             else []
         )
@@ -164,7 +161,6 @@ def reindexed_events(result) -> list:
         for e in result.get_asset_materialization_events()
         if e.materialization.metadata["outcome"].value == "reindexed"
     ]
-
 
 
 def _canonical(vector: object) -> list:
