@@ -68,15 +68,15 @@ def calibration(scored: dict[str, list[training.Scored]]) -> None:
     print(f"stored (at or above each fold's threshold): {len(stored)}, right {sum(s.right for s in stored)}\n")
 
 
-def corroboration(samples: list) -> None:
-    """Totals stored below the ranker's threshold because the page's arithmetic confirms them (the shipped
-    ranker, so in-sample for its choice; the rule itself was not fitted)."""
+def corroboration(samples: list, ranker) -> None:
+    """Totals stored below the ranker's threshold because the page's arithmetic confirms them (the ranker
+    fitted on every document, so in-sample for its choice; the rule itself was not fitted)."""
     from reindex_pipeline.invoices.extractor import read_invoice
 
     print("== totals stored on the page's arithmetic (below the ranker's threshold)")
     for dataset in SETS:
         rows = [s for s in samples if s.dataset == dataset and s.error is None]
-        found = [(s, read_invoice(s.pages)) for s in rows]
+        found = [(s, read_invoice(s.pages, ranker)) for s in rows]
         extra = [(s, f) for s, f in found if f.corroborated]
         right = sum(training.matches("total", s.expected["total"], f.values["total"][0]) for s, f in extra)
         print(f"{dataset:<15} {len(extra)} of {len(rows)} documents, {right} right")
@@ -107,7 +107,7 @@ def main() -> None:
     table("in-sample (fitted and scored on the same documents)", in_sample)
     table("leave-issuer-out (the figure that counts)", lio)
     calibration(lio)
-    corroboration(samples)
+    corroboration(samples, ranker)
     print("thresholds of the fitted ranker: " + ", ".join(f"{f} {m.threshold:.2f}" for f, m in ranker.fields.items()))
     print(f"fitted ranker: {ranker.version}")
     if args.write:

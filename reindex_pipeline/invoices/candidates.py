@@ -323,6 +323,21 @@ OTHER_NUMBER = _words(
 )
 NUMBER_MARK = re.compile(r"(?<!\w)(?:no\.?|nr\.?|n°|nº|#|num(?:ber|éro)?\.?)\s*:?\s*$", re.IGNORECASE)
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.\-]{1,39}")
+#: courtesy lines of a receipt's foot ("thank you for shopping at"), never the issuer's name
+COURTESY = _words(
+    r"thank(?:s| you)?",
+    r"tq",
+    r"welcome",
+    r"please",
+    r"come again",
+    r"visit",
+    r"merci",
+    r"danke",
+    r"bedankt",
+    r"dziękujemy",
+    r"gracias",
+    r"terima kasih",
+)
 TITLE = _words(
     r"invoice",
     r"receipt",
@@ -359,14 +374,16 @@ class Page:
     text: str
     languages: tuple[str, ...]
     month_first: bool
+    paired: dict[int, Line] = field(default_factory=dict)  # a value-only line -> its label, see _pair_columns
 
     def context(self, line: Line) -> str:
-        """A line's words: its own text, with the line above when it holds no words (a receipt's value on the
-        line under its label)."""
-        words = line.text
-        for token, _ in markers_in(line.text):
-            words = words.replace(token, " ")
-        if any(c.isalpha() for c in words):
+        """A line's words: its own text; for a line of a value alone, its label's: the line paired with it
+        (a column of labels read before its column of values) or else the line above (a receipt's value on
+        the line under its label)."""
+        if not _has_words(line.text):
+            if line.index in self.paired:
+                return self.paired[line.index].text + " " + line.text
+        else:
             return line.text
         above = self.previous(line, 1)
         return (above[0].text + " " if above else "") + line.text
@@ -399,6 +416,43 @@ class Page:
         return None
 
 
+def _has_words(text: str) -> bool:
+    for token, _ in markers_in(text):
+        text = text.replace(token, " ")
+    return any(c.isalpha() for c in text)
+
+
+def _pair_columns(lines: list[Line]) -> dict[int, Line]:
+    """Labels read as one column and their values as the next: a run of lines of words alone (no amount)
+    straight followed by a run of as many lines of an amount alone pairs them in order (``TOTAL``, ``CASH``,
+    ``CHANGE`` then ``4.00``, ``20.00``, ``16.00``): the reading order of a scanned receipt's two columns."""
+    kinds = []
+    for line in lines:
+        if line.blank:
+            continue
+        amounts = find_money(line.text)
+        if amounts and not _has_words(line.text) and len(amounts) == 1:
+            kinds.append(("value", line))
+        elif not amounts and _has_words(line.text):
+            kinds.append(("label", line))
+        else:
+            kinds.append(("other", line))
+    paired: dict[int, Line] = {}
+    i = 0
+    while i < len(kinds):
+        j = i
+        while j < len(kinds) and kinds[j][0] == "label":
+            j += 1
+        k = j
+        while k < len(kinds) and kinds[k][0] == "value":
+            k += 1
+        if j > i and k - j == j - i and k - j >= 2:
+            for (_, label), (_, value) in zip(kinds[i:j], kinds[j:k], strict=True):
+                paired[value.index] = label
+        i = max(k, i + 1)
+    return paired
+
+
 def read_page(
     pages: list[str], language: str, lines: list[Line] | None = None, hits: list[LabelHit] | None = None
 ) -> Page:
@@ -415,7 +469,7 @@ def read_page(
             n += 1
     text = "\n".join(line.text for line in lines)
     languages = tuple(dict.fromkeys([language, "en"]))
-    return Page(lines, hits, by_line, rank, n, text, languages, language == "en" and "$" in text)
+    return Page(lines, hits, by_line, rank, n, text, languages, language == "en" and "$" in text, _pair_columns(lines))
 
 
 def _before(hit: LabelHit, segment: Segment, start: int = 0) -> bool:
@@ -461,6 +515,7 @@ def total_candidates(page: Page) -> list[Candidate]:
         and not (NET.search(context[line.index]) or TENDER.search(context[line.index]) or "%" in context[line.index])
         and (
             any(_before(h, segment, m.start) for h in page.labels(line, "total"))
+            or (line.index in page.paired and page.labels(page.paired[line.index], "total"))
             or page.label_above(line, segment, "total") is not None
         )
     ]
@@ -470,6 +525,8 @@ def total_candidates(page: Page) -> list[Candidate]:
     for line, segment, money in found:
         amount = money.amount
         same = [h for h in page.labels(line, "total") if _before(h, segment, money.start)]
+        if line.index in page.paired:
+            same += page.labels(page.paired[line.index], "total")
         above = page.label_above(line, segment, "total")
         words = context[line.index]
         label_line = same[0].line.text if same else above.line.text if above else words
@@ -610,6 +667,7 @@ def currency_candidates(page: Page, organisations: list[str] = ()) -> list[Candi
             "dollar_default": float(code == DOLLAR_DEFAULT and code in ambiguous_only),
             "country": _log_count(national[code]),
             "country_top": float(bool(national) and code == national.most_common(1)[0][0]),
+            "foreign": float(bool(national) and not national[code]),  # the page's countries pay in others
             "most_named": float(code == (unique or votes).most_common(1)[0][0]) if (unique or votes) else 0.0,
         }
         out.append(Candidate("currency", code, features))
@@ -668,8 +726,8 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
     for name, line, extra in raw:
         name = _clean_name(name)
         key = org_key(name)
-        if len(key) < 2 or not any(c.isalpha() for c in key):
-            continue
+        if len(key) < 2 or not any(c.isalpha() for c in key) or name.count("(") != name.count(")"):
+            continue  # an unclosed bracket: a piece of a name broken over lines, not a name
         letters = sum(c.isalpha() for c in name)
         features = {
             "vendor_label": 0.0,
@@ -695,10 +753,13 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             "near_registration": float(any(abs(line.index - i) <= 4 for i in registration_lines)),
             "tender_word": float(bool(TENDER.search(name) or GROSS.search(name) or TAX.search(name))),
         }
+        features["courtesy"] = float(bool(COURTESY.search(name)))
         previous = best.get(key)
         candidate = Candidate("vendor_name", name, features)
         if previous is None or _strength(features) > _strength(previous.features):
             best[key] = candidate
+    for key, candidate in best.items():  # a piece of a longer name (its last line) is not the name
+        candidate.features["inside_longer"] = float(any(f" {key} " in f" {other} " for other in best if other != key))
     return list(best.values())
 
 

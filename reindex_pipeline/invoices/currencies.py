@@ -179,11 +179,32 @@ def country_currencies(territory: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=4096)
 def legal_form_countries(name: str) -> tuple[str, ...]:
-    """Territory codes of the countries whose legal forms end ``name`` (``cleanco``), at most three."""
-    from cleanco import matches
+    """Territory codes of the countries whose legal forms end ``name`` (``cleanco``'s country sources), at
+    most three. Forms are compared without dots and spaces: cleanco lists "sdn. bhd." for Malaysia and
+    "sdn bhd" for Singapore, "sp. z.o.o." for Poland, and a document writes any of them."""
+    words = _form_words(name)
+    forms = _forms()
+    found = [code for i in range(len(words)) for code in forms.get("".join(words[i:]), ())]
+    found = list(dict.fromkeys(found))
+    return tuple(sorted(found)) if len(found) <= 3 else ()
 
-    found = [c for c in dict.fromkeys(_english_territories().get(n.casefold()) for n in matches(name, _sources())) if c]
-    return tuple(found) if len(found) <= 3 else ()
+
+def _form_words(text: str) -> list[str]:
+    return re.sub(r"[^\w&/]+", " ", text.replace(".", " ").casefold()).split()
+
+
+@lru_cache(maxsize=1)
+def _forms() -> dict[str, tuple[str, ...]]:
+    """Each legal form of cleanco's country sources, without dots and spaces -> its countries' codes."""
+    from cleanco import countrysources
+
+    forms: dict[str, list[str]] = {}
+    for country, form in countrysources():
+        code = _english_territories().get(country.casefold())
+        key = "".join(_form_words(form))
+        if code and key:
+            forms.setdefault(key, []).append(code)
+    return {form: tuple(dict.fromkeys(codes)) for form, codes in forms.items()}
 
 
 @lru_cache(maxsize=1)
@@ -193,10 +214,3 @@ def _english_territories() -> dict[str, str]:
     english = {n.casefold(): code for code, n in Locale("en").territories.items()}
     english.update({"united states of america": "US", "united kingdom": "GB"})
     return english
-
-
-@lru_cache(maxsize=1)
-def _sources() -> list:
-    from cleanco import countrysources
-
-    return countrysources()

@@ -1,8 +1,10 @@
 """The learned weights that rank each field's candidates, and the confidence below which nothing is stored.
 
-``ranker.json`` beside this file holds, per field, a logistic model over the candidate features of
-:mod:`reindex_pipeline.invoices.candidates` (feature names, standardisation, coefficients) and the threshold
-at which, leave-issuer-out, at least 95 % of stored values were right. It is written by
+``ranker.json`` beside this file holds, per field, a conditional logit over the candidate features of
+:mod:`reindex_pipeline.invoices.candidates` (feature names, standardisation, coefficients): a document's
+candidates compete in one softmax beside a "none of them is right" option of learned score, so a value's
+confidence is the probability that it, and not another candidate or nothing, is the document's answer. The
+threshold is the confidence at which, leave-issuer-out, at least 95 % of stored values were right. It is written by
 ``./dev bench extraction --write`` and versioned: its ``version`` is part of the extractor's version, so a
 new model re-runs extraction (and the graph) on a stale-only reindex.
 """
@@ -26,11 +28,12 @@ class FieldModel:
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     coef: tuple[float, ...]
-    intercept: float
+    none: float  # the score of "no candidate is right", in the same softmax as the candidates
     threshold: float
+    strength: float = 1.0  # the L2 penalty it was fitted with (chosen leave-issuer-out; a record, not used)
 
     def logit(self, features: dict[str, float]) -> float:
-        z = self.intercept
+        z = 0.0
         for name, mean, scale, coef in zip(self.names, self.mean, self.scale, self.coef, strict=True):
             z += coef * (features.get(name, 0.0) - mean) / scale
         return max(min(z, 50.0), -50.0)
@@ -45,7 +48,8 @@ class FieldModel:
                 return [round(v, 6) for v in value]
             return list(value) if isinstance(value, tuple) else value
 
-        return {k: rounded(getattr(self, k)) for k in ("names", "mean", "scale", "coef", "intercept", "threshold")}
+        keys = ("names", "mean", "scale", "coef", "none", "threshold", "strength")
+        return {k: rounded(getattr(self, k)) for k in keys}
 
     @classmethod
     def from_json(cls, data: dict) -> FieldModel:
@@ -54,8 +58,9 @@ class FieldModel:
             tuple(data["mean"]),
             tuple(data["scale"]),
             tuple(data["coef"]),
-            float(data["intercept"]),
+            float(data["none"]),
             float(data["threshold"]),
+            float(data.get("strength", 1.0)),
         )
 
 
@@ -65,19 +70,18 @@ class Ranker:
     fields: dict[str, FieldModel]
 
     def best(self, candidates: list[Candidate]) -> tuple[str, float] | None:
-        """The value whose best candidate scores highest, and a confidence: the candidate's own probability of
-        being right times its share of the document's values (a softmax over each value's best score)."""
+        """The most probable value and its probability: the softmax over the document's candidates and the
+        "none" option, each value's candidates (the same amount read twice) summed."""
         if not candidates:
             return None
         model = self.fields[candidates[0].field]
-        scored: dict[str, float] = {}
-        for candidate in candidates:
-            z = model.logit(candidate.features)
-            scored[candidate.value] = max(z, scored.get(candidate.value, -math.inf))
-        value = max(scored, key=scored.get)
-        top = scored[value]
-        share = 1 / sum(math.exp(z - top) for z in scored.values())
-        return value, share / (1 + math.exp(-top))
+        scores = [model.logit(c.features) for c in candidates]
+        top = max(max(scores), model.none)
+        values: dict[str, float] = {}
+        for candidate, z in zip(candidates, scores, strict=True):
+            values[candidate.value] = values.get(candidate.value, 0.0) + math.exp(z - top)
+        value = max(values, key=values.get)
+        return value, values[value] / (sum(values.values()) + math.exp(model.none - top))
 
 
 @lru_cache(maxsize=1)

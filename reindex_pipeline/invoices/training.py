@@ -1,7 +1,8 @@
-"""Learn the ranker's weights from the dev sets, and score them leave-issuer-out (needs scikit-learn, the
+"""Learn the ranker's weights from the dev sets, and score them leave-issuer-out (needs scipy and scikit-learn, the
 ``dev`` extra; the product itself only reads the written model).
 
-Per field, every candidate of every document is a row, labelled right or wrong against the answer. Folds
+Per field, a document's candidates compete in one softmax (a conditional logit, with a "none" option for the
+documents where no candidate is right), each candidate labelled right or wrong against the answer. Folds
 are groups of issuers (:class:`~sklearn.model_selection.GroupKFold`), so a document is always scored by a
 model, and a threshold, chosen without its issuer: the threshold of a fold is the lowest at which the
 fold's training documents, themselves scored leave-issuer-out, had at least :data:`PRECISION` of their
@@ -24,6 +25,10 @@ PRECISION = 0.95
 #: the demo corpus weighs as one more dev set: its layout is learned beside the real ones
 DEMO_WEIGHT = 1.0
 FOLDS = 5
+#: the weight of each document's copy without its right candidates (see _rows)
+ABSENT_WEIGHT = 0.25
+#: the L2 penalties tried per field; the one kept is chosen leave-issuer-out on the training folds
+STRENGTHS = (1.0, 3.0, 10.0)
 #: expected.json key of each ranked field
 KEY = {name: key for key, name in FIELDS.items()}
 
@@ -43,48 +48,95 @@ def readings(samples: list[Sample]) -> list[Reading | None]:
     return [read_candidates(s.pages) if s.error is None else None for s in samples]
 
 
-def _rows(
-    field: str, samples: list[Sample], reads: list[Reading | None]
-) -> tuple[list[list[float]], list[int], list[float], list[str]]:
-    """Every candidate a row; each dev set weighs the same, and each document the same within its set."""
+@dataclass
+class Rows:
+    """A field's candidates as one matrix: ``start`` holds where each document's rows begin."""
+
+    names: list[str]
+    x: list[list[float]]
+    right: list[bool]
+    start: list[int]
+    weight: list[float]  # per document: each dev set weighs the same, each document the same within its set
+
+
+def _rows(field: str, samples: list[Sample], reads: list[Reading | None]) -> Rows:
     names = sorted({n for r in reads if r for c in r.candidates[field] for n in c.features})
-    x, y, w = [], [], []
     key = KEY[field]
-    per_set = Counter(s.dataset for s in samples if key in s.answered())
+    rows = Rows(names, [], [], [], [])
+    per_set = Counter(s.dataset for s, r in zip(samples, reads, strict=True) if r and key in s.answered())
     for sample, reading in zip(samples, reads, strict=True):
-        if reading is None or key not in sample.answered():
-            continue
-        weight = (DEMO_WEIGHT if sample.dataset == DEMO else 1.0) / (
-            per_set[sample.dataset] * max(len(reading.candidates[field]), 1)
-        )
-        for candidate in reading.candidates[field]:
-            x.append([candidate.features.get(n, 0.0) for n in names])
-            y.append(int(matches(key, sample.expected[key], candidate.value)))
-            w.append(weight)
-    return x, y, w, names
+        candidates = reading.candidates[field] if reading else []
+        if not candidates or key not in sample.answered():
+            continue  # no candidate: only "none" can be chosen, nothing to learn
+        weight = (DEMO_WEIGHT if sample.dataset == DEMO else 1.0) / per_set[sample.dataset]
+        right = [matches(key, sample.expected[key], c.value) for c in candidates]
+        x = [[c.features.get(n, 0.0) for n in names] for c in candidates]
+        rows.start.append(len(rows.x))
+        rows.weight.append(weight)
+        rows.x.extend(x)
+        rows.right.extend(right)
+        wrong = [row for row, r in zip(x, right, strict=True) if not r]
+        if wrong and len(wrong) < len(x):
+            # the same document without its answer: "none" should then win, so a candidate's score also says
+            # how much it looks like an answer at all, not only that it beats the others
+            rows.start.append(len(rows.x))
+            rows.weight.append(weight * ABSENT_WEIGHT)
+            rows.x.extend(wrong)
+            rows.right.extend([False] * len(wrong))
+    return rows
 
 
-def fit_field(field: str, samples: list[Sample], reads: list[Reading | None], threshold: float = 0.5) -> FieldModel:
+def fit_field(
+    field: str, samples: list[Sample], reads: list[Reading | None], threshold: float = 0.5, strength: float = 1.0
+) -> FieldModel:
+    """The conditional logit of the field: per document, the log-probability of its right candidates (or of
+    "none" when no candidate is right) maximised, with an L2 penalty of ``strength`` on the coefficients."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
+    from scipy.optimize import minimize
 
-    x, y, w, names = _rows(field, samples, reads)
-    if not x or len(set(y)) < 2:
-        return FieldModel(tuple(names), (0.0,) * len(names), (1.0,) * len(names), (0.0,) * len(names), -5.0, 1.0)
-    data = np.asarray(x, dtype=float)
-    mean = data.mean(axis=0)
-    scale = data.std(axis=0)
+    rows = _rows(field, samples, reads)
+    if not rows.x:
+        return FieldModel(
+            tuple(rows.names),
+            (0.0,) * len(rows.names),
+            (1.0,) * len(rows.names),
+            (0.0,) * len(rows.names),
+            5.0,
+            threshold,
+            strength,
+        )
+    data = np.asarray(rows.x, dtype=float)
+    mean, scale = data.mean(axis=0), data.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=2.0, max_iter=2000)
-    weights = np.asarray(w) * len(w) / sum(w)
-    model.fit((data - mean) / scale, y, sample_weight=weights)
+    x = (data - mean) / scale
+    right = np.asarray(rows.right)
+    start = np.asarray(rows.start)
+    doc = np.repeat(np.arange(len(start)), np.diff(np.append(start, len(x))))
+    weight = np.asarray(rows.weight) * len(start) / sum(rows.weight)
+    answered = np.logical_or.reduceat(right, start)
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, none = theta[:-1], theta[-1]
+        z = x @ w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = np.logaddexp(np.logaddexp.reduceat(z, start), none)
+            chosen = np.where(answered, np.logaddexp.reduceat(np.where(right, z, -np.inf), start), none)
+        p = np.exp(z - total[doc])
+        q = np.where(right, np.exp(z - chosen[doc]), 0.0)
+        value = float(weight @ (total - chosen)) + strength / 2 * float(w @ w)
+        grad_w = x.T @ (weight[doc] * (p - q)) + strength * w
+        grad_none = float(weight @ (np.exp(none - total) - (~answered)))
+        return value, np.append(grad_w, grad_none)
+
+    theta = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B").x
     return FieldModel(
-        tuple(names),
+        tuple(rows.names),
         tuple(float(v) for v in mean),
         tuple(float(v) for v in scale),
-        tuple(float(v) for v in model.coef_[0]),
-        float(model.intercept_[0]),
+        tuple(float(v) for v in theta[:-1]),
+        float(theta[-1]),
         threshold,
+        strength,
     )
 
 
@@ -127,9 +179,15 @@ def _folds(samples: list[Sample], k: int) -> list[list[int]]:
 
 
 def out_of_fold(
-    field: str, samples: list[Sample], reads: list[Reading | None], k: int = FOLDS, nested: bool = True
+    field: str,
+    samples: list[Sample],
+    reads: list[Reading | None],
+    k: int = FOLDS,
+    nested: bool = True,
+    strength: float = 1.0,
 ) -> list[Scored]:
-    """Every document scored by a model (and, when ``nested``, a threshold) learned without its group."""
+    """Every document scored by a model learned without its group; when ``nested``, the model's penalty and
+    threshold too are chosen without it (:func:`choose`, on the training folds alone)."""
     result: dict[int, Scored] = {}
     for test in _folds(samples, k):
         held = set(test)
@@ -137,8 +195,8 @@ def out_of_fold(
         train_samples, train_reads = [samples[i] for i in train], [reads[i] for i in train]
         threshold = 0.5
         if nested:
-            threshold = choose_threshold(out_of_fold(field, train_samples, train_reads, k - 1, nested=False))
-        model = fit_field(field, train_samples, train_reads, threshold)
+            strength, threshold = choose(field, train_samples, train_reads, k - 1)
+        model = fit_field(field, train_samples, train_reads, threshold, strength)
         for i, scored in zip(
             [i for i in test if KEY[field] in samples[i].answered()],
             score(field, model, [samples[i] for i in test], [reads[i] for i in test]),
@@ -149,12 +207,26 @@ def out_of_fold(
     return [result[i] for i in sorted(result)]
 
 
+def choose(field: str, samples: list[Sample], reads: list[Reading | None], k: int) -> tuple[float, float]:
+    """The penalty (of :data:`STRENGTHS`) and threshold under which most documents, scored leave-issuer-out,
+    get a right value stored at :data:`PRECISION`; on a tie the stronger penalty (the simpler model)."""
+    best_key, chosen = (-1, 0.0), (STRENGTHS[-1], 1.0)
+    for strength in STRENGTHS:
+        scored = out_of_fold(field, samples, reads, k, nested=False, strength=strength)
+        threshold = choose_threshold(scored)
+        key = (sum(s.right for s in scored if s.value is not None and s.probability >= threshold), strength)
+        if key > best_key:
+            best_key, chosen = key, (strength, threshold)
+    return chosen
+
+
 def train(samples: list[Sample], reads: list[Reading | None]) -> Ranker:
-    """The shipped model: each field fitted on every document, its threshold from the leave-issuer-out scores."""
+    """The shipped model: each field fitted on every document, its penalty and threshold chosen from the
+    leave-issuer-out scores."""
     fields = {}
     for field in RANKED:
-        threshold = choose_threshold(out_of_fold(field, samples, reads, nested=False))
-        fields[field] = fit_field(field, samples, reads, threshold)
+        strength, threshold = choose(field, samples, reads, FOLDS)
+        fields[field] = fit_field(field, samples, reads, threshold, strength)
     fields = {f: FieldModel.from_json(m.to_json()) for f, m in fields.items()}  # as written: to 6 decimals
     body = json.dumps({f: m.to_json() for f, m in fields.items()}, sort_keys=True)
     return Ranker("ranker-" + hashlib.sha256(body.encode()).hexdigest()[:10], fields)
