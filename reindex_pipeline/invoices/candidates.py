@@ -380,11 +380,10 @@ class Page:
         """A line's words: its own text; for a line of a value alone, its label's: the line paired with it
         (a column of labels read before its column of values) or else the line above (a receipt's value on
         the line under its label)."""
-        if not _has_words(line.text):
-            if line.index in self.paired:
-                return self.paired[line.index].text + " " + line.text
-        else:
+        if _has_words(line.text):
             return line.text
+        if line.index in self.paired:
+            return self.paired[line.index].text + " " + line.text
         above = self.previous(line, 1)
         return (above[0].text + " " if above else "") + line.text
 
@@ -393,6 +392,10 @@ class Page:
 
     def labels(self, line: Line, name: str) -> list[LabelHit]:
         return [h for h in self.by_line.get(line.index, ()) if h.field == name]
+
+    def paired_labels(self, line: Line, name: str) -> list[LabelHit]:
+        """The labels of ``name`` on the line paired with a value-only line (see :func:`_pair_columns`)."""
+        return self.labels(self.paired[line.index], name) if line.index in self.paired else []
 
     def previous(self, line: Line, depth: int = 2) -> list[Line]:
         out, index = [], line.index - 1
@@ -515,7 +518,7 @@ def total_candidates(page: Page) -> list[Candidate]:
         and not (NET.search(context[line.index]) or TENDER.search(context[line.index]) or "%" in context[line.index])
         and (
             any(_before(h, segment, m.start) for h in page.labels(line, "total"))
-            or (line.index in page.paired and page.labels(page.paired[line.index], "total"))
+            or page.paired_labels(line, "total")
             or page.label_above(line, segment, "total") is not None
         )
     ]
@@ -525,8 +528,7 @@ def total_candidates(page: Page) -> list[Candidate]:
     for line, segment, money in found:
         amount = money.amount
         same = [h for h in page.labels(line, "total") if _before(h, segment, money.start)]
-        if line.index in page.paired:
-            same += page.labels(page.paired[line.index], "total")
+        same += page.paired_labels(line, "total")
         above = page.label_above(line, segment, "total")
         words = context[line.index]
         label_line = same[0].line.text if same else above.line.text if above else words
@@ -752,8 +754,8 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             "words": min(len(name.split()), 10) / 10,
             "near_registration": float(any(abs(line.index - i) <= 4 for i in registration_lines)),
             "tender_word": float(bool(TENDER.search(name) or GROSS.search(name) or TAX.search(name))),
+            "courtesy": float(bool(COURTESY.search(name))),
         }
-        features["courtesy"] = float(bool(COURTESY.search(name)))
         previous = best.get(key)
         candidate = Candidate("vendor_name", name, features)
         if previous is None or _strength(features) > _strength(previous.features):

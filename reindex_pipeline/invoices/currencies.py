@@ -184,9 +184,8 @@ def legal_form_countries(name: str) -> tuple[str, ...]:
     "sdn bhd" for Singapore, "sp. z.o.o." for Poland, and a document writes any of them."""
     words = _form_words(name)
     forms = _forms()
-    found = [code for i in range(len(words)) for code in forms.get("".join(words[i:]), ())]
-    found = list(dict.fromkeys(found))
-    return tuple(sorted(found)) if len(found) <= 3 else ()
+    found = sorted({code for i in range(len(words)) for code in forms.get("".join(words[i:]), ())})
+    return tuple(found) if len(found) <= 3 else ()
 
 
 def _form_words(text: str) -> list[str]:
