@@ -227,7 +227,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.0")
+    assert RULES_VERSION.startswith("rules-3.1")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -375,3 +375,20 @@ def test_the_ranker_scores_a_documents_candidates_against_each_other_and_none() 
     twice = [*one, Candidate("total", "10.00", {"label": 1.0})]
     assert ranker.best(twice)[1] == pytest.approx(2 * math.exp(2) / (2 * math.exp(2) + 2))
     assert ranker.best([Candidate("total", "3.00", {"label": -3.0})])[1] < 0.01  # "none" wins: silent
+
+
+def test_a_label_spaced_apart_after_its_capital_is_read_whole() -> None:
+    from reindex_pipeline.invoices.matching import mend_spacing
+
+    page = (
+        "Jansen Webdesign B.V.\nKeizersgracht 12, 1015 CX Amsterdam\nF actuurnummer: 993548900\n"
+        "F actuurdatum: 08-09-2022\nOmschrijving                 Bedrag\nWebsite onderhoud          € 500,00\n"
+        "BTW 21%                    € 105,00\nT otaal                    € 605,00\n"
+    )
+    got = extract_rules([page])
+    assert (got.invoice_number, got.invoice_date, got.total) == ("993548900", "2022-09-08", "605.00")
+    assert [i.description for i in got.line_items] == ["Website onderhoud"]  # "T otaal" is no product
+    # only a capital set apart from a word that is a label; an article before a word stays
+    assert mend_spacing("Pay a mount of 5. A specialized carrier. I nvoice Date") == (
+        "Pay a mount of 5. A specialized carrier. Invoice Date"
+    )

@@ -28,7 +28,14 @@ from reindex_pipeline.invoices.candidates import (
 )
 from reindex_pipeline.invoices.dates import find_dates
 from reindex_pipeline.invoices.items import find_items, plausible_item
-from reindex_pipeline.invoices.matching import LabelHit, find_labels, title_of, value_on_line, values_below
+from reindex_pipeline.invoices.matching import (
+    LabelHit,
+    find_labels,
+    mend_spacing,
+    title_of,
+    value_on_line,
+    values_below,
+)
 from reindex_pipeline.invoices.parties import Party, customer_from, org_key, plausible_party
 from reindex_pipeline.invoices.ranker import Ranker, load
 from reindex_pipeline.invoices.text import Line, document_lines
@@ -75,6 +82,7 @@ class Reading:
 
 
 def read_candidates(pages: list[str]) -> Reading:
+    pages = [mend_spacing(p) for p in pages]
     lines = document_lines(pages)
     hits = find_labels(lines)
     kind, title_language, _ = title_of(lines)

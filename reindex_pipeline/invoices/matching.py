@@ -42,6 +42,28 @@ def _vocabulary() -> tuple[re.Pattern[str], dict[str, tuple[str, tuple[str, ...]
     return pattern, {k: (f, tuple(langs)) for k, (f, langs) in owner.items()}
 
 
+@lru_cache(maxsize=1)
+def _spaced_labels() -> re.Pattern[str]:
+    """The long labels with a space after their capital: "F actuurnummer", "T otaal" (how some PDFs set a
+    word's first letter apart)."""
+    _, owner = _vocabulary()
+    long = sorted((x for x in owner if len(x) >= 5 and x[:2].isalpha()), key=len, reverse=True)
+    body = "|".join(re.escape(x[0]) + " " + re.escape(x[1:]) for x in long)
+    return re.compile(r"(?<![\w])(?:" + body + r")", re.IGNORECASE)
+
+
+def mend_spacing(text: str) -> str:
+    """``text`` with the labels a PDF spaced apart after their capital joined again ("F actuurnummer:" ->
+    "Factuurnummer:"), before labels are matched; a lower-case letter before the space ("a mount") is a word
+    of its own and stays."""
+
+    def join(m: re.Match[str]) -> str:
+        found = m.group(0)
+        return found[0] + found[2:] if found[0].isupper() and found[2].islower() else found
+
+    return _spaced_labels().sub(join, text)
+
+
 def _ends_word(text: str, end: int, label: str) -> bool:
     """A label ends at a word boundary, or is glued to a capitalised word ("Invoice dateOct 31, 2023")."""
     if end >= len(text) or not text[end].isalnum() or not label[-1].isalnum():

@@ -17,8 +17,9 @@ RULES_EXTRACTOR = "rules"
 #: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
 RANKER_VERSION = "ranker-1b51848507"
 #: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
-#: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold
-RULES_VERSION = f"rules-3.0+{RANKER_VERSION}"
+#: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
+#: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read
+RULES_VERSION = f"rules-3.1+{RANKER_VERSION}"
 
 
 class LineItem(BaseModel):
