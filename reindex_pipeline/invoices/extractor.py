@@ -120,14 +120,29 @@ def read_invoice(pages: list[str], ranker: Ranker | None = None) -> Found:
             found.set(name, best[0], best[1], ranker.fields[name].threshold)
     _due_date(found, hits, lines, by_line, page.languages, page.month_first)
     found.items = [item for item in find_items(lines) if plausible_item(item.description)]
-    added_up = _parts(found, hits, lines, by_line)
-    if "total" in found.values and "total" not in found.fields() and (added_up or _sum_of_items(found, page)):
+    if _confirms(found, page) and "total" not in found.fields():
         # the ranker was unsure, but the page's own arithmetic confirms its choice
         found.set("total", found.values["total"][0], CORROBORATED)
         found.corroborated = True
     if reading.customer:
         found.set("customer_name", reading.customer.name, reading.customer.confidence)
     return found
+
+
+def arithmetic_confirms(reading: Reading, total: str) -> bool:
+    """The page's arithmetic confirms ``total`` (what :func:`read_invoice` stores a total on when the ranker
+    is unsure of it; the bench counts it leave-issuer-out)."""
+    found = Found()
+    found.set("total", total, 0.0)
+    found.items = [item for item in find_items(reading.page.lines) if plausible_item(item.description)]
+    return _confirms(found, reading.page)
+
+
+def _confirms(found: Found, page: Page) -> bool:
+    """Subtotal and tax under their labels add up to the chosen total (and are stored), or the line items do."""
+    if "total" not in found.values:
+        return False
+    return _parts(found, page.hits, page.lines, page.by_line) or _sum_of_items(found, page)
 
 
 def _sum_of_items(found: Found, page: Page) -> bool:
