@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.settings import ENV_VARS, Settings
 
 console = Console()
@@ -397,6 +398,7 @@ def preview(
         else:
             docs = list(db.iter_documents(conn, ws and ws["id"], org_id=who.org_id))
         selection = select_documents(who, docs, ws and ws["id"], document)
+        cost = _model_cost(conn, selection.eligible_ids)
     console.print(selection.confirmation())
     if selection.skipped:
         from rich import box
@@ -411,6 +413,32 @@ def preview(
     console.print(
         f"{len(selection.eligible)} eligible, {len(selection.skipped)} skipped "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(selection.skipped_by_reason().items())) or 'none'})."
+    )
+    if cost:
+        console.print(cost, soft_wrap=True)
+
+
+def _model_cost(conn, document_ids: list[str]) -> str | None:
+    """What a full reindex of these documents would ask of the API (None offline): calls and tokens, estimated
+    from the text's length (4 characters a token) before anything is sent."""
+    import math
+
+    from reindex_pipeline.db import documents as db
+    from reindex_pipeline.resources import build_resources
+
+    resources = build_resources(os.environ, resolved=True)
+    extractor, embeddings = resources["extractor"], resources["embeddings"]
+    if not extractor.uses_llm or not document_ids:
+        return None
+    characters, chunks, chunk_characters = db.text_sizes(conn, document_ids)
+    chat = len(document_ids) * extractor.calls_per_document()
+    overhead = extractor.estimate_tokens_in(0)
+    tokens_in = len(document_ids) * overhead + characters // 4
+    embedding_calls = math.ceil(chunks / 128) if embeddings.openai_api_key else 0
+    return (
+        f"Model calls (estimated): {chat:,} to {extractor.openai_model} (~{tokens_in:,} tokens in, at most "
+        f"{len(document_ids) * extractor.max_output_tokens:,} out) and about {embedding_calls:,} to "
+        f"{embeddings.openai_model} (~{chunk_characters // 4:,} tokens), for {len(document_ids):,} documents."
     )
 
 
@@ -467,6 +495,8 @@ def request_status(
         f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible{tries}."
     )
     console.print(line, soft_wrap=True)
+    if counts.get("model_usage"):
+        console.print(f"model calls: {Usage(**counts['model_usage']).summary()}", soft_wrap=True)
     if row["last_error"]:
         label = "why" if row["status"] == "refused" else "last error"
         console.print(f"{label}: {row['last_error'].removeprefix('refused: ')}", soft_wrap=True)
@@ -487,7 +517,9 @@ def history(limit: Annotated[int, typer.Option(metavar="N", help="how many reque
     from rich import box
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
-    for name in ("request", "created", "source", "scope", "status", "docs", "done", "failed", "try", "took"):
+    columns = ["request", "created", "source", "scope", "status", "docs", "done", "failed", "try", "took"]
+    with_tokens = any((r["counts"] or {}).get("model_usage") for r in rows)
+    for name in columns + (["tokens in/out"] if with_tokens else []):
         table.add_column(name, no_wrap=True, min_width=len(name))
     for r in rows:
         c = r["counts"] or {}
@@ -503,8 +535,16 @@ def history(limit: Annotated[int, typer.Option(metavar="N", help="how many reque
             str(c.get("failed", "")),
             str(r["attempts"]),
             f"{took:.0f}s" if took is not None else "",
+            *([_tokens(c.get("model_usage"))] if with_tokens else []),
         )
     console.print(table)
+
+
+def _tokens(usage: dict | None) -> str:
+    """``12.3k/4.1k``: a request's model tokens in and out (empty offline)."""
+    if not usage:
+        return ""
+    return "/".join(f"{n / 1000:.1f}k" if n >= 1000 else str(n) for n in (usage["tokens_in"], usage["tokens_out"]))
 
 
 @app.command()

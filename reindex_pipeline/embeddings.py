@@ -36,12 +36,14 @@ def model_name(model: str, dimensions: int | None) -> str:
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2. With ``dimensions`` (< 384) the vectors are cut to their first components and
-    re-normalised: a smaller index at some loss of quality, stored as its own model (``...@N``)."""
+    """all-MiniLM-L6-v2, in this process (not ``remote``). With ``dimensions`` (< 384) the vectors are cut to
+    their first components and re-normalised: a smaller index at some loss of quality, stored as its own model
+    (``...@N``)."""
 
     def __init__(self, batch_size: int = 16, dimensions: int | None = None):
         if dimensions is not None and not 1 <= dimensions <= LOCAL_DIMENSIONS:
             raise ValueError(f"all-MiniLM-L6-v2 has {LOCAL_DIMENSIONS} dimensions; cannot keep {dimensions}")
+        self.remote = False
         self.batch_size = batch_size
         self.reduced = dimensions if dimensions and dimensions < LOCAL_DIMENSIONS else None
         self.model = model_name(LOCAL_MODEL, self.reduced)
@@ -68,6 +70,11 @@ class LocalEmbedder:
 
 
 class OpenAIEmbedder:
+    """OpenAI embeddings: batches of ``batch_size`` texts, up to ``max_in_flight`` batches at once, paced
+    under the model's rate limits and retried (``llm.calls``). ``usage`` counts what the calls cost."""
+
+    remote = True
+
     def __init__(
         self,
         api_key: str,
@@ -75,23 +82,48 @@ class OpenAIEmbedder:
         base_url: str | None = None,
         batch_size: int = 128,
         dimensions: int | None = None,
+        max_in_flight: int = 8,
+        timeout_s: float = 60.0,
+        max_attempts: int = 6,
     ):
-        from openai import OpenAI
+        from reindex_pipeline.llm.calls import ModelEndpoint, Usage
 
-        self.client = OpenAI(api_key=api_key, base_url=base_url, max_retries=2)
+        self.endpoint = ModelEndpoint(api_key, model, base_url, timeout_s, max_attempts)
         self.api_model, self.requested = model, dimensions
         self.model = model_name(model, dimensions)
         self.dimensions = dimensions or OPENAI_DIMENSIONS.get(model, 1536)
-        self.batch_size = batch_size
+        self.batch_size, self.max_in_flight = batch_size, max_in_flight
+        self.usage = Usage()
+        self._usage_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        out: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            extra = {"dimensions": self.requested} if self.requested else {}
-            batch = list(texts[start : start + self.batch_size])
-            response = self.client.embeddings.create(model=self.api_model, input=batch, **extra)
-            out += [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
-        return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        batches = [list(texts[start : start + self.batch_size]) for start in range(0, len(texts), self.batch_size)]
+        if len(batches) <= 1:
+            return [v for batch in batches for v in self._embed_batch(batch)]
+        with ThreadPoolExecutor(min(self.max_in_flight, len(batches))) as pool:
+            return [v for vectors in pool.map(self._embed_batch, batches) for v in vectors]
+
+    def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+        from reindex_pipeline.llm.calls import Usage, estimate_tokens
+
+        extra = {"dimensions": self.requested} if self.requested else {}
+        usage = Usage()
+        try:
+            response = self.endpoint.call(
+                lambda client: client.embeddings.with_raw_response.create(
+                    model=self.api_model, input=batch, encoding_format="float", **extra
+                ),
+                sum(estimate_tokens(t) for t in batch),
+                usage,
+            )
+            if response.usage is not None:
+                usage.tokens_in += response.usage.prompt_tokens
+        finally:  # failed calls cost too
+            with self._usage_lock:
+                self.usage.add(usage)
+        return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
 
 
 class EmbeddingModel(dg.ConfigurableResource):
@@ -100,7 +132,8 @@ class EmbeddingModel(dg.ConfigurableResource):
     openai_api_key: str | None = Field(default=None, description="use OpenAI embeddings when set")
     openai_model: str = "text-embedding-3-small"
     openai_base_url: str | None = None
-    batch_size: int = 16
+    batch_size: int = Field(default=16, description="texts per call of the offline model (OpenAI: 128 per call)")
+    max_in_flight: int = Field(default=8, description="OpenAI embedding calls in flight at once")
     dimensions: int | None = Field(
         default=None,
         description="fewer dimensions than the model's own (OpenAI "
@@ -119,6 +152,10 @@ class EmbeddingModel(dg.ConfigurableResource):
     def embedder(self) -> Embedder:
         if self.openai_api_key:
             return OpenAIEmbedder(
-                self.openai_api_key, self.openai_model, self.openai_base_url, dimensions=self.dimensions
+                self.openai_api_key,
+                self.openai_model,
+                self.openai_base_url,
+                dimensions=self.dimensions,
+                max_in_flight=self.max_in_flight,
             )
         return LocalEmbedder(self.batch_size, self.dimensions)

@@ -200,10 +200,16 @@ def build_resources(environ: Mapping[str, str], resolved: bool = False) -> dict[
             falkordb_port=settings.falkordb_port,
         ),
         "bucket": Bucket(url=settings.effective_bucket_url),
-        "extractor": Extractor(openai_api_key=secret("OPENAI_API_KEY"), openai_model=settings.openai_model),
+        "extractor": Extractor(
+            openai_api_key=secret("OPENAI_API_KEY"),
+            openai_model=settings.openai_model,
+            openai_base_url=settings.openai_base_url,
+            max_in_flight=settings.openai_max_in_flight,
+        ),
         "embeddings": EmbeddingModel(
             openai_api_key=secret("OPENAI_API_KEY"),
             openai_model=settings.openai_embedding_model,
+            openai_base_url=settings.openai_base_url,
             dimensions=settings.embedding_dimensions,
         ),
         "reindex_policy": ReindexPolicy(

@@ -30,6 +30,8 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "OPENAI_API_KEY": ("Use OpenAI for extraction, graph entities and embeddings.", "offline models"),
     "OPENAI_MODEL": ("Chat model for structured-output extraction and graph entities.", "gpt-4o-mini"),
     "OPENAI_EMBEDDING_MODEL": ("OpenAI embedding model.", "text-embedding-3-small"),
+    "OPENAI_BASE_URL": ("Another OpenAI-compatible endpoint (a proxy, Azure, a local server).", "api.openai.com"),
+    "OPENAI_MAX_IN_FLIGHT": ("Documents whose model calls may be in flight at once, paced under the rate limit.", "32"),
     "EMBEDDING_DIMENSIONS": ("Fewer embedding dimensions than the model's own (a new collection).", "the model's"),
     "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
@@ -68,6 +70,8 @@ class Settings:
     openai_api_key: str | None
     openai_model: str
     openai_embedding_model: str
+    openai_base_url: str | None
+    openai_max_in_flight: int
     embedding_dimensions: int | None
     operator_user_id: str | None
     max_attempts: int
@@ -107,6 +111,8 @@ class Settings:
             openai_api_key=get("OPENAI_API_KEY"),
             openai_model=text("OPENAI_MODEL"),
             openai_embedding_model=text("OPENAI_EMBEDDING_MODEL"),
+            openai_base_url=get("OPENAI_BASE_URL"),
+            openai_max_in_flight=number("OPENAI_MAX_IN_FLIGHT"),
             embedding_dimensions=_positive_int("EMBEDDING_DIMENSIONS", get("EMBEDDING_DIMENSIONS"), 0) or None,
             operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
             max_attempts=number("REINDEX_MAX_ATTEMPTS"),

@@ -6,11 +6,11 @@ real client (``base_url``) at this server instead. Each route answers from a que
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
+
+from benchmarks.openai_server import JsonHandler
 
 Answer = tuple[int, dict, dict]  # status, json body, headers
 
@@ -21,24 +21,13 @@ class FakeOpenAI:
         self.requests: list[tuple[str, dict, dict]] = []  # path, json body, headers
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+                body = self.read_json()
                 path = self.path.removeprefix("/v1")
                 fake.requests.append((path, body, dict(self.headers)))
                 route = fake.routes.get(path)
-                status, payload, headers = route(body) if route else (404, {"error": {"message": "no route"}}, {})
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
+                self.send_json(*(route(body) if route else (404, {"error": {"message": "no route"}}, {})))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"

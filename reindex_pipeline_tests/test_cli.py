@@ -59,6 +59,19 @@ def test_preview_prints_the_admin_and_the_user_wording(q: Queue) -> None:
     assert "not_owner" in user and "not_converted" in user
 
 
+def test_preview_estimates_the_model_calls_and_tokens_of_the_api_path(q: Queue, monkeypatch) -> None:
+    code, offline = cli("preview", "--as", "admin", "--all")
+    assert code == 0 and "Model calls" not in offline
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    code, out = cli("preview", "--as", "admin", "--all")
+    eligible = int(re.search(r"(\d+) eligible", out).group(1))
+    found = re.search(r"Model calls \(estimated\): ([\d,]+) to gpt-4o-mini \(~([\d,]+) tokens in", out)
+    assert code == 0 and found, out
+    assert int(found.group(1).replace(",", "")) == eligible  # one structured output per document
+    assert int(found.group(2).replace(",", "")) > eligible * 100  # the prompt and schema, then the pages
+    assert "to text-embedding-3-small" in out
+
+
 def test_errors_are_one_clear_line(q: Queue) -> None:
     code, out = cli("request", "--as", "nobody", "--all")
     assert code == 1 and out == "error: no user 'nobody' (give a username or a user id)"

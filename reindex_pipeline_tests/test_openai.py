@@ -4,6 +4,7 @@ local server that answers like the API (see ``fake_openai``)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -58,13 +59,82 @@ def test_refusal_is_a_clear_failure(api: FakeOpenAI, extractor: Extractor) -> No
         extractor.extract(PAGES)
 
 
-def test_rate_limit_is_a_clear_failure(api: FakeOpenAI, extractor: Extractor) -> None:
-    api.on(
-        "/chat/completions",
-        (429, {"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests"}}, {"retry-after": "20"}),
+def test_a_429_is_waited_out_for_as_long_as_the_api_asks(api: FakeOpenAI, extractor: Extractor) -> None:
+    body = Extraction(document_type="invoice", total="10.00").model_dump_json()
+    answers = iter(
+        [
+            (429, {"error": {"message": "Rate limit reached", "type": "requests"}}, {"retry-after-ms": "400"}),
+            (200, completion(body), {}),
+        ]
     )
-    with pytest.raises(ExtractionFailed, match="rate limit.*Rate limit reached"):
+    arrived: list[float] = []
+
+    def chat(_body: dict):
+        arrived.append(time.monotonic())
+        return next(answers)
+
+    api.on("/chat/completions", chat)
+    answer = extractor.answer(PAGES)
+    assert answer.extraction is not None and answer.extraction.total == "10.00"
+    assert arrived[1] - arrived[0] >= 0.4  # retried only after the wait it was asked for
+    assert (answer.usage.calls, answer.usage.retries, answer.usage.rate_limited) == (2, 1, 1)
+
+
+def test_a_call_that_times_out_is_retried(api: FakeOpenAI) -> None:
+    body = Extraction(document_type="receipt", total="3.50").model_dump_json()
+    calls: list[int] = []
+
+    def chat(_body: dict):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(1.5)  # longer than the extractor's timeout
+        return 200, completion(body), {}
+
+    api.on("/chat/completions", chat)
+    extractor = Extractor(openai_api_key="sk-test", openai_base_url=api.base_url, timeout_s=0.5, one_call=False)
+    assert extractor.extract(PAGES).total == "3.50"
+    assert len(calls) == 2
+
+
+def test_a_call_that_keeps_failing_fails_with_the_apis_error(api: FakeOpenAI) -> None:
+    api.on("/chat/completions", (503, {"error": {"message": "The engine is currently overloaded"}}, {}))
+    extractor = Extractor(openai_api_key="sk-test", openai_base_url=api.base_url, max_attempts=3)
+    with pytest.raises(ExtractionFailed, match=r"OpenAI error 503: The engine is currently overloaded \(after 3"):
         extractor.extract(PAGES)
+    assert len(api.calls("/chat/completions")) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "expected"),
+    [
+        (400, {"message": "Invalid schema for response_format"}, "OpenAI error 400: Invalid schema"),
+        (429, {"message": "You exceeded your current quota", "code": "insufficient_quota"}, "exceeded your"),
+    ],
+)
+def test_an_error_retrying_cannot_fix_fails_at_once(
+    api: FakeOpenAI, extractor: Extractor, status: int, error: dict, expected: str
+) -> None:
+    api.on("/chat/completions", (status, {"error": error}, {}))
+    with pytest.raises(ExtractionFailed, match=expected):
+        extractor.extract(PAGES)
+    assert len(api.calls("/chat/completions")) == 1
+
+
+def test_pacing_follows_the_rate_limit_headers(api: FakeOpenAI) -> None:
+    """The API says 1 request is left of 120 a minute (2 a second): the next call waits for the refill."""
+    body = Extraction(document_type="invoice").model_dump_json()
+    limits = {"x-ratelimit-limit-requests": "120", "x-ratelimit-remaining-requests": "0"}
+    arrived: list[float] = []
+
+    def chat(_body: dict):
+        arrived.append(time.monotonic())
+        return 200, completion(body), limits
+
+    api.on("/chat/completions", chat)
+    extractor = Extractor(openai_api_key="sk-test", openai_base_url=api.base_url)
+    extractor.extract(PAGES)
+    extractor.extract(PAGES)
+    assert arrived[1] - arrived[0] >= 0.45  # one request's worth refills in 0.5 s
 
 
 def test_llm_graph_extraction_keeps_only_relations_between_named_entities(
@@ -78,7 +148,9 @@ def test_llm_graph_extraction_keeps_only_relations_between_named_entities(
         ],
     }
     api.on("/chat/completions", (200, completion(json.dumps(body)), {}))
-    entities, relations = from_llm(extractor.extract_graph(PAGES))
+    graph = extractor.answer(PAGES, fields=False, graph=True).graph
+    assert graph is not None
+    entities, relations = from_llm(graph)
     assert {e.key for e in entities} == {"organization:acme", "invoice:inv-1"}  # keyed without legal form
     assert [(t, s.key, d.key) for t, s, d in relations] == [("ISSUED", "organization:acme", "invoice:inv-1")]
 
@@ -98,3 +170,27 @@ def test_openai_embeddings_in_order_and_batched(api: FakeOpenAI) -> None:
     assert len(api.calls("/embeddings")) == 2
     assert embedder.dimensions == 1536
     assert isinstance(EmbeddingModel(openai_api_key="sk-test").embedder(), OpenAIEmbedder)
+
+
+def test_the_prompts_and_schemas_are_in_the_extractors_version() -> None:
+    from reindex_pipeline.reindex.extraction import RULES_VERSION
+
+    one, two = Extractor(openai_api_key="sk-test"), Extractor(openai_api_key="sk-test", one_call=False)
+    assert one.identity.startswith("openai:gpt-4o-mini@prompt-") and one.identity != two.identity
+    assert Extractor().identity == f"rules@{RULES_VERSION}"
+    assert (one.calls_per_document(), two.calls_per_document(), Extractor().calls_per_document()) == (1, 2, 0)
+
+
+def test_one_structured_output_answers_fields_and_graph(api: FakeOpenAI, extractor: Extractor) -> None:
+    body = {
+        "fields": Extraction(document_type="invoice", invoice_number="INV-1", vendor_name="Acme GmbH").model_dump(),
+        "graph": {"entities": [{"name": "Acme GmbH", "type": "organization"}], "relations": []},
+    }
+    api.on("/chat/completions", (200, completion(json.dumps(body)), {}))
+    answer = extractor.answer(PAGES, fields=True, graph=True)
+    assert answer.extraction is not None and answer.extraction.invoice_number == "INV-1"
+    assert answer.graph is not None and [e.name for e in answer.graph.entities] == ["Acme GmbH"]
+    ((sent, _),) = api.calls("/chat/completions")
+    assert sent["response_format"]["json_schema"]["name"] == "DocumentAnswer"
+    assert sent["max_completion_tokens"] == extractor.max_output_tokens
+    assert (answer.usage.calls, answer.usage.tokens_in, answer.usage.tokens_out) == (1, 10, 10)

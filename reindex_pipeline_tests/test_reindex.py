@@ -242,40 +242,58 @@ def test_operator_identity_runs_a_backfill_of_fifty_documents_as_one_run(env: En
     assert details["requester_source"] == "operator" and details["user_id"] == str(USERS["admin"].id)
 
 
-def test_openai_paths_end_to_end_and_a_refused_document_fails_alone(env: Env) -> None:
-    """Extraction, embeddings and graph through the real OpenAI client against a local API stand-in."""
+def test_openai_paths_end_to_end_concurrently_and_a_failing_document_fails_alone(env: Env) -> None:
+    """Extraction, embeddings and graph through the real OpenAI client against a local API stand-in: one
+    structured output per document, several in flight at once; a document whose calls keep failing (500) fails
+    after its retries, alone, and keeps the index it had."""
     admin = str(USERS["admin"].id)
     docs = env.eligible()[:6]
+    env.run(keys=docs, requester_id=admin)  # the offline index the failing document must keep
     with psycopg.connect(env.db_url) as conn:
         victim_marker = db.load_pages(conn, docs[2])[0].split("\n")[2]  # the number line of one document
+    before = env.snapshot(docs[2])
+    in_flight, most = [0], [0]
+    lock = threading.Lock()
 
     def chat(body: dict):
         text = body["messages"][1]["content"]
         if victim_marker in text:
-            return 200, completion(None, refusal="I can't process this document."), {}
-        if body["response_format"]["json_schema"]["name"] == "GraphExtraction":
-            answer = {
+            return 500, {"error": {"message": "The server had an error while processing your request."}}, {}
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.3)  # the API's latency: the other documents' calls are sent meanwhile
+        with lock:
+            in_flight[0] -= 1
+        answer = {
+            "fields": Extraction(document_type="invoice", total="1.00").model_dump(),
+            "graph": {
                 "entities": [
                     {"name": "Blue Yonder Airlines", "type": "organization"},
                     {"name": "EUR", "type": "currency"},
                 ],
                 "relations": [{"source": "Blue Yonder Airlines", "relation": "PAID_IN", "target": "EUR"}],
-            }
-            return 200, completion(json.dumps(answer)), {}
-        return 200, completion(Extraction(document_type="invoice", total="1.00").model_dump_json()), {}
+            },
+        }
+        return 200, completion(json.dumps(answer)), {}
 
     api = FakeOpenAI()
     api.on("/chat/completions", chat)
     api.on("/embeddings", lambda body: embeddings_answer(body, dimensions=1536))
     try:
+        extractor = Extractor(
+            openai_api_key="sk-test", openai_base_url=api.base_url, version="gpt-run-1", max_in_flight=4, max_attempts=2
+        )
         resources = env.resources(
-            extractor=Extractor(openai_api_key="sk-test", openai_base_url=api.base_url, version="gpt-run-1"),
-            embeddings=EmbeddingModel(openai_api_key="sk-test", openai_base_url=api.base_url),
+            extractor=extractor, embeddings=EmbeddingModel(openai_api_key="sk-test", openai_base_url=api.base_url)
         )
         result = env.run(keys=docs, requester_id=admin, resources=resources, raise_on_error=False)
     finally:
         api.close()
     assert not result.success
+    assert most[0] >= 3  # documents' calls were in flight together (max_in_flight=4)
+    schemas = [body["response_format"]["json_schema"]["name"] for body, _ in api.calls("/chat/completions")]
+    assert schemas.count("DocumentAnswer") == len(docs) + 1  # one call per document; the victim's retried once
     index = VectorIndex(
         QdrantStore(path=os.environ["QDRANT_PATH"]).client(),
         collection_name(env.collection, "text-embedding-3-small"),
@@ -285,14 +303,23 @@ def test_openai_paths_end_to_end_and_a_refused_document_fails_alone(env: Env) ->
     for doc_id in docs:
         snap = env.snapshot(doc_id)
         if doc_id == docs[2]:
-            assert snap["derived"]["data"] == [] and index.count(doc_id) == 0  # refused: nothing new written
+            assert snap == before and index.count(doc_id) == 0  # failed: its old index kept, nothing new written
             continue
         assert {r["extractor_version"] for r in snap["derived"]["data"]} == {"gpt-run-1"}
         assert index.count(doc_id) == chunk_count(env, doc_id)
         assert {r["entity"] for r in snap["graph"]["nodes"]} >= {"organization:blue yonder airlines", "currency:eur"}
     with psycopg.connect(env.db_url) as conn:
         details = conn.execute("SELECT indexing_details FROM documents WHERE id = %s", (docs[2],)).fetchone()[0]
-    assert "OpenAI refused" in details["last_failure"]["error"]
+        audit = conn.execute("SELECT details FROM audit_events WHERE kind = 'reindex.failed'").fetchone()[0]
+    error = details["last_failure"]["error"]
+    assert "OpenAI error 500" in error and "after 2 attempts" in error
+    assert audit["model_usage"]["calls"] >= len(docs) + 1 and audit["model_usage"]["retries"] >= 1
+    (extracted,) = [
+        e.materialization
+        for e in reindexed_events(result)
+        if e.partition == docs[0] and e.asset_key.path == ["extracted_data"]
+    ]
+    assert extracted.metadata["model_calls"].value == 1 and extracted.metadata["tokens_in"].value == 10
 
 
 def test_keys_inside_the_range_but_outside_the_request_are_never_touched(env: Env) -> None:

@@ -168,3 +168,107 @@ def test_read_ahead_keeps_order_passes_errors_and_stops_when_closed() -> None:
     assert next(reader) == 0
     reader.close()  # a cancelled run: the producer stops within a few items and its generator is closed
     assert finished.wait(5) and len(produced) <= 6
+
+
+# -- rate-limit pacing and retry delays (llm.pacing) ---------------------------------------------------------
+def test_api_durations_and_retry_after_headers() -> None:
+    from reindex_pipeline.llm.pacing import parse_duration, retry_after
+
+    assert parse_duration("6m0s") == 360.0 and parse_duration("1.5s") == 1.5 and parse_duration("20ms") == 0.02
+    assert parse_duration("1h2m3s") == 3723.0 and parse_duration("2") == 2.0
+    assert parse_duration("soon") is None and parse_duration(None) is None
+    assert retry_after({"Retry-After-Ms": "250", "retry-after": "9"}) == 0.25
+    assert retry_after({"retry-after": "3"}) == 3.0 and retry_after({}) is None
+
+
+def test_retry_delays_back_off_with_jitter_and_honour_what_the_api_asks() -> None:
+    from reindex_pipeline.llm.pacing import RETRY_CAP_S, retry_delay
+
+    assert [retry_delay(n, rand=lambda: 0.0) for n in (1, 2, 3)] == [0.25, 0.5, 1.0]
+    assert [retry_delay(n, rand=lambda: 0.999) for n in (1, 2)] == pytest.approx([0.5, 1.0], abs=1e-3)
+    assert retry_delay(20, rand=lambda: 0.999) <= RETRY_CAP_S
+    assert retry_delay(1, asked=4.0, rand=lambda: 0.0) == 4.25  # at least the wait asked for
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_limiter_waits_for_the_refill_the_headers_announce() -> None:
+    from reindex_pipeline.llm.pacing import SPARE, RateLimiter
+
+    assert SPARE == 0.02  # the figures below keep 2 % of each limit back: 1.2 requests, 120 tokens
+    clock = _Clock()
+    limiter = RateLimiter(clock, clock.sleep)
+    first = limiter.admit(tokens=500)  # limits unknown: nothing waits
+    assert clock.slept == []
+    # 60 requests / 6,000 tokens a minute = 1 request / 100 tokens a second; 3 requests and 1,200 tokens left
+    limiter.observe(
+        first,
+        {
+            "x-ratelimit-limit-requests": "60",
+            "x-ratelimit-remaining-requests": "3",
+            "x-ratelimit-limit-tokens": "6000",
+            "x-ratelimit-remaining-tokens": "1200",
+        },
+    )
+    limiter.admit(tokens=500)  # fits: 2 requests and 700 tokens left
+    assert clock.slept == []
+    limiter.admit(tokens=500)  # 2 requests left, 2.2 needed: the requests bind for 0.2 s
+    limiter.admit(tokens=500)  # 220 tokens left, 620 needed: the tokens bind (4 s) over the requests (1 s)
+    assert clock.slept == [pytest.approx(0.2), pytest.approx(4.0)]
+
+
+def test_the_limiter_subtracts_what_was_sent_after_the_answered_request() -> None:
+    from reindex_pipeline.llm.pacing import RateLimiter
+
+    clock = _Clock()
+    limiter = RateLimiter(clock, clock.sleep)
+    tickets = [limiter.admit(tokens=1) for _ in range(3)]  # three in flight before any answer
+    # the first one's answer: 5 requests were left of 60 when it was admitted; two were sent after it, so 3
+    limiter.observe(tickets[0], {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "5"})
+    limiter.admit(tokens=1)
+    assert clock.slept == []
+    limiter.admit(tokens=1)  # 2 left, 2.2 needed (1.2 kept back): 0.2 s of refill
+    assert clock.slept == [pytest.approx(0.2)]
+
+
+def test_a_429_pauses_every_caller() -> None:
+    from reindex_pipeline.llm.pacing import RateLimiter
+
+    clock = _Clock()
+    limiter = RateLimiter(clock, clock.sleep)
+    limiter.pause(2.5)
+    limiter.admit(tokens=1)
+    assert clock.slept == [pytest.approx(2.5)]
+
+
+def test_line_items_keep_unique_numbers_or_are_numbered_by_their_order() -> None:
+    from reindex_pipeline.reindex.extraction import Extraction, LineItem
+
+    given = Extraction(line_items=[LineItem(line=2, description="a"), LineItem(line=5, description="b")])
+    assert [i.line for i in given.numbered_items()] == [2, 5]
+    model = Extraction(line_items=[LineItem(line=1, description="a"), LineItem(line=1, description="b")])
+    assert [(i.line, i.description) for i in model.numbered_items()] == [(1, "a"), (2, "b")]
+    assert [i.line for i in Extraction(line_items=[LineItem(line=0, description="a")]).numbered_items()] == [1]
+
+
+def test_model_usage_adds_up_and_reads_in_one_line() -> None:
+    from reindex_pipeline.cli import _tokens
+    from reindex_pipeline.llm.calls import Usage
+
+    total = Usage()
+    total.add(Usage(calls=2, retries=1, rate_limited=1, tokens_in=1500, tokens_out=300))
+    total.add(Usage(calls=1, tokens_in=700, tokens_out=50))
+    assert total.as_dict() == {"calls": 3, "retries": 1, "rate_limited": 1, "tokens_in": 2200, "tokens_out": 350}
+    assert total.summary() == "3 calls (1 retried, 1 rate-limited), 2,200 tokens in, 350 out"
+    assert _tokens(total.as_dict()) == "2.2k/350" and _tokens(None) == ""

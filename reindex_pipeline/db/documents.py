@@ -86,6 +86,18 @@ def load_pages_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[str
     return out
 
 
+def text_sizes(conn: psycopg.Connection, document_ids: list[str]) -> tuple[int, int, int]:
+    """(characters of the pages, chunks, characters of the chunks) of these documents, summed in the database."""
+    pages = conn.execute(
+        "SELECT coalesce(sum(length(markdown)), 0) FROM pages WHERE document_id = ANY(%s::uuid[])", (document_ids,)
+    ).fetchone()[0]
+    chunks, characters = conn.execute(
+        "SELECT count(*), coalesce(sum(length(chunk_content)), 0) FROM chunks WHERE document_id = ANY(%s::uuid[])",
+        (document_ids,),
+    ).fetchone()
+    return int(pages), int(chunks), int(characters)
+
+
 def load_chunks_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, list[tuple[int, str]]]:
     """Each document's preserved chunks as (chunk_index, content), in order (one query for many)."""
     rows = conn.execute(
@@ -325,7 +337,7 @@ def replace_extracted(
         cur.executemany(
             "INSERT INTO documents_data_line_items (document_id, line_number, field_data, extractor_version) "
             "VALUES (%s, %s, %s, %s)",
-            [(document_id, item.line, Jsonb(item.model_dump()), version) for item in extraction.line_items],
+            [(document_id, item.line, Jsonb(item.model_dump()), version) for item in extraction.numbered_items()],
         )
     return len(fields), len(extraction.line_items)
 

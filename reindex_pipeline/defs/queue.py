@@ -17,6 +17,7 @@ import dagster as dg
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue
 from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
+from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import admission
 from reindex_pipeline.reindex.queue_rules import after_failure, run_sizes
@@ -266,9 +267,13 @@ def _summarise(conn, run_ids: list[str]) -> dict:
     errors = [f"{f['document_id']}: {f['error']}" for f in failures]
     if len(rows) < len(run_ids):
         errors.append(f"{len(run_ids) - len(rows)} run(s) failed before reindexing any document")
+    usage = Usage()
+    for _, d in rows:
+        usage.add(Usage(**d.get("model_usage", {})))
     return {
         "completed": completed,
         "failed": len(failures),
         "errors": errors,
         "failed_documents": [f["document_id"] for f in failures],
+        **({"model_usage": usage.as_dict()} if usage.calls else {}),
     }

@@ -18,6 +18,7 @@ from pydantic import Field
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db.heartbeats import Heartbeat
 from reindex_pipeline.embeddings import EmbeddingModel
+from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.reindex.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, Producers
@@ -179,6 +180,7 @@ def build_reindex_asset(
             unchanged = {p: 0 for p in phases}  # phases skipped by a stale-only run: fingerprint unchanged
             untouched = 0  # documents with every phase unchanged: not even claimed
             events_s = 0.0  # time Dagster spends storing this step's materialisations
+            usage = Usage()  # what the model calls cost (an API's usage fields; nothing offline)
             started = time.monotonic()
             if GRAPH in phases:
                 graph_store.ensure_schema()
@@ -190,6 +192,7 @@ def build_reindex_asset(
             for outcome in read_ahead(runner.reindex(selection.eligible)):
                 while warnings:
                     context.log.warning(warnings.pop(0))
+                usage.add(outcome.usage)
                 if not outcome.ok:
                     failed.append(
                         {"document_id": outcome.document_id, "phase": outcome.failed_phase, "error": outcome.error}
@@ -227,6 +230,7 @@ def build_reindex_asset(
             with app_db.connect() as conn:
                 missing = db.missing_vectors(conn, stores.vectors.collection, runner.producers.embedding_model)
             context.log.info(publish(stores.vectors.client, qdrant.collection, stores.vectors.collection, missing))
+        usage.add(getattr(stores.embedder, "usage", Usage()))
         counts = {
             "document_count": len(selection.eligible),
             "completed": done,
@@ -236,12 +240,16 @@ def build_reindex_asset(
             "skipped": selection.skipped_by_reason(),
             "duration_s": round(time.monotonic() - started, 2),
             "event_log_s": round(events_s, 2),
+            **({"model_usage": usage.as_dict()} if usage.calls else {}),
         }
         context.log.info(
             f"{done} of {len(selection.eligible)} documents reindexed, {len(failed)} failed, "
             f"{untouched} unchanged, in {counts['duration_s']} s "
             f"({counts['event_log_s']} s of it recording materialisations in Dagster's event log)."
+            + (f" Model calls: {usage.summary()}." if usage.calls else "")
         )
+        if usage.calls:  # the run's cost, on the run itself (the UI's run list and page show its tags)
+            context.instance.add_run_tags(run_id, {f"reindex/{k}": str(v) for k, v in usage.as_dict().items()})
         with app_db.connect(autocommit=True) as conn:
             db.audit(
                 conn,

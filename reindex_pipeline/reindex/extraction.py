@@ -52,6 +52,14 @@ class Extraction(BaseModel):
         data = self.model_dump(exclude={"line_items"}, exclude_none=True)
         return {k: str(v) for k, v in data.items()}
 
+    def numbered_items(self) -> list[LineItem]:
+        """The line items under unique line numbers: as given when they are unique and positive, else by their
+        order (a model may number every line 1, or leave 0)."""
+        lines = [item.line for item in self.line_items]
+        if len(set(lines)) == len(lines) and all(line > 0 for line in lines):
+            return list(self.line_items)
+        return [item.model_copy(update={"line": i}) for i, item in enumerate(self.line_items, start=1)]
+
     def confidence(self, name: str) -> float | None:
         """How sure the offline extractor is of a field (0-1); None when the extractor gives none (OpenAI)."""
         return self._confidence.get(name)

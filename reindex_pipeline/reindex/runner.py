@@ -4,7 +4,10 @@ Documents go through in batches. Per batch: one query computes every document's 
 reads its recorded fingerprints; a "stale only" run drops the phases whose output is up to date (a
 document with nothing to do is not touched at all); one statement claims the rest; one query each
 loads their pages and chunks; one embedding call embeds the chunks of every document that needs
-vectors. Then, per document, every phase writes its result NEXT TO the live data (a Postgres
+vectors. When the models are remote (an API), their calls run in a thread pool, up to the extractor's
+``max_in_flight`` at once, and the next batch is prepared (claimed, loaded, its calls sent) while this one
+is written, so the stores' work and the API's latency overlap; commits keep their order. Then, per
+document, every phase writes its result NEXT TO the live data (a Postgres
 transaction, a Qdrant slot, a graph pass); only when all of them succeeded is the new data made live
 and the old removed. If anything fails, the new writes are dropped and the document keeps its previous
 extracted data, points and graph exactly; it returns to ``indexed`` with the failure recorded. One
@@ -15,7 +18,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,8 +29,9 @@ from reindex_pipeline.graph import writer as graph_writer
 from reindex_pipeline.graph.builder import ChunkText, build_document_graph, from_extraction, from_llm
 from reindex_pipeline.graph.store import GraphStore
 from reindex_pipeline.ingest.chunking import content_hash
+from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.reindex.extraction import Extraction
-from reindex_pipeline.reindex.extractors import Extractor
+from reindex_pipeline.reindex.extractors import ExtractionFailed, Extractor, ModelAnswer
 from reindex_pipeline.reindex.fingerprints import (
     ALL_PHASES,
     EXTRACTION,
@@ -62,6 +67,7 @@ class DocumentOutcome:
     fingerprints: dict[str, str] = field(default_factory=dict)
     failed_phase: str | None = None
     error: str | None = None
+    usage: Usage = field(default_factory=Usage)  # the model calls its extraction / graph entities cost
 
 
 @dataclass
@@ -125,6 +131,13 @@ class _Work:
     chunks: list[ChunkText] = field(default_factory=list)
     vectors: list[list[float]] | None = None
     embed_error: str | None = None
+    answer: Future[ModelAnswer] | None = None  # the model's answer, when its calls were sent ahead
+
+
+@dataclass
+class _Batch:
+    plans: dict[str, _Work]
+    embedding: Future[None] | None = None  # the batch's embedding calls, when sent ahead
 
 
 class ReindexRunner:
@@ -137,21 +150,47 @@ class ReindexRunner:
         force: bool = True,
         batch_size: int = BATCH_SIZE,
         dead_runs: frozenset[str] = frozenset(),
+        send_ahead: bool = True,
     ):
+        """``send_ahead=False``: remote models are called one call at a time, as each document is written (the
+        way before calls ran concurrently; kept to measure against)."""
         self.stores, self.run_id, self.log, self.force, self.batch_size = stores, run_id, log, force, batch_size
         self.dead_runs = dead_runs  # runs known to have ended: documents they left ``indexing`` are taken over
         self.phases = [p for p in ALL_PHASES if p in set(phases)]
         self.producers = stores.producers()
+        self.remote = send_ahead and (stores.extractor.uses_llm or bool(getattr(stores.embedder, "remote", False)))
 
     def reindex(self, docs: list[DocumentRow]) -> Iterator[DocumentOutcome]:
-        for start in range(0, len(docs), self.batch_size):
-            yield from self._batch(docs[start : start + self.batch_size])
+        if not self.remote:
+            for start in range(0, len(docs), self.batch_size):
+                batch = yield from self._prepare(docs[start : start + self.batch_size], None)
+                yield from self._write(batch)
+            return
+        # Remote models: a batch holds as many documents as may be in flight, and the next one's calls are
+        # sent before this one is written.
+        size = max(self.batch_size, self.stores.extractor.max_in_flight)
+        pool = ThreadPoolExecutor(self.stores.extractor.max_in_flight + 1, thread_name_prefix="model-calls")
+        try:
+            ahead: _Batch | None = None
+            for start in range(0, len(docs), size):
+                batch = yield from self._prepare(docs[start : start + size], pool)
+                if ahead is not None:
+                    yield from self._write(ahead)
+                ahead = batch
+            if ahead is not None:
+                yield from self._write(ahead)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def reindex_document(self, doc: DocumentRow) -> DocumentOutcome:
         return next(iter(self.reindex([doc])))
 
     # -- one batch ---------------------------------------------------------------------------------------
-    def _batch(self, docs: list[DocumentRow]) -> Iterator[DocumentOutcome]:
+    def _prepare(
+        self, docs: list[DocumentRow], pool: ThreadPoolExecutor | None
+    ) -> Generator[DocumentOutcome, None, _Batch]:
+        """Plan, claim and load a batch, and start its model calls (in ``pool`` when given, else the
+        embedding now); yields the outcomes of documents with nothing to do or no longer claimable."""
         ids = [d.id for d in docs]
         with self.stores.connect(autocommit=True) as conn:
             hashes = db.source_hashes(conn, ids)
@@ -182,16 +221,34 @@ class ReindexRunner:
                     doc_id, ok=False, failed_phase="claim", error="the document is no longer eligible"
                 )
             if not plans:
-                return
+                return _Batch(plans)
             pages = db.load_pages_of(conn, list(plans))
             chunks = db.load_chunks_of(conn, list(plans))
         for doc_id, work in plans.items():
             work.pages = pages.get(doc_id, [])
             work.chunks = [ChunkText(i, text, content_hash(text)) for i, text in chunks.get(doc_id, [])]
-        self._embed([w for w in plans.values() if VECTORS in w.phases])
+        batch = _Batch(plans)
+        to_embed = [w for w in plans.values() if VECTORS in w.phases]
+        if pool is None:
+            self._embed(to_embed)
+            return batch
+        batch.embedding = pool.submit(self._embed, to_embed)
+        if self.stores.extractor.uses_llm:
+            for work in plans.values():
+                fields, graph = EXTRACTION in work.phases, GRAPH in work.phases
+                if fields or graph:
+                    work.answer = pool.submit(self.stores.extractor.answer, work.pages, fields, graph)
+        return batch
+
+    def _write(self, batch: _Batch) -> Iterator[DocumentOutcome]:
+        """Each document of a prepared batch, all or nothing, in order; then the batch's graph cleanup."""
+        if not batch.plans:
+            return
+        if batch.embedding is not None:
+            batch.embedding.result()  # _embed records failures per document; it does not raise
         done: list[tuple[DocumentOutcome, graph_writer.Superseded | None]] = []
         with self.stores.connect(autocommit=True) as status:
-            for work in plans.values():
+            for work in batch.plans.values():
                 done.append(self._document(status, work))
         self._clean_graph(done)
         for outcome, _ in done:
@@ -255,23 +312,31 @@ class ReindexRunner:
         db.set_running(status, doc.id, self.run_id, phases)
         try:
             with self.stores.connect() as conn:
-                extraction: Extraction | None = None
+                answer: ModelAnswer | None = None
                 for phase in phases:
                     started = time.monotonic()
-                    if extraction is None and (phase == EXTRACTION or not self.stores.extractor.uses_llm):
-                        extraction = self.stores.extractor.extract(work.pages)
+                    calls: dict[str, int] = {}
+                    if answer is None and phase in (EXTRACTION, GRAPH):
+                        answer = self._answer(work)
+                        outcome.usage = answer.usage
+                        calls = _usage_metadata(answer.usage)
                     if phase == EXTRACTION:
-                        outcome.metadata[phase] = self._write_extraction(conn, doc, extraction)
+                        outcome.metadata[phase] = self._write_extraction(conn, doc, answer.extraction)
                     elif phase == VECTORS:
                         vector_pass = self.stores.vectors.plan_pass(doc.id, len(work.chunks), pass_id)
                         outcome.metadata[phase] = self._write_vectors(doc, work, vector_pass)
                     else:
-                        outcome.metadata[phase] = self._write_graph(doc, work, extraction, pass_id)
+                        outcome.metadata[phase] = self._write_graph(doc, work, answer, pass_id)
+                    outcome.metadata[phase].update(calls)
                     written.append(phase)
                     outcome.metadata[phase]["duration_s"] = round(time.monotonic() - started, 4)
                 if EXTRACTION in written:
                     db.mark_extracted(
-                        conn, doc.id, extraction, self.stores.extractor.name, self.stores.extractor.version
+                        conn,
+                        doc.id,
+                        answer.extraction,
+                        self.stores.extractor.name,
+                        self.stores.extractor.recorded_version,
                     )
                 conn.commit()  # extracted data goes live
             phase = "commit"
@@ -287,6 +352,8 @@ class ReindexRunner:
                 )
                 _add_duration(outcome.metadata[GRAPH], started)
         except Exception as exc:  # one document's failure stays with that document
+            if isinstance(exc, ExtractionFailed):
+                outcome.usage = exc.usage  # its calls cost all the same
             self._drop(doc.id, pass_id, vector_pass, phases)
             outcome.failed_phase, outcome.error = phase, f"{type(exc).__name__}: {exc}"
             db.release(
@@ -297,6 +364,12 @@ class ReindexRunner:
         db.release(status, doc.id, self.run_id, phases, state=self._state(work, vector_pass, pass_id))
         outcome.ok = True
         return outcome, superseded
+
+    def _answer(self, work: _Work) -> ModelAnswer:
+        """The model's answer for the document: the one sent ahead, or asked now (offline rules)."""
+        if work.answer is not None:
+            return work.answer.result()
+        return self.stores.extractor.answer(work.pages, EXTRACTION in work.phases, GRAPH in work.phases)
 
     def _state(self, work: _Work, vector_pass: VectorPass | None, pass_id: str) -> dict[str, Any]:
         state: dict[str, Any] = {}
@@ -314,16 +387,17 @@ class ReindexRunner:
         return state
 
     # -- phases ----------------------------------------------------------------------------------------
-    def _write_extraction(self, conn, doc: DocumentRow, extraction: Extraction) -> dict[str, Any]:
+    def _write_extraction(self, conn, doc: DocumentRow, extraction: Extraction | None) -> dict[str, Any]:
+        assert extraction is not None
         fields, items = db.replace_extracted(
-            conn, doc.id, extraction, self.stores.extractor.name, self.stores.extractor.version
+            conn, doc.id, extraction, self.stores.extractor.name, self.stores.extractor.recorded_version
         )
         preview = ", ".join(f"{k}={v}" for k, v in list(extraction.fields().items())[:4])
         return {
             "fields": fields,
             "line_items": items,
             "extractor": self.stores.extractor.name,
-            "extractor_version": self.stores.extractor.version,
+            "extractor_version": self.stores.extractor.recorded_version,
             "document_type": extraction.document_type,
             "preview": preview,
         }
@@ -341,14 +415,13 @@ class ReindexRunner:
         index.write_pass(vector_pass, payload, points)
         return {"points": len(points), "model": index.model, "collection": index.collection, "slot": vector_pass.slot}
 
-    def _write_graph(
-        self, doc: DocumentRow, work: _Work, extraction: Extraction | None, pass_id: str
-    ) -> dict[str, Any]:
-        assert self.stores.graph is not None
-        if self.stores.extractor.uses_llm:
-            entities, relations = from_llm(self.stores.extractor.extract_graph(work.pages))
+    def _write_graph(self, doc: DocumentRow, work: _Work, answer: ModelAnswer | None, pass_id: str) -> dict[str, Any]:
+        assert self.stores.graph is not None and answer is not None
+        if answer.graph is not None:
+            entities, relations = from_llm(answer.graph)
         else:
-            entities, relations = from_extraction(extraction, doc.id, doc.filename)
+            assert answer.extraction is not None
+            entities, relations = from_extraction(answer.extraction, doc.id, doc.filename)
         graph = build_document_graph(doc.id, pass_id, work.chunks, entities, relations)
         graph_writer.write_pass(self.stores.graph, doc.id, pass_id, graph)
         return {
@@ -356,7 +429,7 @@ class ReindexRunner:
             "entities": graph.entity_count,
             "relations": sum(len(r) for r in graph.relations.values()),
             "relation_types": sorted(graph.relations),
-            "source": "llm" if self.stores.extractor.uses_llm else "extracted_fields",
+            "source": "llm" if answer.graph is not None else "extracted_fields",
         }
 
     def _drop(self, document_id: str, pass_id: str, vector_pass: VectorPass | None, phases: list[str]) -> None:
@@ -368,6 +441,18 @@ class ReindexRunner:
                 graph_writer.drop_pass(self.stores.graph, document_id, pass_id)
         except Exception as exc:  # keep the original failure; say what could not be cleaned
             self.log(f"could not drop the failed pass {pass_id} of {document_id}: {exc}")
+
+
+def _usage_metadata(usage: Usage) -> dict[str, int]:
+    """A document's model calls in its phase's metadata (nothing when no call was made)."""
+    if not usage.calls:
+        return {}
+    return {
+        "model_calls": usage.calls,
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        **({"retries": usage.retries} if usage.retries else {}),
+    }
 
 
 def _add_duration(metadata: dict[str, Any], started: float) -> None:
