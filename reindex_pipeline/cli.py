@@ -10,8 +10,9 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -379,66 +380,119 @@ def preview(
     workspace: WorkspaceOption = None,
     all_workspaces: AllOption = False,
     document: DocumentOption = None,
+    show: Annotated[int, typer.Option(metavar="N", help="skipped documents shown per reason")] = 5,
+    full: Annotated[bool, typer.Option("--full", help="list every skipped document")] = False,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", metavar="FILE", help="write every skipped document to a CSV file")
+    ] = None,
 ) -> None:
-    """What a request would reindex: the eligible count in the app's confirmation wording and every skipped document."""
+    """What a request would reindex: the eligible count in the app's confirmation wording, the skipped documents
+    counted by reason with the first few of each (all of them with --full or --csv). Streams the documents, so
+    its memory stays flat for millions of them."""
+    import csv
+
     import psycopg
 
     from reindex_pipeline.db import documents as db
     from reindex_pipeline.reindex import admission
-    from reindex_pipeline.reindex.selection import check_requester, select_documents
+    from reindex_pipeline.reindex.selection import REASON_TEXT, check_requester, summarise_selection
+    from reindex_pipeline.resources import build_resources
 
-    with psycopg.connect(database_url(_settings())) as conn:
+    resources = build_resources(os.environ, resolved=True)
+    with psycopg.connect(database_url(_settings())) as conn, ExitStack() as stack:
         user, ws, scope = _requester_and_scope(conn, requester, workspace, all_workspaces, document)
         problem = admission.unknown_documents(conn, document) if document else None
         if problem:
             raise RuntimeError(problem)
         who = check_requester(db.load_requester(conn, user["id"]), user["id"])
-        if document:
-            docs = db.load_documents(conn, document)
-        else:
-            docs = list(db.iter_documents(conn, ws and ws["id"], org_id=who.org_id))
-        selection = select_documents(who, docs, ws and ws["id"], document)
-        cost = _model_cost(conn, selection.eligible_ids)
-    console.print(selection.confirmation())
-    if selection.skipped:
+        docs = (
+            db.load_documents(conn, document)
+            if document
+            else db.iter_documents(conn, ws and ws["id"], org_id=who.org_id)
+        )
+        sizes = _TextSizes(conn) if resources["extractor"].uses_llm else None
+        sinks = []
+        if csv_file is not None:
+            writer = csv.writer(stack.enter_context(csv_file.open("w", newline="", encoding="utf-8")))
+            writer.writerow(["document_id", "filename", "reason"])
+            sinks.append(lambda s: writer.writerow([s.id, s.filename, s.reason]))
+        if full:
+            sinks.append(lambda s: console.print(f"{s.id}  {s.reason:<18}  {s.filename}", highlight=False))
+        summary = summarise_selection(
+            who,
+            docs,
+            ws and ws["id"],
+            document,
+            keep=show,
+            on_eligible=sizes.add if sizes else None,
+            on_skipped=(lambda s: [sink(s) for sink in sinks]) if sinks else None,
+        )
+        cost = _model_cost(resources, summary.eligible, sizes.total()) if sizes else None
+    console.print(summary.confirmation())
+    if summary.skipped and not full:
         from rich import box
 
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         table.add_column("skipped document", no_wrap=True, min_width=36)
         table.add_column("file")
         table.add_column("reason", no_wrap=True)
-        for s in selection.skipped:
-            table.add_row(s.id, s.filename, s.reason)
+        for reason, count in sorted(summary.skipped_by_reason.items()):
+            for s in summary.examples.get(reason, []):
+                table.add_row(s.id, s.filename, s.reason)
+            if count > len(summary.examples.get(reason, [])):
+                table.add_row(f"… and {count - len(summary.examples.get(reason, [])):,} more", "", reason)
         console.print(table)
-    console.print(
-        f"{len(selection.eligible)} eligible, {len(selection.skipped)} skipped "
-        f"({', '.join(f'{k}: {v}' for k, v in sorted(selection.skipped_by_reason().items())) or 'none'})."
-    )
+        for reason in sorted(summary.skipped_by_reason):
+            console.print(f"  {reason}: {REASON_TEXT[reason]}", highlight=False)
+    counts = ", ".join(f"{k}: {v:,}" for k, v in sorted(summary.skipped_by_reason.items())) or "none"
+    console.print(f"{summary.eligible:,} eligible, {summary.skipped:,} skipped ({counts}).", highlight=False)
+    if csv_file is not None:
+        console.print(f"Every skipped document is in {csv_file}.", highlight=False)
+    elif summary.skipped > sum(len(v) for v in summary.examples.values()) and not full:
+        console.print("List them all with --full, or write them to a file with --csv FILE.", highlight=False)
     if cost:
         console.print(cost, soft_wrap=True)
 
 
-def _model_cost(conn, document_ids: list[str]) -> str | None:
+class _TextSizes:
+    """Sums the text sizes of the eligible documents in batches, as they stream by (for the cost estimate)."""
+
+    def __init__(self, conn, batch: int = 5000) -> None:
+        self.conn, self.batch, self.pending, self.sums = conn, batch, [], [0, 0, 0]
+
+    def add(self, doc) -> None:
+        self.pending.append(doc.id)
+        if len(self.pending) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        from reindex_pipeline.db import documents as db
+
+        if self.pending:
+            self.sums = [a + b for a, b in zip(self.sums, db.text_sizes(self.conn, self.pending), strict=True)]
+            self.pending = []
+
+    def total(self) -> tuple[int, int, int]:
+        self._flush()
+        return self.sums[0], self.sums[1], self.sums[2]
+
+
+def _model_cost(resources: dict, documents: int, sizes: tuple[int, int, int]) -> str | None:
     """What a full reindex of these documents would ask of the API (None offline): calls and tokens, estimated
     from the text's length (4 characters a token) before anything is sent."""
     import math
 
-    from reindex_pipeline.db import documents as db
-    from reindex_pipeline.resources import build_resources
-
-    resources = build_resources(os.environ, resolved=True)
     extractor, embeddings = resources["extractor"], resources["embeddings"]
-    if not extractor.uses_llm or not document_ids:
+    if not extractor.uses_llm or not documents:
         return None
-    characters, chunks, chunk_characters = db.text_sizes(conn, document_ids)
-    chat = len(document_ids) * extractor.calls_per_document()
-    overhead = extractor.estimate_tokens_in(0)
-    tokens_in = len(document_ids) * overhead + characters // 4
+    characters, chunks, chunk_characters = sizes
+    chat = documents * extractor.calls_per_document()
+    tokens_in = documents * extractor.estimate_tokens_in(0) + characters // 4
     embedding_calls = math.ceil(chunks / 128) if embeddings.openai_api_key else 0
     return (
         f"Model calls (estimated): {chat:,} to {extractor.openai_model} (~{tokens_in:,} tokens in, at most "
-        f"{len(document_ids) * extractor.max_output_tokens:,} out) and about {embedding_calls:,} to "
-        f"{embeddings.openai_model} (~{chunk_characters // 4:,} tokens), for {len(document_ids):,} documents."
+        f"{documents * extractor.max_output_tokens:,} out) and about {embedding_calls:,} to "
+        f"{embeddings.openai_model} (~{chunk_characters // 4:,} tokens), for {documents:,} documents."
     )
 
 

@@ -59,6 +59,21 @@ def test_preview_prints_the_admin_and_the_user_wording(q: Queue) -> None:
     assert "not_owner" in user and "not_converted" in user
 
 
+def test_preview_counts_the_skipped_by_reason_and_lists_them_all_only_when_asked(q: Queue, tmp_path) -> None:
+    code, out = cli("preview", "--as", "carol", "--all", "--show", "1")
+    counts = dict(re.findall(r"(\w+): ([\d,]+)[,)]", out.split(" eligible, ")[1]))
+    skipped = int(re.search(r"([\d,]+) skipped", out).group(1).replace(",", ""))
+    assert code == 0 and counts["not_owner"] and sum(int(v.replace(",", "")) for v in counts.values()) == skipped
+    more = int(counts["not_owner"]) - 1
+    assert f"… and {more:,} more" in out and "List them all with --full" in out
+    code, out = cli("preview", "--as", "carol", "--all", "--csv", str(tmp_path / "skipped.csv"))
+    rows = (tmp_path / "skipped.csv").read_text().splitlines()
+    assert code == 0 and rows[0] == "document_id,filename,reason" and len(rows) == 1 + skipped
+    assert sum(row.endswith(",not_owner") for row in rows) == int(counts["not_owner"])
+    code, out = cli("preview", "--as", "carol", "--all", "--full")
+    assert code == 0 and out.count(" not_owner ") == int(counts["not_owner"]) and "more" not in out
+
+
 def test_preview_estimates_the_model_calls_and_tokens_of_the_api_path(q: Queue, monkeypatch) -> None:
     code, offline = cli("preview", "--as", "admin", "--all")
     assert code == 0 and "Model calls" not in offline

@@ -17,6 +17,7 @@ from reindex_pipeline.reindex.selection import (
     RequesterRefused,
     check_requester,
     select_documents,
+    summarise_selection,
 )
 from reindex_pipeline.vectors import point_id
 
@@ -88,6 +89,24 @@ def test_a_run_may_resume_its_own_indexing_documents_only() -> None:
 def test_requested_ids_that_do_not_exist_are_reported() -> None:
     selection = select_documents(ADMIN, [doc("mine")], requested_ids=["mine", "ghost"])
     assert [(s.id, s.reason) for s in selection.skipped] == [("ghost", "not_found")]
+
+
+def test_a_summary_counts_what_the_selection_decides_and_keeps_only_the_first_few_per_reason() -> None:
+    many = DOCS + [doc(f"late-{i}", index="failed") for i in range(50)]
+    for requester, workspace in ((ADMIN, "w1"), (BOB, None)):
+        full = select_documents(requester, many, workspace_id=workspace)
+        eligible, skipped = [], []
+        summary = summarise_selection(
+            requester, iter(many), workspace, keep=2, on_eligible=eligible.append, on_skipped=skipped.append
+        )
+        assert summary.eligible == len(full.eligible) and summary.skipped_by_reason == full.skipped_by_reason()
+        assert summary.confirmation() == full.confirmation()
+        assert eligible == full.eligible and skipped == full.skipped  # every document reaches the callbacks
+        for reason, kept in summary.examples.items():  # the first two of each reason, in the stream's order
+            assert kept == [s for s in full.skipped if s.reason == reason][:2]
+    ghost = summarise_selection(ADMIN, [doc("mine")], requested_ids=["mine", "ghost"])
+    assert ghost.eligible == 1 and ghost.skipped_by_reason == {"not_found": 1}
+    assert [s.id for s in ghost.examples["not_found"]] == ["ghost"]
 
 
 @pytest.mark.parametrize("status", ["inactive", "suspended"])

@@ -6,7 +6,7 @@ the skipped ones with a reason. It never reads a database; callers pass rows in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -165,9 +165,70 @@ def select_documents(
             selection.eligible.append(doc)
         else:
             selection.skipped.append(Skipped(doc.id, doc.filename, reason))
-    for missing in sorted(set(requested_ids or ()) - seen):
+    for missing in _not_found(requested_ids, seen):
         selection.skipped.append(Skipped(missing, "", NOT_FOUND))
     return selection
+
+
+@dataclass
+class SelectionSummary:
+    """A selection counted, not kept: the eligible count, skips by reason and the first few of each reason."""
+
+    requester: Requester
+    workspace_id: str | None
+    eligible: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[Skipped]] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.skipped_by_reason.values())
+
+    def confirmation(self) -> str:
+        return confirmation_text(self.requester, self.eligible, self.workspace_id is not None)
+
+
+def summarise_selection(
+    requester: Requester,
+    documents: Iterable[DocumentRow],
+    workspace_id: str | None = None,
+    requested_ids: Iterable[str] | None = None,
+    keep: int = 5,
+    on_eligible: Callable[[DocumentRow], None] | None = None,
+    on_skipped: Callable[[Skipped], None] | None = None,
+) -> SelectionSummary:
+    """``select_documents`` in bounded memory, for millions of documents: the same rules, but only counts and
+    the first ``keep`` skipped documents of each reason are kept; each eligible or skipped document is handed
+    to the callbacks as it streams by (to sum, list or write it)."""
+    summary = SelectionSummary(requester, workspace_id)
+    requested = set(requested_ids) if requested_ids is not None else None
+    seen: set[str] = set()
+
+    def skip(skipped: Skipped) -> None:
+        summary.skipped_by_reason[skipped.reason] = summary.skipped_by_reason.get(skipped.reason, 0) + 1
+        examples = summary.examples.setdefault(skipped.reason, [])
+        if len(examples) < keep:
+            examples.append(skipped)
+        if on_skipped is not None:
+            on_skipped(skipped)
+
+    for doc in documents:
+        if requested is not None:
+            seen.add(doc.id)
+        reason = skip_reason(doc, requester, workspace_id)
+        if reason is None:
+            summary.eligible += 1
+            if on_eligible is not None:
+                on_eligible(doc)
+        else:
+            skip(Skipped(doc.id, doc.filename, reason))
+    for missing in _not_found(requested, seen):
+        skip(Skipped(missing, "", NOT_FOUND))
+    return summary
+
+
+def _not_found(requested_ids: Iterable[str] | None, seen: set[str]) -> list[str]:
+    return sorted(set(requested_ids or ()) - seen)
 
 
 def confirmation_text(requester: Requester, count: int, in_workspace: bool) -> str:
