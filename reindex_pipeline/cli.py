@@ -295,21 +295,9 @@ PhasesOption = Annotated[
 
 
 def _requester_and_scope(conn, requester: str, workspace: str | None, all_workspaces: bool, document: list[str] | None):
-    from reindex_pipeline.db import queue
+    from reindex_pipeline.reindex.admission import resolve_scope
 
-    user = queue.resolve_user(conn, requester)
-    if user is None:
-        raise RuntimeError(f"no user {requester!r} (give a username or a user id)")
-    chosen = sum([workspace is not None, all_workspaces, bool(document)])
-    if chosen != 1:
-        raise RuntimeError("choose exactly one of --workspace NAME, --all or --document ID")
-    ws = None
-    if workspace is not None:
-        ws = queue.resolve_workspace(conn, workspace)
-        if ws is None:
-            raise RuntimeError(f"no workspace {workspace!r}")
-    scope = "workspace" if ws else ("all" if all_workspaces else "documents")
-    return user, ws, scope
+    return resolve_scope(conn, requester, workspace, all_workspaces, document)
 
 
 @app.command()
@@ -333,43 +321,23 @@ def request(
     would be refused is refused here, with its reason, an audit row and a non-zero exit code."""
     import psycopg
 
-    from reindex_pipeline.db import documents as db
-    from reindex_pipeline.db import queue
     from reindex_pipeline.reindex import admission
-    from reindex_pipeline.reindex.fingerprints import ALL_PHASES
 
-    unknown = set(phase or []) - set(ALL_PHASES)
-    if unknown:
-        raise RuntimeError(f"unknown phase {sorted(unknown)[0]!r}; use {', '.join(ALL_PHASES)}")
     with psycopg.connect(database_url(_settings())) as conn:
-        user, ws, scope = _requester_and_scope(conn, requester, workspace, all_workspaces, document)
-        problem = admission.unknown_documents(conn, document) if document else None
-        if problem:
-            raise RuntimeError(problem)
-        now = conn.execute("SELECT now()").fetchone()[0]
-        _, reason = admission.refusal(
-            conn, requester_id=user["id"], scope=scope, workspace_id=ws and ws["id"], source="cli", at=now
-        )
-        if reason:
-            details = {"reason": reason, "scope": scope, "source": "cli", "requester": user["username"]}
-            db.audit(conn, "reindex.refused", user["org_id"], ws and ws["id"], user["id"], details)
-            conn.commit()
-            raise RuntimeError(f"request refused: {reason.removeprefix('refused: ')}")
-        request_id = queue.insert_request(
+        queued = admission.submit(
             conn,
-            org_id=(ws or user)["org_id"],
-            requested_by=user["id"],
-            scope=scope,
-            workspace_id=ws["id"] if ws else None,
-            document_ids=document or None,
-            phases=phase or None,
+            requester,
+            workspace=workspace,
+            all_workspaces=all_workspaces,
+            document_ids=document,
+            phases=phase,
             dry_run=dry_run,
-            source="cli",
             stale_only=stale_only,
+            source="cli",
         )
     console.print(
-        f"Queued request {request_id} ({scope}, as {user['username']}). "
-        f"Follow it with `{_cli_name()} status {request_id}`."
+        f"Queued request {queued.request_id} ({queued.scope}, as {queued.username}). "
+        f"Follow it with `{_cli_name()} status {queued.request_id}`."
     )
 
 

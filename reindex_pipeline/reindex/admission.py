@@ -1,21 +1,24 @@
-"""Whether a reindex request may start: the one rule set the queue sensor applies to a due row and the CLI
-applies before it queues one (requester active, per-user rate limit, busy workspace, document ids)."""
+"""Whether a reindex request may start: the one rule set the queue sensor applies to a due row and the CLI and
+the UI's ``reindex_request`` job apply before they queue one (requester active, per-user rate limit, busy
+workspace, document ids); ``submit`` is how both queue one."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue
+from reindex_pipeline.reindex.fingerprints import ALL_PHASES
 from reindex_pipeline.reindex.queue_rules import refusal_reason
 from reindex_pipeline.reindex.selection import Requester, RequesterRefused, check_requester
 
 #: Sources whose requests are people's, and so rate-limited.
-RATE_LIMITED_SOURCES = ("app", "cli")
+RATE_LIMITED_SOURCES = ("app", "cli", "ui")
 
 
 def refusal(
@@ -56,3 +59,79 @@ def unknown_documents(conn: psycopg.Connection, document_ids: Iterable[str]) -> 
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         return f"no document {missing[0]}{more}"
     return None
+
+
+class RequestRefused(RuntimeError):
+    """A request that cannot be queued; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Queued:
+    request_id: str
+    username: str
+    scope: str
+
+
+def resolve_scope(
+    conn: psycopg.Connection,
+    requester: str,
+    workspace: str | None,
+    all_workspaces: bool,
+    document_ids: list[str] | None,
+) -> tuple[dict, dict | None, str]:
+    """The requesting user (a username or id), the workspace (a name or id) and the scope of the request."""
+    user = queue.resolve_user(conn, requester)
+    if user is None:
+        raise RequestRefused(f"no user {requester!r} (give a username or a user id)")
+    if sum([workspace is not None, all_workspaces, bool(document_ids)]) != 1:
+        raise RequestRefused("choose exactly one of --workspace NAME, --all or --document ID")
+    ws = None
+    if workspace is not None:
+        ws = queue.resolve_workspace(conn, workspace)
+        if ws is None:
+            raise RequestRefused(f"no workspace {workspace!r}")
+    return user, ws, "workspace" if ws else ("all" if all_workspaces else "documents")
+
+
+def submit(
+    conn: psycopg.Connection,
+    requester: str,
+    *,
+    workspace: str | None = None,
+    all_workspaces: bool = False,
+    document_ids: list[str] | None = None,
+    phases: list[str] | None = None,
+    dry_run: bool = False,
+    stale_only: bool = False,
+    source: str = "cli",
+) -> Queued:
+    """Queue a reindex request as the app does, after the rules the queue will apply: a request that would be
+    refused is refused now (``RequestRefused``, with an audit row), not a second after it was accepted."""
+    unknown = set(phases or []) - set(ALL_PHASES)
+    if unknown:
+        raise RequestRefused(f"unknown phase {sorted(unknown)[0]!r}; use {', '.join(ALL_PHASES)}")
+    user, ws, scope = resolve_scope(conn, requester, workspace, all_workspaces, document_ids)
+    problem = unknown_documents(conn, document_ids) if document_ids else None
+    if problem:
+        raise RequestRefused(problem)
+    now = conn.execute("SELECT now()").fetchone()[0]
+    _, reason = refusal(conn, requester_id=user["id"], scope=scope, workspace_id=ws and ws["id"], source=source, at=now)
+    if reason:
+        details = {"reason": reason, "scope": scope, "source": source, "requester": user["username"]}
+        db.audit(conn, "reindex.refused", user["org_id"], ws and ws["id"], user["id"], details)
+        conn.commit()
+        raise RequestRefused(f"request refused: {reason.removeprefix('refused: ')}")
+    request_id = queue.insert_request(
+        conn,
+        org_id=(ws or user)["org_id"],
+        requested_by=user["id"],
+        scope=scope,
+        workspace_id=ws["id"] if ws else None,
+        document_ids=document_ids or None,
+        phases=phases or None,
+        dry_run=dry_run,
+        source=source,
+        stale_only=stale_only,
+    )
+    conn.commit()
+    return Queued(request_id, user["username"], scope)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 #: People's requests before restores, restores before scheduled ones. Dagster's run queue dequeues higher first.
-PRIORITY = {"app": 10, "cli": 10, "restore": 5, "schedule": -10}
+PRIORITY = {"app": 10, "cli": 10, "ui": 10, "restore": 5, "schedule": -10}
 USER_REQUEST_INTERVAL = timedelta(minutes=1)
 #: Fewest documents worth a run of their own when runs may go side by side (a run costs ~5 s to start).
 MIN_DOCUMENTS_PER_RUN = 100
