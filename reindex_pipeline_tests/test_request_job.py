@@ -5,10 +5,18 @@ from __future__ import annotations
 import threading
 
 import dagster as dg
+import pytest
 
 from reindex_pipeline.defs.request import reindex_request
+from reindex_pipeline.demo.loader import load_demo_corpus
 from reindex_pipeline.resources import AppDatabase
-from reindex_pipeline_tests.test_queue import USERS, Queue, _eligible, q  # noqa: F401 (the fixture)
+from reindex_pipeline_tests.test_queue import SEED, USERS, Queue, _eligible
+
+
+@pytest.fixture()
+def q(app_db: str) -> Queue:
+    load_demo_corpus(app_db, 60, SEED)
+    return Queue(app_db)
 
 
 def _launch(q: Queue, config: dict) -> dg.ExecuteInProcessResult:
