@@ -20,12 +20,14 @@ from reindex_pipeline.reindex.selection import CLAIM_LEASE_SECONDS, DocumentRow,
 PHASES = ("extraction", "vector_indexing", "graphrag_indexing")
 
 _DOCUMENT_COLUMNS = f"""
-    id::text, workspace_id::text, owner_id::text, filename, convert_status, index_status, deleted_at,
-    indexing_details->>'run_id' AS indexing_run_id,
-    (index_status = 'indexing' AND indexing_details ? 'run_id'
-     AND updated_at < now() - interval '{CLAIM_LEASE_SECONDS} seconds') AS claim_expired,
-    (SELECT w.org_id::text FROM workspaces w WHERE w.id = documents.workspace_id) AS org_id
+    d.id::text, d.workspace_id::text, d.owner_id::text, d.filename, d.convert_status, d.index_status, d.deleted_at,
+    d.indexing_details->>'run_id' AS indexing_run_id,
+    (d.index_status = 'indexing' AND d.indexing_details ? 'run_id'
+     AND d.updated_at < now() - interval '{CLAIM_LEASE_SECONDS} seconds') AS claim_expired,
+    w.org_id::text AS org_id
 """  # noqa: S608 - a constant (the lease), no input
+#: Each document with its workspace (for the organisation), joined once rather than looked up per row.
+_DOCUMENTS = "documents d LEFT JOIN workspaces w ON w.id = d.workspace_id"
 
 
 def load_requester(conn: psycopg.Connection, user_id: str) -> Requester | None:
@@ -44,27 +46,27 @@ def load_documents(conn: psycopg.Connection, ids: Iterable[str]) -> list[Documen
     """The documents with these ids (ids that are not UUIDs or not present are simply absent)."""
     wanted = [i for i in ids if _is_uuid(i)]
     rows = conn.execute(
-        f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ANY(%s::uuid[])",  # noqa: S608
+        f"SELECT {_DOCUMENT_COLUMNS} FROM {_DOCUMENTS} WHERE d.id = ANY(%s::uuid[])",  # noqa: S608
         (wanted,),
     ).fetchall()
     return [DocumentRow(*r) for r in rows]
 
 
 def iter_documents(
-    conn: psycopg.Connection, workspace_id: str | None = None, batch: int = 5000, org_id: str | None = None
+    conn: psycopg.Connection, workspace_id: str | None = None, batch: int = 20_000, org_id: str | None = None
 ) -> Iterator[DocumentRow]:
     """Stream every document (of one workspace, of one organisation), ordered by id, with a server-side cursor."""
-    query = f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE true"  # noqa: S608
+    query = f"SELECT {_DOCUMENT_COLUMNS} FROM {_DOCUMENTS} WHERE true"  # noqa: S608
     params: tuple[Any, ...] = ()
     if workspace_id is not None:
-        query += " AND workspace_id::text = %s"
+        query += " AND d.workspace_id::text = %s"
         params += (workspace_id,)
     if org_id is not None:
-        query += " AND workspace_id IN (SELECT id FROM workspaces WHERE org_id::text = %s)"
+        query += " AND w.org_id::text = %s"
         params += (org_id,)
     with conn.cursor(name="documents_stream") as cur:
         cur.itersize = batch
-        cur.execute(query + " ORDER BY id", params)
+        cur.execute(query + " ORDER BY d.id", params)
         for row in cur:
             yield DocumentRow(*row)
 

@@ -88,10 +88,11 @@ def reindex_queue_sensor(
                     {"request_id": row["id"], "runs": len(chunks), **counts, "stored_key": row["stored_key"]},
                 )
                 conn.commit()
-    requests = [documents.build_add_request(new_keys)] if new_keys else []
+    if new_keys:  # before the runs are created, in one query (the daemon would ask for each key on its own)
+        context.instance.add_dynamic_partitions(documents.name, new_keys)
     if not run_requests and not claimed:
         return dg.SensorResult(skip_reason="no due requests")
-    return dg.SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests)
+    return dg.SensorResult(run_requests=run_requests)
 
 
 def _run_requests(
