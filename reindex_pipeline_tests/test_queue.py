@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 import uuid
@@ -15,8 +14,6 @@ import pytest
 from reindex_pipeline.db import queue
 from reindex_pipeline.defs.ocr import preserved_ocr_output
 from reindex_pipeline.defs.queue import (
-    RANGE_END,
-    RANGE_START,
     REQUEST_TAG,
     reindex_queue_outcomes,
     reindex_queue_sensor,
@@ -143,9 +140,14 @@ def test_failing_runs_back_off_2_4_8_16_then_fail_and_can_be_requeued(q: Queue) 
     doc = sorted(_eligible(q.url))[0]
     rid = q.request(requested_by=USERS["admin"], scope="documents", document_ids=[doc])
     delays = []
-    for _attempt in range(5):
+    for attempt in range(5):
         [run] = q.tick()
-        assert not q.execute(run, embeddings=BrokenEmbeddingModel()).success
+        result = q.execute(run, embeddings=BrokenEmbeddingModel())
+        assert not result.success
+        if attempt == 0:  # the failed document is on its partitions' timeline, its previous index kept
+            observed = [e.event_specific_data.asset_observation for e in result.get_asset_observation_events()]
+            assert {(o.asset_key.path[-1], o.partition) for o in observed} >= {("chunk_embeddings", doc)}
+            assert all(o.metadata["outcome"].value == "failed" for o in observed)
         q.follow()
         row = q.row(rid)
         if row["status"] == "pending":
@@ -338,21 +340,23 @@ def test_the_table_itself_refuses_rows_no_sensor_could_read(q: Queue) -> None:
         assert conn.execute("SELECT count(*) FROM reindex_queue").fetchone()[0] == 0
 
 
-def test_a_large_request_is_cut_into_runs_in_partition_order_without_the_checks(q: Queue) -> None:
-    """Dagster plans every partition of a run's range (and each check per partition): runs take documents in
-    partition order, so their ranges do not overlap, and leave the consistency checks out."""
+def test_a_large_request_is_cut_into_runs_that_name_their_documents_without_ranges_or_checks(q: Queue) -> None:
+    """A queue run names its documents in its config and carries no partition range (Dagster would resolve it
+    against every partition and plan each one when it creates the run) and no consistency checks."""
     q.policy = ReindexPolicy(operator_user_id=USERS["admin"], max_documents_per_run=10)
     q.request(requested_by=USERS["admin"], scope="all")
     runs = q.tick()
-    order = {k: i for i, k in enumerate(q.instance.get_dynamic_partitions("documents"))}
-    spans, sizes = [], []
+    sizes, covered = [], []
     for run in runs:
         ids = run.run_config["ops"]["reindex_documents"]["config"]["document_ids"]
-        start, end = order[run.tags[RANGE_START]], order[run.tags[RANGE_END]]
-        assert len(ids) <= 10 and all(start <= order[i] <= end for i in ids)
-        assert run.asset_check_keys == []
-        spans.append((start, end))
+        assert len(ids) <= 10 and run.asset_check_keys == [] and run.partition_key is None
+        assert not any(tag.startswith("dagster/asset_partition_range") for tag in run.tags)
         sizes.append(len(ids))
+        covered += ids
     assert len(runs) == -(-len(_eligible(q.url)) // 10) and max(sizes) - min(sizes) <= 1
-    assert sum(sizes) == len(_eligible(q.url))
-    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))  # disjoint, in partition order
+    assert sorted(covered) == sorted(_eligible(q.url))  # every eligible document in exactly one run
+    result = q.execute(runs[0])
+    assert result.success
+    first = set(runs[0].run_config["ops"]["reindex_documents"]["config"]["document_ids"])
+    for key in ("extracted_data", "chunk_embeddings", "graph_entities"):  # each on its document's partition
+        assert first <= q.instance.get_materialized_partitions(dg.AssetKey(key))

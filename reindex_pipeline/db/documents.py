@@ -64,7 +64,7 @@ def iter_documents(
     if org_id is not None:
         query += " AND w.org_id::text = %s"
         params += (org_id,)
-    with conn.cursor(name="documents_stream") as cur:
+    with conn.cursor(name="documents_stream", binary=True) as cur:
         cur.itersize = batch
         cur.execute(query + " ORDER BY d.id", params)
         for row in cur:

@@ -59,6 +59,16 @@ class ReindexConfig(dg.Config):
     )
 
 
+def _run_documents(context: dg.AssetExecutionContext, config: ReindexConfig) -> list[str]:
+    """The documents a run is for: its partitions (a backfill, a partition's Materialize), or, in a run without
+    partitions (a queue request's), the ``document_ids`` of its config."""
+    if context.has_partition_key_range or context.has_partition_key:
+        return list(context.partition_keys)
+    if config.document_ids is None:
+        raise dg.Failure("a run without partitions names its documents in document_ids", allow_retries=False)
+    return list(config.document_ids)
+
+
 def build_reindex_asset(
     max_documents_per_run: int, producers: Producers | None = None, pool: str = "qdrant"
 ) -> dg.AssetsDefinition:
@@ -121,14 +131,15 @@ def build_reindex_asset(
                 requester, source = resolve(conn, config.requester_id, reindex_policy.operator_user_id)
             except RequesterRefused as exc:
                 _refuse(conn, context, config, reindex_policy, str(exc))
-            dead_runs = ended_runs(context.instance, db.indexing_runs(conn, list(context.partition_keys)) - {run_id})
+            keys = _run_documents(context, config)
+            dead_runs = ended_runs(context.instance, db.indexing_runs(conn, keys) - {run_id})
             if dead_runs:
                 context.log.warning(
                     f"Taking over documents left 'indexing' by {len(dead_runs)} run(s) that ended without releasing "
                     f"them: {', '.join(sorted(dead_runs))}"
                 )
             selection = select_for_run(
-                conn, requester, context.partition_keys, config.workspace_id, config.document_ids, run_id, dead_runs
+                conn, requester, keys, config.workspace_id, config.document_ids, run_id, dead_runs
             )
             org_id = db.org_of(conn, requester.id)
             recorded = db.recorded_fingerprints(
@@ -197,6 +208,20 @@ def build_reindex_asset(
                     failed.append(
                         {"document_id": outcome.document_id, "phase": outcome.failed_phase, "error": outcome.error}
                     )
+                    # On the partition's timeline in the UI: a queue run plans no partitions, so Dagster would not
+                    # mark this one failed. An observation, not a materialisation: the previous index stays.
+                    for phase in phases:
+                        yield dg.AssetObservation(
+                            asset_key=ASSET_OF[phase],
+                            partition=outcome.document_id,
+                            metadata={
+                                "outcome": "failed",
+                                "failed_phase": outcome.failed_phase or "",
+                                "error": (outcome.error or "")[:500],
+                                "filename": filenames.get(outcome.document_id, ""),
+                                "kept": "the previous index of this document",
+                            },
+                        )
                     continue
                 done += 1
                 untouched += not outcome.metadata
