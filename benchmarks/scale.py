@@ -9,7 +9,7 @@ In one run, on one stack (embedded Postgres for the app and for Dagster, the Dag
    from the click to the request, to the first run created and to every run created (runs/s). Runs are kept
    queued (the ``qdrant`` pool gets no slot), so nothing is indexed and the figures are Dagster's alone;
 5. the Dagster database's growth per 1,000 documents from creating those runs (planned materialisations), and
-   from one run that reindexes ``--execute`` documents (its materialisations);
+   with ``--execute``, from the first run reindexing its documents (its materialisations);
 6. the partition health the UI's asset page asks for over GraphQL: seconds and megabytes;
 7. with ``--backfill``, a UI backfill of every partition, for comparison: seconds to its first runs;
    with ``--subset-planned-events``, Dagster plans one event per asset and run instead of one per partition;
@@ -240,6 +240,11 @@ def main() -> None:
     parser.add_argument("--backfill", action="store_true", help="also launch a UI backfill of every partition")
     parser.add_argument("--backfill-watch", type=float, default=180, help="seconds the backfill is watched")
     parser.add_argument(
+        "--execute",
+        action="store_true",
+        help="then let the first run reindex its documents: the Dagster database's growth per 1,000 documents",
+    )
+    parser.add_argument(
         "--subset-planned-events",
         action="store_true",
         help="run Dagster with DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=true (one planned event per asset "
@@ -277,6 +282,8 @@ def main() -> None:
             partition_health(client)
             if args.backfill:
                 backfill_everything(client, dagster_url, args.backfill_watch)
+            if args.execute:
+                execute_first_run(stack, client, app_url, dagster_url, args.timeout)
             biggest = {**peak_memory_mb(stack.state.services["dagster-daemon"]["pid"])}
             biggest.update(peak_memory_mb(stack.state.services["dagster"]["pid"]))
             for name, mb in sorted(biggest.items(), key=lambda kv: -kv[1])[:5]:
@@ -286,14 +293,50 @@ def main() -> None:
             stack.stop_dagster()
 
 
-def hold_runs(stack: Stack) -> None:
-    """No slot in the ``qdrant`` pool: every reindex run is created and stays queued."""
+def execute_first_run(stack: Stack, client: DagsterClient, app_url: str, dagster_url: str, timeout: float) -> None:
+    """Give the ``qdrant`` pool its slot; once the first reindex run succeeded, cancel the rest and print what
+    the run's documents added to Dagster's database (materialisations, their tags, the run's own events)."""
+    before, tables_before = dagster_db_mb(dagster_url), table_sizes(dagster_url)
+    hold_runs(stack, slots=1)
+    started = time.perf_counter()
+    with psycopg.connect(dagster_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT r.run_id, r.status FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
+                "WHERE t.key = 'reindex/request_id' AND r.status IN ('SUCCESS', 'FAILURE') "
+                "ORDER BY r.create_timestamp LIMIT 1"
+            ).fetchone()
+            if row or time.perf_counter() - started > timeout:
+                break
+            time.sleep(2.0)
+    hold_runs(stack, slots=0)
+    if not row or row[1] != "SUCCESS":
+        raise RuntimeError(f"the first reindex run did not succeed: {row}")
+    with psycopg.connect(app_url) as conn:
+        documents = conn.execute(
+            "SELECT coalesce(sum((details->>'document_count')::int), 0) FROM audit_events "
+            "WHERE kind = 'reindex.completed' AND details->>'run_id' = %s",
+            (row[0],),
+        ).fetchone()[0]
+    time.sleep(2.0)  # the event log's write-behind
+    after, tables_after = dagster_db_mb(dagster_url), table_sizes(dagster_url)
+    growth = {t: tables_after[t] - tables_before.get(t, 0) for t in tables_after}
+    top = ", ".join(f"{t} {mb:.2f}" for t, mb in sorted(growth.items(), key=lambda kv: -kv[1])[:4])
+    print(
+        f"one reindex run of {documents:,} documents in {time.perf_counter() - started:.0f} s: the Dagster database "
+        f"grew {after - before:.1f} MB ({(after - before) / max(documents, 1) * 1000:.2f} MB per 1,000 documents; "
+        f"MB by table: {top})"
+    )
+
+
+def hold_runs(stack: Stack, slots: int = 0) -> None:
+    """Slots of the ``qdrant`` pool: with none, every reindex run is created and stays queued."""
     env = dagster_environment(stack.state_dir, stack.state.environment)
     saved = {k: os.environ.get(k) for k in ("DAGSTER_PG_URL", "DAGSTER_ARTIFACTS_DIR")}
     os.environ.update({k: env[k] for k in saved if k in env})  # the instance config reads them
     try:
         with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-            instance.event_log_storage.set_concurrency_slots("qdrant", 0)
+            instance.event_log_storage.set_concurrency_slots("qdrant", slots)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -52,7 +52,7 @@ DOCS = [
 
 
 def test_a_requester_never_reaches_another_organisations_documents_and_the_operator_spans_them() -> None:
-    ours, theirs = replace(doc("ours"), org_id="org-a"), replace(doc("theirs", owner="b"), org_id="org-b")
+    ours, theirs = doc("ours")._replace(org_id="org-a"), doc("theirs", owner="b")._replace(org_id="org-b")
     for requester in (replace(ADMIN, org_id="org-a"), replace(BOB, org_id="org-a")):
         selection = select_documents(requester, [ours, theirs])
         assert selection.eligible_ids == ["ours"] and selection.skipped_by_reason() == {"other_organisation": 1}
