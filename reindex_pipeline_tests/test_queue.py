@@ -24,7 +24,14 @@ from reindex_pipeline.demo.loader import load_demo_corpus
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.partitions import apply_requests
 from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.reindex.queue_rules import after_failure, backoff_seconds, refusal_reason, run_sizes
+from reindex_pipeline.reindex.queue_rules import (
+    RUN_CREATION_GRACE_S,
+    after_failure,
+    backoff_seconds,
+    refusal_reason,
+    run_sizes,
+    runs_lost,
+)
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy
 
 SEED = 7
@@ -273,6 +280,9 @@ def test_backoff_and_rules_as_pure_functions() -> None:
     assert refusal_reason("workspace", "w2", "u", ws, None, now) is None
     assert "global" in refusal_reason("workspace", "w2", "u", [ActiveRequest("r2", "all", None)], None, now)
     assert refusal_reason("documents", None, "u", [], now - timedelta(seconds=61), now) is None
+    grace = RUN_CREATION_GRACE_S
+    assert runs_lost(0, 3, 1000.0, 1001.0 + grace) and not runs_lost(0, 3, 1000.0, 999.0 + grace)
+    assert not runs_lost(3, 3, 1000.0, 1001.0 + grace) and not runs_lost(0, 3, None, 1e12)
 
 
 def test_run_sizes_few_runs_under_the_cap_balanced_and_one_per_parallel_slot_when_worth_it() -> None:
@@ -360,3 +370,49 @@ def test_a_large_request_is_cut_into_runs_that_name_their_documents_without_rang
     first = set(runs[0].run_config["ops"]["reindex_documents"]["config"]["document_ids"])
     for key in ("extracted_data", "chunk_embeddings", "graph_entities"):  # each on its document's partition
         assert first <= q.instance.get_materialized_partitions(dg.AssetKey(key))
+
+
+def test_a_request_whose_runs_never_came_is_claimed_again_with_a_new_attempt(q: Queue) -> None:
+    """A tick that planned a request and then never returned its runs (it timed out, its daemon died) leaves the
+    row running with no runs: past the grace for run creation the outcomes sensor stops renewing its lease, and
+    the queue claims it again under a fresh attempt tag."""
+    rid = q.request(requested_by=USERS["admin"], scope="all")
+    lost = q.tick()  # planned, its runs dropped on the floor
+    assert lost and q.row(rid)["status"] == "running"
+    first_attempt = q.row(rid)["counts"]["attempt_tag"]
+    q.follow()  # within the grace: still waiting for the daemon
+    renewed = q.row(rid)["lease_expires_at"]
+    with psycopg.connect(q.url) as conn:
+        conn.execute(
+            "UPDATE reindex_queue SET counts = jsonb_set(counts, '{planned_at}', to_jsonb(extract(epoch FROM now())"
+            " - %s)) WHERE id = %s",
+            (RUN_CREATION_GRACE_S + 1, rid),
+        )
+    q.follow()
+    assert q.row(rid)["lease_expires_at"] == renewed  # no longer renewed
+    assert q.tick() == []  # leased: not claimed before the lease expires
+    with psycopg.connect(q.url) as conn:
+        conn.execute("UPDATE reindex_queue SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (rid,))
+    again = q.tick()
+    attempt = q.row(rid)["counts"]["attempt_tag"]
+    assert attempt != first_attempt and {r.tags["reindex/attempt"] for r in again} == {attempt}
+    assert sorted(i for r in again for i in r.run_config["ops"]["reindex_documents"]["config"]["document_ids"]) == (
+        sorted(_eligible(q.url))
+    )
+    assert all(q.execute(r).success for r in again)
+    q.follow()
+    assert q.row(rid)["status"] == "done"
+
+
+def test_only_documents_named_one_by_one_get_their_partitions_from_the_queue(q: Queue) -> None:
+    """A restore's documents may be newer than the partition sync; a workspace's or everyone's are the sync's
+    (checking every key of a million-document request took the tick past its 60 s)."""
+    eligible = sorted(_eligible(q.url))
+    q.instance.delete_dynamic_partition("documents", eligible[0])
+    q.instance.delete_dynamic_partition("documents", eligible[1])
+    q.request(requested_by=USERS["admin"], scope="all")
+    assert q.tick()
+    assert not q.instance.has_dynamic_partition("documents", eligible[0])
+    q.request(requested_by=None, scope="restore", document_ids=[eligible[1]], source="restore")
+    assert q.tick()
+    assert q.instance.has_dynamic_partition("documents", eligible[1])

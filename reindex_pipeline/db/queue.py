@@ -117,7 +117,9 @@ def previous_request_at(
 
 def launched(conn: psycopg.Connection, request_id: str, attempt_tag: str, runs_expected: int, counts: dict) -> None:
     conn.execute(
-        "UPDATE reindex_queue SET counts = counts || %s, updated_at = now() WHERE id = %s",
+        "UPDATE reindex_queue SET counts = counts || %s"
+        " || jsonb_build_object('planned_at', extract(epoch FROM now())), "
+        "updated_at = now() WHERE id = %s",
         (Jsonb({**counts, "runs_expected": runs_expected, "attempt_tag": attempt_tag}), request_id),
     )
 

@@ -20,7 +20,7 @@ from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import admission
-from reindex_pipeline.reindex.queue_rules import after_failure, run_sizes
+from reindex_pipeline.reindex.queue_rules import after_failure, run_sizes, runs_lost
 from reindex_pipeline.reindex.runner import ALL_PHASES
 from reindex_pipeline.reindex.selection import select_documents
 from reindex_pipeline.resources import AppDatabase, ReindexPolicy
@@ -67,7 +67,8 @@ def reindex_queue_sensor(
                     conn.commit()
                     continue
                 eligible_ids, config, counts = outcome
-                new_keys += eligible_ids
+                if row["scope"] in ("documents", "restore"):
+                    new_keys += eligible_ids
                 # A fresh tag per claim: a requeued or reclaimed request never mistakes older runs for its own.
                 attempt = f"{row['attempts']}-{uuid.uuid4().hex[:6]}"
                 chunks = _run_requests(row, attempt, eligible_ids, config, reindex_policy)
@@ -82,8 +83,10 @@ def reindex_queue_sensor(
                     {"request_id": row["id"], "runs": len(chunks), **counts, "stored_key": row["stored_key"]},
                 )
                 conn.commit()
-    # A document the partition sync has not reached yet (a restore's, just created) gets its partition before its
-    # run is created; the instance skips the keys it has, a query per batch (the daemon would ask key by key).
+    # Documents named one by one (a restore's, just created) may be newer than the partition sync: they get their
+    # partitions now, so the UI shows them with their runs (the instance skips the keys it has, ~2.5 s a batch of
+    # 20,000 at 1M partitions). A workspace's or everyone's documents are the sync's: checking 740,000 keys took
+    # the tick past its 60 s. The runs name their documents in config and need no partition to exist.
     for start in range(0, len(new_keys), PARTITION_BATCH):
         context.instance.add_dynamic_partitions(documents.name, new_keys[start : start + PARTITION_BATCH])
     if not run_requests and not claimed:
@@ -209,6 +212,13 @@ def reindex_queue_outcomes(
             runs = context.instance.get_runs(dg.RunsFilter(tags={REQUEST_TAG: row["id"], ATTEMPT_TAG: attempt}))
             run_ids = [r.run_id for r in runs]
             expected = int(row["counts"].get("runs_expected") or 0)
+            if runs_lost(len(runs), expected, row["counts"].get("planned_at"), time.time()):
+                # Planned by a tick that never returned its runs: the lease runs out and the queue claims it again.
+                context.log.warning(
+                    f"request {row['id']}: {len(runs)} of {expected} runs were created; it is claimed again "
+                    "once its lease expires"
+                )
+                continue
             if len(runs) < expected or any(not r.is_finished for r in runs):
                 queue.heartbeat(conn, row["id"], run_ids)
                 conn.commit()

@@ -11,6 +11,10 @@ PRIORITY = {"app": 10, "cli": 10, "ui": 10, "restore": 5, "schedule": -10}
 USER_REQUEST_INTERVAL = timedelta(minutes=1)
 #: Fewest documents worth a run of their own when runs may go side by side (a run costs ~5 s to start).
 MIN_DOCUMENTS_PER_RUN = 100
+#: Seconds after a request was planned by which the daemon has created its runs (it does so right after the
+#: sensor's tick). A request with runs still missing then was planned by a tick that did not complete (it timed
+#: out, its daemon died): it is left to its lease, which expires and gives it to the queue again.
+RUN_CREATION_GRACE_S = 300
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -31,6 +35,12 @@ def run_sizes(documents: int, max_per_run: int, parallel_runs: int = 1) -> list[
     runs = max(-(-documents // max_per_run), min(parallel_runs, documents // MIN_DOCUMENTS_PER_RUN), 1)
     base, extra = divmod(documents, runs)
     return [base + 1] * extra + [base] * (runs - extra)
+
+
+def runs_lost(created: int, expected: int, planned_at: float | None, now: float) -> bool:
+    """Whether a running request's missing runs will never come: fewer than ``expected`` were created and the
+    request was planned (epoch seconds) more than :data:`RUN_CREATION_GRACE_S` ago."""
+    return created < expected and planned_at is not None and now - planned_at > RUN_CREATION_GRACE_S
 
 
 @dataclass(frozen=True)
