@@ -363,7 +363,12 @@ def preview(
 
     from reindex_pipeline.db import documents as db
     from reindex_pipeline.reindex import admission
-    from reindex_pipeline.reindex.selection import REASON_TEXT, check_requester, summarise_selection
+    from reindex_pipeline.reindex.selection import (
+        REASON_TEXT,
+        check_requester,
+        summarise_groups,
+        summarise_selection,
+    )
     from reindex_pipeline.resources import build_resources
 
     resources = build_resources(os.environ, resolved=True)
@@ -373,11 +378,6 @@ def preview(
         if problem:
             raise RuntimeError(problem)
         who = check_requester(db.load_requester(conn, user["id"]), user["id"])
-        docs = (
-            db.load_documents(conn, document)
-            if document
-            else db.iter_documents(conn, ws and ws["id"], org_id=who.org_id)
-        )
         sizes = _TextSizes(conn) if resources["extractor"].uses_llm else None
         sinks = []
         if csv_file is not None:
@@ -386,15 +386,24 @@ def preview(
             sinks.append(lambda s: writer.writerow([s.id, s.filename, s.reason]))
         if full:
             sinks.append(lambda s: console.print(f"{s.id}  {s.reason:<18}  {s.filename}", highlight=False))
-        summary = summarise_selection(
-            who,
-            docs,
-            ws and ws["id"],
-            document,
-            keep=show,
-            on_eligible=sizes.add if sizes else None,
-            on_skipped=(lambda s: [sink(s) for sink in sinks]) if sinks else None,
-        )
+        if document or sinks or sizes:  # every document passes by: named ones, listed ones, or their text sized
+            docs = (
+                db.load_documents(conn, document)
+                if document
+                else db.iter_documents(conn, ws and ws["id"], org_id=who.org_id)
+            )
+            summary = summarise_selection(
+                who,
+                docs,
+                ws and ws["id"],
+                document,
+                keep=show,
+                on_eligible=sizes.add if sizes else None,
+                on_skipped=(lambda s: [sink(s) for sink in sinks]) if sinks else None,
+            )
+        else:  # counted in the database by what the rules read, each kind of document judged once
+            groups = db.document_groups(conn, who.id, ws and ws["id"], org_id=who.org_id, keep=show)
+            summary = summarise_groups(who, groups, ws and ws["id"], keep=show)
         cost = _model_cost(resources, summary.eligible, sizes.total()) if sizes else None
     console.print(summary.confirmation())
     if summary.skipped and not full:

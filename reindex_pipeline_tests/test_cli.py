@@ -164,3 +164,38 @@ def test_audit_scans_every_store_from_the_cli(q: Queue) -> None:
     code, out = cli("audit")
     assert code in (0, 1) and "error" not in out, out
     assert re.search(r"\d+ documents in Postgres; \d+ points in \S+; \d+ graph chunks", out), out
+
+
+def test_preview_counted_in_the_database_decides_as_the_stream_of_every_document(q: Queue) -> None:
+    """The grouped count (what ``preview`` runs) and the document-by-document selection agree for every kind of
+    requester and scope, examples included; a claim left by a dead run counts as the stream counts it."""
+    import psycopg
+
+    from reindex_pipeline.db import documents as db
+    from reindex_pipeline.demo.corpus import build_workspaces
+    from reindex_pipeline.reindex.selection import Requester, summarise_groups, summarise_selection
+
+    with psycopg.connect(q.url) as conn:
+        conn.execute(
+            "UPDATE documents SET index_status = 'indexing', indexing_details = '{\"run_id\": \"gone\"}', "
+            "updated_at = now() - interval '1 day' WHERE id = (SELECT id FROM documents "
+            "WHERE index_status = 'indexed' AND deleted_at IS NULL ORDER BY id LIMIT 1)"
+        )
+        conn.commit()
+        workspace = str(build_workspaces(7)[0].id)
+        for name in ("admin", "bob", "carol"):
+            who = db.load_requester(conn, USERS[name])
+            operator = Requester(who.id, who.role, who.status, who.username, org_id=None)
+            for requester in (who, operator):
+                for ws in (None, workspace):
+                    stream = summarise_selection(
+                        requester, db.iter_documents(conn, ws, org_id=requester.org_id), ws, keep=2
+                    )
+                    groups = db.document_groups(conn, requester.id, ws, org_id=requester.org_id, keep=2)
+                    counted = summarise_groups(requester, groups, ws, keep=2)
+                    assert (counted.eligible, counted.skipped_by_reason) == (
+                        stream.eligible,
+                        stream.skipped_by_reason,
+                    )
+                    assert counted.examples == stream.examples and counted.confirmation() == stream.confirmation()
+                    assert sum(g.count for g in groups) == stream.eligible + stream.skipped

@@ -230,6 +230,34 @@ def summarise_selection(
     return summary
 
 
+class DocumentGroup(NamedTuple):
+    """Documents alike in everything :func:`skip_reason` reads, counted together: ``sample`` stands for all of
+    them (its ``owner_id`` is the requester's id when they are the requester's, else None), ``examples`` are the
+    first few of them by id as (id, filename)."""
+
+    sample: DocumentRow
+    count: int
+    examples: list[tuple[str, str]]
+
+
+def summarise_groups(
+    requester: Requester, groups: Iterable[DocumentGroup], workspace_id: str | None = None, keep: int = 5
+) -> SelectionSummary:
+    """What :func:`summarise_selection` gives for the documents of ``groups``, each group judged once by the same
+    rules: the counts come from the database, so a million documents are a few hundred groups."""
+    summary = SelectionSummary(requester, workspace_id)
+    for group in groups:
+        reason = skip_reason(group.sample, requester, workspace_id)
+        if reason is None:
+            summary.eligible += group.count
+            continue
+        summary.skipped_by_reason[reason] = summary.skipped_by_reason.get(reason, 0) + group.count
+        summary.examples.setdefault(reason, []).extend(Skipped(i, name, reason) for i, name in group.examples)
+    for reason, examples in summary.examples.items():
+        summary.examples[reason] = sorted(examples, key=lambda s: s.id)[:keep]
+    return summary
+
+
 def _not_found(requested_ids: Iterable[str] | None, seen: set[str]) -> list[str]:
     return sorted(set(requested_ids or ()) - seen)
 
