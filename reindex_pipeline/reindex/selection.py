@@ -232,8 +232,8 @@ def summarise_selection(
 
 class DocumentGroup(NamedTuple):
     """Documents alike in everything :func:`skip_reason` reads, counted together: ``sample`` stands for all of
-    them (its ``owner_id`` is the requester's id when they are the requester's, else None), ``examples`` are the
-    first few of them by id as (id, filename)."""
+    them (its ``owner_id`` is the requester's id when they are the requester's, else None); ``examples`` are a
+    few of them as (id, filename)."""
 
     sample: DocumentRow
     count: int
@@ -243,8 +243,8 @@ class DocumentGroup(NamedTuple):
 def summarise_groups(
     requester: Requester, groups: Iterable[DocumentGroup], workspace_id: str | None = None, keep: int = 5
 ) -> SelectionSummary:
-    """What :func:`summarise_selection` gives for the documents of ``groups``, each group judged once by the same
-    rules: the counts come from the database, so a million documents are a few hundred groups."""
+    """What :func:`summarise_selection` counts, for the documents of ``groups``, each group judged once by the
+    same rules (a million documents are a few dozen groups); up to ``keep`` examples of each skip reason."""
     summary = SelectionSummary(requester, workspace_id)
     for group in groups:
         reason = skip_reason(group.sample, requester, workspace_id)
