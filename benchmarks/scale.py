@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import dagster as dg
 import psycopg
 
 from reindex_pipeline.db import migrate
@@ -35,7 +34,7 @@ from reindex_pipeline.demo.loader import load_demo_corpus
 from reindex_pipeline.settings import Settings
 from reindex_pipeline.stack import processes
 from reindex_pipeline.stack.dagster_client import DERIVED_ASSETS, DagsterClient
-from reindex_pipeline.stack.supervisor import Stack, dagster_environment
+from reindex_pipeline.stack.supervisor import Stack, dagster_environment, dagster_instance
 
 HEALTH = """
 query { assetNodeOrError(assetKey: {path: ["extracted_data"]}) { ... on AssetNode {
@@ -230,7 +229,17 @@ def backfill_everything(client: DagsterClient, dagster_url: str, watch_s: float)
         f"UI backfill of all {len(keys):,} partitions: keys listed in {listed:.0f} s, launched in {launched:.0f} s, "
         f"first run {first_s}, {count} runs in {watch_s:.0f} s{rate}; its bulk_actions row {size / 1e6:.0f} MB"
     )
-    client.gql("mutation($id: String!) { cancelPartitionBackfill(backfillId: $id) { __typename } }", id=backfill_id)
+    cancelled = client.gql(
+        "mutation($id: String!) { cancelPartitionBackfill(backfillId: $id) { __typename } }", id=backfill_id
+    )["cancelPartitionBackfill"]["__typename"]
+    asked = time.perf_counter()
+    with psycopg.connect(dagster_url, autocommit=True) as conn:
+        status = "CANCELING"
+        while status == "CANCELING" and time.perf_counter() - asked < 600:
+            time.sleep(2.0)
+            status = conn.execute("SELECT status FROM bulk_actions WHERE key = %s", (backfill_id,)).fetchone()[0]
+        count, _, _ = runs_created(conn, "dagster/backfill", backfill_id)
+    print(f"  cancelled ({cancelled}): {status} after {time.perf_counter() - asked:.0f} s, {count} runs created in all")
 
 
 def main() -> None:
@@ -284,6 +293,8 @@ def main() -> None:
                 backfill_everything(client, dagster_url, args.backfill_watch)
             if args.execute:
                 execute_first_run(stack, client, app_url, dagster_url, args.timeout)
+            if args.backfill or args.execute:
+                partition_health(client)  # again, with a backfill's runs or a run's materialisations stored
             biggest = {**peak_memory_mb(stack.state.services["dagster-daemon"]["pid"])}
             biggest.update(peak_memory_mb(stack.state.services["dagster"]["pid"]))
             for name, mb in sorted(biggest.items(), key=lambda kv: -kv[1])[:5]:
@@ -332,17 +343,8 @@ def execute_first_run(stack: Stack, client: DagsterClient, app_url: str, dagster
 def hold_runs(stack: Stack, slots: int = 0) -> None:
     """Slots of the ``qdrant`` pool: with none, every reindex run is created and stays queued."""
     env = dagster_environment(stack.state_dir, stack.state.environment)
-    saved = {k: os.environ.get(k) for k in ("DAGSTER_PG_URL", "DAGSTER_ARTIFACTS_DIR")}
-    os.environ.update({k: env[k] for k in saved if k in env})  # the instance config reads them
-    try:
-        with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-            instance.event_log_storage.set_concurrency_slots("qdrant", slots)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with dagster_instance(Path(env["DAGSTER_HOME"]), env) as instance:
+        instance.event_log_storage.set_concurrency_slots("qdrant", slots)
 
 
 if __name__ == "__main__":

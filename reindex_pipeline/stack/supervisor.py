@@ -303,15 +303,23 @@ def set_pool_slots(home: Path, settings: Settings, env: dict[str, str]) -> None:
     time a queued run needs it, but decides that same pass as if the pool had no limit, so on a fresh instance
     the runs queued at that moment started at once (measured: two runs of one request; the second failed after
     waiting 30 s for the Qdrant folder, and the request was retried from the start)."""
+    with dagster_instance(home, env) as instance:
+        instance.event_log_storage.set_concurrency_slots("qdrant", 1)
+        if settings.reindex_pool != "qdrant":
+            instance.event_log_storage.set_concurrency_slots(settings.reindex_pool, settings.parallel_runs)
+
+
+@contextlib.contextmanager
+def dagster_instance(home: Path, env: dict[str, str]):
+    """The stack's Dagster instance, opened in this process (its config reads the database URL and the
+    artifacts folder from the environment, set from ``env`` for as long as it is open)."""
     import dagster as dg
 
     saved = {k: os.environ.get(k) for k in ("DAGSTER_PG_URL", "DAGSTER_ARTIFACTS_DIR")}
-    os.environ.update({k: env[k] for k in saved if k in env})  # the instance config reads them
+    os.environ.update({k: env[k] for k in saved if k in env})
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            instance.event_log_storage.set_concurrency_slots("qdrant", 1)
-            if settings.reindex_pool != "qdrant":
-                instance.event_log_storage.set_concurrency_slots(settings.reindex_pool, settings.parallel_runs)
+            yield instance
     finally:
         for key, value in saved.items():
             if value is None:
