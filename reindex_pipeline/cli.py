@@ -217,7 +217,7 @@ def stack_status() -> None:
     table = Table("service", "pid", "alive", "address")
     table.add_row("launcher", str(state.launcher_pid), _yes(alive.get("launcher")), "")
     for name, service in state.services.items():
-        address = service.get("url") or service.get("path") or f"127.0.0.1:{service.get('port')}"
+        address = _address(service)
         table.add_row(name, str(service.get("pid", "-")), _yes(alive[name]) if name in alive else "-", address)
     console.print(table)
     if not alive.get("launcher"):
@@ -637,10 +637,13 @@ def check(
 ) -> None:
     """Cross-store consistency of documents: Postgres chunks = live Qdrant points = live graph chunks,
     owner/workspace current everywhere, nothing left of deleted ones. Exit code 1 when any check fails."""
-    from reindex_pipeline.reindex import consistency
+    from reindex_pipeline.reindex import admission, consistency
 
     _require_uuids(document or [])
     with _open_stores() as (conn, index, graph, _):
+        problem = admission.unknown_documents(conn, document) if document else None
+        if problem:  # an id of no document is not "checked: 0 inconsistent"
+            raise RuntimeError(problem)
         ids = document or [r[0] for r in conn.execute("SELECT id::text FROM documents ORDER BY created_at")]
         if not index.client.collection_exists(index.collection):
             raise RuntimeError(f"no Qdrant collection {index.collection}: nothing has been reindexed yet")
@@ -771,9 +774,17 @@ def env_vars() -> None:
     console.print(table)
 
 
+def _address(service: dict[str, Any]) -> str:
+    """Where a service of the stack answers: its URL, its folder or its port; a process with none (the daemon)
+    has no address."""
+    if service.get("url") or service.get("path"):
+        return str(service.get("url") or service.get("path"))
+    return f"127.0.0.1:{service['port']}" if service.get("port") else "-"
+
+
 def _print_services(services: dict[str, dict[str, Any]], settings: Settings) -> None:
     for name, service in services.items():
-        where = service.get("url") or service.get("path") or f"127.0.0.1:{service.get('port')}"
+        where = _address(service)
         console.print(f"  [green]✓[/green] embedded {name:<9} {where}")
     for name, value in (
         ("DATABASE_URL", settings.database_url),

@@ -119,6 +119,7 @@ def test_every_verb_refuses_bad_input_with_one_line_and_a_non_zero_exit(q: Queue
         ("status", unknown): f"no request {unknown}",
         ("requeue", bad_uuid): "is not a request id",
         ("check", bad_uuid): "is not a document id",
+        ("check", unknown): f"no document {unknown}",
         ("repair", "--as", "admin", bad_uuid): "is not a document id",
         ("history", "--limit", "many"): "Invalid value for '--limit'",
         ("no-such-verb",): "No such command",
@@ -207,3 +208,11 @@ def test_preview_counted_in_the_database_decides_as_the_stream_of_every_document
                     for reason, count in counted.skipped_by_reason.items():
                         examples = counted.examples[reason]
                         assert len(examples) == min(2, count) and set(examples) <= set(skipped)
+
+
+def test_the_stack_status_shows_no_address_for_a_process_without_one() -> None:
+    from reindex_pipeline.cli import _address
+
+    assert _address({"pid": 7}) == "-"  # the daemon: was "127.0.0.1:None"
+    assert _address({"pid": 7, "port": 5432}) == "127.0.0.1:5432"
+    assert _address({"url": "http://127.0.0.1:3000", "port": 3000}) == "http://127.0.0.1:3000"
