@@ -216,3 +216,17 @@ def test_the_stack_status_shows_no_address_for_a_process_without_one() -> None:
     assert _address({"pid": 7}) == "-"  # the daemon: was "127.0.0.1:None"
     assert _address({"pid": 7, "port": 5432}) == "127.0.0.1:5432"
     assert _address({"url": "http://127.0.0.1:3000", "port": 3000}) == "http://127.0.0.1:3000"
+
+
+def test_a_workspace_request_behind_a_queued_global_one_is_refused_at_once(q: Queue) -> None:
+    """Was: "Queued …", exit 0, then refused by the sensor a second later (the pending global request did not
+    count until it ran). The sensor's own decision agrees."""
+    code, out = cli("request", "--as", "admin", "--all")
+    assert code == 0, out
+    global_id = re.search(r"Queued request ([0-9a-f-]{36})", out).group(1)
+    code, line = _one_line_error("request", "--as", "bob", "--workspace", "Invoices")
+    assert line == f"error: request refused: busy: a global reindex is queued (request {global_id})"
+    runs = q.tick()
+    assert runs and q.row(global_id)["status"] == "running"
+    code, line = _one_line_error("request", "--as", "bob", "--workspace", "Invoices")
+    assert line == f"error: request refused: busy: a global reindex is running (request {global_id})"

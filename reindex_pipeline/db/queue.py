@@ -90,12 +90,14 @@ def claim_due(
         ).fetchall()
 
 
-def active_requests(conn: psycopg.Connection, excluding: str) -> list[ActiveRequest]:
-    """Other requests that are running (the request rules look at these)."""
+def active_requests(conn: psycopg.Connection, excluding: str, queued: bool = False) -> list[ActiveRequest]:
+    """Other requests that are running (the request rules look at these); with ``queued``, also people's
+    pending ones, which the queue takes before a request queued now (scheduled ones give way to people's)."""
     rows = conn.execute(
-        "SELECT id::text, scope, project_id::text FROM reindex_queue WHERE status = 'running' AND id::text <> %s "
-        "AND (counts->>'runs_expected') IS NOT NULL",
-        (excluding,),
+        "SELECT id::text, scope, project_id::text, status = 'pending' FROM reindex_queue WHERE id::text <> %s "
+        "AND ((status = 'running' AND (counts->>'runs_expected') IS NOT NULL) "
+        "OR (%s AND status = 'pending' AND source <> 'schedule'))",
+        (excluding, queued),
     ).fetchall()
     return [ActiveRequest(*r) for r in rows]
 

@@ -40,9 +40,9 @@ def refusal(
     except RequesterRefused as exc:
         return None, f"refused: {exc}"
     last = queue.previous_request_at(conn, requester_id, at, request_id) if source in RATE_LIMITED_SOURCES else None
-    return requester, refusal_reason(
-        scope, workspace_id, requester_id, queue.active_requests(conn, request_id), last, at
-    )
+    # A request not yet queued also gives way to people's pending requests: the queue will take those first.
+    active = queue.active_requests(conn, request_id, queued=not request_id)
+    return requester, refusal_reason(scope, workspace_id, requester_id, active, last, at)
 
 
 def unknown_documents(conn: psycopg.Connection, document_ids: Iterable[str]) -> str | None:

@@ -62,6 +62,11 @@ class ActiveRequest:
     id: str
     scope: str  # documents | workspace | all | restore
     workspace_id: str | None
+    queued: bool = False  # pending, ahead of the request being decided
+
+    @property
+    def state(self) -> str:
+        return "queued" if self.queued else "running"
 
 
 def refusal_reason(
@@ -84,11 +89,13 @@ def refusal_reason(
         busy = [a for a in active if a.scope in ("workspace", "all")]
         if busy:
             what = "a global reindex" if busy[0].scope == "all" else f"workspace {busy[0].workspace_id}"
-            return f"busy: {what} is already reindexing (request {busy[0].id}); a global reindex waits for it"
+            doing = "is queued to reindex" if busy[0].queued else "is already reindexing"
+            return f"busy: {what} {doing} (request {busy[0].id}); a global reindex waits for it"
     elif scope == "workspace":
         for a in active:
             if a.scope == "all":
-                return f"busy: a global reindex is running (request {a.id})"
+                return f"busy: a global reindex is {a.state} (request {a.id})"
             if a.scope == "workspace" and a.workspace_id == workspace_id:
-                return f"busy: workspace {workspace_id} is already reindexing (request {a.id})"
+                doing = "is queued to reindex" if a.queued else "is already reindexing"
+                return f"busy: workspace {workspace_id} {doing} (request {a.id})"
     return None
