@@ -21,6 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from reindex_pipeline.llm.calls import Usage
+from reindex_pipeline.reindex import queue_rules
 from reindex_pipeline.settings import ENV_VARS, Settings
 
 console = Console()
@@ -520,7 +521,8 @@ def request_status(
                     break
                 time.sleep(interval)
     counts = row["counts"] or {}
-    tries = f", after {row['attempts']} attempts" if row["attempts"] > 1 else ""
+    ran = queue_rules.tries(row["status"], row["attempts"])
+    tries = f", after {ran} attempts" if ran > 1 else ""
     line = (
         f"Request {request_id}: {row['status']}; {counts.get('completed', 0)} completed, "
         f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible{tries}."
@@ -548,7 +550,7 @@ def history(limit: Annotated[int, typer.Option(metavar="N", help="how many reque
     from rich import box
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
-    columns = ["request", "created", "source", "scope", "status", "docs", "done", "failed", "try", "took"]
+    columns = ["request", "created", "source", "scope", "status", "docs", "done", "failed", "tries", "took"]
     with_tokens = any((r["counts"] or {}).get("model_usage") for r in rows)
     for name in columns + (["tokens in/out"] if with_tokens else []):
         table.add_column(name, no_wrap=True, min_width=len(name))
@@ -564,7 +566,7 @@ def history(limit: Annotated[int, typer.Option(metavar="N", help="how many reque
             str(c.get("eligible", "")),
             str(c.get("completed", "")),
             str(c.get("failed", "")),
-            str(r["attempts"]),
+            str(queue_rules.tries(r["status"], r["attempts"])),
             f"{took:.0f}s" if took is not None else "",
             *([_tokens(c.get("model_usage"))] if with_tokens else []),
         )

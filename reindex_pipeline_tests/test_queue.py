@@ -31,6 +31,7 @@ from reindex_pipeline.reindex.queue_rules import (
     refusal_reason,
     run_sizes,
     runs_lost,
+    tries,
 )
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy
 
@@ -280,6 +281,8 @@ def test_backoff_and_rules_as_pure_functions() -> None:
     assert refusal_reason("workspace", "w2", "u", ws, None, now) is None
     assert "global" in refusal_reason("workspace", "w2", "u", [ActiveRequest("r2", "all", None)], None, now)
     assert refusal_reason("documents", None, "u", [], now - timedelta(seconds=61), now) is None
+    ran = {"done": 1, "running": 1, "failed": 4, "refused": 0}  # done at the first try was "try 0" in history
+    assert {status: tries(status, 4 if status == "failed" else 0) for status in ran} == ran and tries("done", 2) == 3
     grace = RUN_CREATION_GRACE_S
     assert runs_lost(0, 3, 1000.0, 1001.0 + grace) and not runs_lost(0, 3, 1000.0, 999.0 + grace)
     assert not runs_lost(3, 3, 1000.0, 1001.0 + grace) and not runs_lost(0, 3, None, 1e12)

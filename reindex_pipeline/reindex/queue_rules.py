@@ -43,6 +43,14 @@ def runs_lost(created: int, expected: int, planned_at: float | None, now: float)
     return created < expected and planned_at is not None and now - planned_at > RUN_CREATION_GRACE_S
 
 
+def tries(status: str, attempts: int) -> int:
+    """How many times a request has run: ``attempts`` counts its failed tries, so a request running or done has
+    had one more; a refused one never ran."""
+    if status == "refused":
+        return 0
+    return attempts + 1 if status in ("running", "done") else attempts
+
+
 @dataclass(frozen=True)
 class RetryDecision:
     status: str  # "pending" (retry later) or "failed" (give up)
