@@ -496,10 +496,11 @@ def request_status(
 
     from reindex_pipeline.db import queue
 
+    _require_request_id(request_id)
     url = database_url(_settings())
     final = ("done", "failed", "refused")
     with psycopg.connect(url, autocommit=True) as conn:
-        row = queue.get_request(conn, request_id) if _is_uuid(request_id) else None
+        row = queue.get_request(conn, request_id)
         if row is None:
             raise RuntimeError(f"no request {request_id}")
         deadline = time.monotonic() + timeout
@@ -580,6 +581,12 @@ def _tokens(usage: dict | None) -> str:
     return "/".join(f"{n / 1000:.1f}k" if n >= 1000 else str(n) for n in (usage["tokens_in"], usage["tokens_out"]))
 
 
+def _require_request_id(value: str) -> None:
+    """``status`` and ``requeue`` word a malformed id alike."""
+    if not _is_uuid(value):
+        raise RuntimeError(f"{value!r} is not a request id (a UUID)")
+
+
 @app.command()
 @friendly_errors
 def requeue(
@@ -590,8 +597,7 @@ def requeue(
 
     from reindex_pipeline.db import queue
 
-    if not _is_uuid(request_id):
-        raise RuntimeError(f"{request_id!r} is not a request id (a UUID)")
+    _require_request_id(request_id)
     with psycopg.connect(database_url(_settings())) as conn:
         if not queue.requeue(conn, request_id):
             raise RuntimeError(f"request {request_id} is not failed or refused (or does not exist)")
