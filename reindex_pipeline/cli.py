@@ -524,8 +524,9 @@ def request_status(
     counts = row["counts"] or {}
     ran = queue_rules.tries(row["status"], row["attempts"])
     tries = f", after {ran} attempts" if ran > 1 else ""
+    unchanged = f" ({counts['unchanged']} of them unchanged: nothing stale)" if counts.get("unchanged") else ""
     line = (
-        f"Request {request_id}: {row['status']}; {counts.get('completed', 0)} completed, "
+        f"Request {request_id}: {row['status']}; {counts.get('completed', 0)} completed{unchanged}, "
         f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible{tries}."
     )
     console.print(line, soft_wrap=True)

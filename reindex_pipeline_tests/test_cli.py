@@ -231,3 +231,27 @@ def test_a_workspace_request_behind_a_queued_global_one_is_refused_at_once(q: Qu
     assert runs and q.row(global_id)["status"] == "running"
     code, line = _one_line_error("request", "--as", "bob", "--workspace", "Invoices")
     assert line == f"error: request refused: busy: a global reindex is running (request {global_id})"
+
+
+def test_status_of_a_stale_only_request_says_how_many_were_unchanged(q: Queue) -> None:
+    """Was "N completed" for documents the stale-only request found nothing stale in."""
+    import psycopg
+
+    from reindex_pipeline.demo.corpus import build_workspaces
+
+    workspace = str(build_workspaces(7)[0].id)
+    first = q.request(requested_by=USERS["admin"], scope="workspace", workspace_id=workspace)
+    assert all(q.execute(r).success for r in q.tick())
+    q.follow()
+    code, out = cli("status", first, "--no-follow")
+    assert code == 0 and "unchanged" not in out and q.row(first)["status"] == "done"
+    again = q.request(requested_by=USERS["admin"], scope="workspace", workspace_id=workspace, stale_only=True)
+    with psycopg.connect(q.url) as conn:  # the first request is older than the one-a-minute limit
+        conn.execute("UPDATE reindex_queue SET created_at = now() - interval '2 minutes' WHERE id = %s", (first,))
+    assert all(q.execute(r).success for r in q.tick())
+    q.follow()
+    row = q.row(again)
+    assert row["status"] == "done" and row["counts"]["unchanged"] == row["counts"]["completed"] > 0
+    code, out = cli("status", again, "--no-follow")
+    done = row["counts"]["completed"]
+    assert code == 0 and f"{done} completed ({done} of them unchanged: nothing stale)" in out

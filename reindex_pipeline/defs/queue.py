@@ -267,6 +267,7 @@ def _summarise(conn, run_ids: list[str]) -> dict:
         (run_ids,),
     ).fetchall()
     completed = sum(int(d.get("completed", 0)) for _, d in rows)
+    unchanged = sum(int(d.get("unchanged_documents", 0)) for _, d in rows)  # of the completed: nothing stale
     failures = [f for _, d in rows for f in d.get("failures", [])]
     errors = [f"{f['document_id']}: {f['error']}" for f in failures]
     if len(rows) < len(run_ids):
@@ -276,6 +277,7 @@ def _summarise(conn, run_ids: list[str]) -> dict:
         usage.add(Usage(**d.get("model_usage", {})))
     return {
         "completed": completed,
+        "unchanged": unchanged,
         "failed": len(failures),
         "errors": errors,
         "failed_documents": [f["document_id"] for f in failures],
