@@ -786,8 +786,9 @@ def env_vars() -> None:
 def _address(service: dict[str, Any]) -> str:
     """Where a service of the stack answers: its URL, its folder or its port; a process with none (the daemon)
     has no address."""
-    if service.get("url") or service.get("path"):
-        return str(service.get("url") or service.get("path"))
+    where = service.get("url") or service.get("path")
+    if where:
+        return str(where)
     return f"127.0.0.1:{service['port']}" if service.get("port") else "-"
 
 

@@ -20,15 +20,27 @@ from reindex_pipeline.reindex.selection import CLAIM_LEASE_SECONDS, DocumentGrou
 
 PHASES = ("extraction", "vector_indexing", "graphrag_indexing")
 
+#: A document left ``indexing`` by its run for longer than the claim lease (see ``selection.CLAIM_LEASE_SECONDS``).
+_CLAIM_EXPIRED = f"""coalesce(d.index_status = 'indexing' AND d.indexing_details ? 'run_id'
+    AND d.updated_at < now() - interval '{CLAIM_LEASE_SECONDS} seconds', false)"""
 _DOCUMENT_COLUMNS = f"""
     d.id::text, d.workspace_id::text, d.owner_id::text, d.filename, d.convert_status, d.index_status, d.deleted_at,
-    d.indexing_details->>'run_id' AS indexing_run_id,
-    (d.index_status = 'indexing' AND d.indexing_details ? 'run_id'
-     AND d.updated_at < now() - interval '{CLAIM_LEASE_SECONDS} seconds') AS claim_expired,
-    w.org_id::text AS org_id
+    d.indexing_details->>'run_id' AS indexing_run_id, {_CLAIM_EXPIRED} AS claim_expired, w.org_id::text AS org_id
 """  # noqa: S608 - a constant (the lease), no input
 #: Each document with its workspace (for the organisation), joined once rather than looked up per row.
 _DOCUMENTS = "documents d LEFT JOIN workspaces w ON w.id = d.workspace_id"
+
+
+def _in_scope(workspace_id: str | None, org_id: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (over ``_DOCUMENTS``) of one workspace's or one organisation's documents, and its values."""
+    where, params = "true", []
+    if workspace_id is not None:
+        where += " AND d.workspace_id::text = %s"
+        params.append(workspace_id)
+    if org_id is not None:
+        where += " AND w.org_id::text = %s"
+        params.append(org_id)
+    return where, params
 
 
 def load_requester(conn: psycopg.Connection, user_id: str) -> Requester | None:
@@ -57,42 +69,27 @@ def iter_documents(
     conn: psycopg.Connection, workspace_id: str | None = None, batch: int = 20_000, org_id: str | None = None
 ) -> Iterator[DocumentRow]:
     """Stream every document (of one workspace, of one organisation), ordered by id, with a server-side cursor."""
-    query = f"SELECT {_DOCUMENT_COLUMNS} FROM {_DOCUMENTS} WHERE true"  # noqa: S608
-    params: tuple[Any, ...] = ()
-    if workspace_id is not None:
-        query += " AND d.workspace_id::text = %s"
-        params += (workspace_id,)
-    if org_id is not None:
-        query += " AND w.org_id::text = %s"
-        params += (org_id,)
+    where, params = _in_scope(workspace_id, org_id)
     with conn.cursor(name="documents_stream", binary=True) as cur:
         cur.itersize = batch
-        cur.execute(query + " ORDER BY d.id", params)
+        cur.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM {_DOCUMENTS} WHERE {where} ORDER BY d.id", params)  # noqa: S608
         for row in cur:
             yield DocumentRow(*row)
 
 
-#: What eligibility reads of a document (see ``selection.DocumentGroup``), from ``_documents_facts``.
+#: What eligibility reads of a document (see ``selection.DocumentGroup``), from ``_document_facts``.
 _GROUP_KEY = ("org_id", "workspace_id", "deleted", "convert_status", "index_status", "claim_expired", "owned")
 
 
 def _document_facts(requester_id: str, workspace_id: str | None, org_id: str | None) -> tuple[str, list[Any]]:
     """A subquery of every document in scope with what eligibility reads of it, and its parameters."""
-    where, params = "true", [requester_id]
-    if workspace_id is not None:
-        where += " AND d.workspace_id::text = %s"
-        params.append(workspace_id)
-    if org_id is not None:
-        where += " AND w.org_id::text = %s"
-        params.append(org_id)
+    where, params = _in_scope(workspace_id, org_id)
     query = f"""
         SELECT w.org_id::text AS org_id, d.workspace_id::text AS workspace_id, d.deleted_at IS NOT NULL AS deleted,
-               d.convert_status, d.index_status,
-               coalesce(d.index_status = 'indexing' AND d.indexing_details ? 'run_id'
-                        AND d.updated_at < now() - interval '{CLAIM_LEASE_SECONDS} seconds', false) AS claim_expired,
+               d.convert_status, d.index_status, {_CLAIM_EXPIRED} AS claim_expired,
                coalesce(d.owner_id::text = %s, false) AS owned, d.id, d.filename
         FROM {_DOCUMENTS} WHERE {where}"""  # noqa: S608 - constants only; every value is a parameter
-    return query, params
+    return query, [requester_id, *params]
 
 
 def document_groups(
@@ -126,7 +123,7 @@ def document_groups(
             claim_expired=expired,
             org_id=org,
         )
-        examples = [(str(i), name) for i, name in zip(ids or [], names or [], strict=True)] if keep > 0 else []
+        examples = [(str(i), name) for i, name in zip(ids or [], names or [], strict=True)]
         groups.append(DocumentGroup(sample, count, examples))
     return groups
 

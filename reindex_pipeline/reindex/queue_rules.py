@@ -76,6 +76,10 @@ class ActiveRequest:
     def state(self) -> str:
         return "queued" if self.queued else "running"
 
+    @property
+    def doing(self) -> str:
+        return "is queued to reindex" if self.queued else "is already reindexing"
+
 
 def refusal_reason(
     scope: str,
@@ -97,13 +101,11 @@ def refusal_reason(
         busy = [a for a in active if a.scope in ("workspace", "all")]
         if busy:
             what = "a global reindex" if busy[0].scope == "all" else f"workspace {busy[0].workspace_id}"
-            doing = "is queued to reindex" if busy[0].queued else "is already reindexing"
-            return f"busy: {what} {doing} (request {busy[0].id}); a global reindex waits for it"
+            return f"busy: {what} {busy[0].doing} (request {busy[0].id}); a global reindex waits for it"
     elif scope == "workspace":
         for a in active:
             if a.scope == "all":
                 return f"busy: a global reindex is {a.state} (request {a.id})"
             if a.scope == "workspace" and a.workspace_id == workspace_id:
-                doing = "is queued to reindex" if a.queued else "is already reindexing"
-                return f"busy: workspace {workspace_id} {doing} (request {a.id})"
+                return f"busy: workspace {workspace_id} {a.doing} (request {a.id})"
     return None
