@@ -23,7 +23,7 @@ FLOORS = {
     "total": {"invoices-dev": (0.93, 0), "sroie-dev": (0.69, 9), "einvoices-dev": (0.75, 1)},
     "invoice_date": {"invoices-dev": (0.93, 0), "sroie-dev": (0.95, 1), "einvoices-dev": (1.0, 0)},
     "currency": {"invoices-dev": (0.86, 1), "sroie-dev": (0.87, 6), "einvoices-dev": (0.91, 0)},
-    "vendor_name": {"invoices-dev": (0.53, 1), "sroie-dev": (0.62, 4), "einvoices-dev": (0.5, 6)},
+    "vendor_name": {"invoices-dev": (0.53, 1), "sroie-dev": (0.64, 4), "einvoices-dev": (0.5, 4)},
     "invoice_number": {"einvoices-dev": (0.91, 0)},
 }
 
@@ -227,7 +227,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.1")
+    assert RULES_VERSION.startswith("rules-3.2")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -307,7 +307,7 @@ def test_a_party_is_never_a_label_or_an_address() -> None:
 
 
 def test_issuer_scoring_needs_most_of_the_name_or_its_start() -> None:
-    from reindex_pipeline.invoices.evaluation import same_organisation
+    from reindex_pipeline.invoices.parties import same_organisation
 
     assert same_organisation("SwissDev", "SwissDev Greg Janusz Tomasik")
     assert same_organisation("AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD", "AIK HUAT HARDWARE ENTERPRISE")
@@ -375,6 +375,24 @@ def test_the_ranker_scores_a_documents_candidates_against_each_other_and_none() 
     twice = [*one, Candidate("total", "10.00", {"label": 1.0})]
     assert ranker.best(twice)[1] == pytest.approx(2 * math.exp(2) / (2 * math.exp(2) + 2))
     assert ranker.best([Candidate("total", "3.00", {"label": -3.0})])[1] < 0.01  # "none" wins: silent
+
+
+def test_spellings_of_one_issuer_share_its_probability() -> None:
+    from reindex_pipeline.invoices.candidates import Candidate
+    from reindex_pipeline.invoices.ranker import FieldModel, Ranker
+
+    ranker = Ranker("test", {"vendor_name": FieldModel(("top",), (0.0,), (1.0,), (1.0,), 0.0, 0.5)})
+    candidates = [
+        Candidate("vendor_name", "DAMANSARA UTAMA", {"top": 1.2}),
+        Candidate("vendor_name", "THREE STOOGES", {"top": 1.0}),
+        Candidate("vendor_name", "THREE STOOGES BISTRO & CAFE", {"top": 0.9}),
+        Candidate("vendor_name", "BISTRO & CAFE", {"top": 0.0}),  # a piece from its middle is another name
+    ]
+    value, confidence = ranker.best(candidates)
+    # the one organisation named twice beats the single most probable line, in its most probable spelling
+    e = math.exp
+    assert value == "THREE STOOGES"
+    assert confidence == pytest.approx((e(1.0) + e(0.9)) / (e(1.2) + e(1.0) + e(0.9) + e(0.0) + e(0.0)))
 
 
 def test_a_label_spaced_apart_after_its_capital_is_read_whole() -> None:

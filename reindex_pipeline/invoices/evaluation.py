@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from reindex_pipeline.ingest.parsing import UnreadableFile, parse_pages
-from reindex_pipeline.invoices.parties import org_key
+from reindex_pipeline.invoices.parties import org_key, same_organisation
 from reindex_pipeline.reindex.extraction import Extraction, extract_rules
 
 #: the folder of dev sets beside the repository
@@ -109,18 +109,6 @@ def matches(key: str, expected: object, got: str | None) -> bool:
     if key == "invoice_number":
         return re.sub(r"\s", "", str(expected)).upper() == re.sub(r"\s", "", got).upper()
     return str(expected).strip().upper() == got.strip().upper()
-
-
-def same_organisation(a: str, b: str) -> bool:
-    want, have = org_key(a), org_key(b)
-    if not want or not have:
-        return False
-    if want == have:
-        return True
-    short, long = sorted((want, have), key=len)
-    if f" {short} " not in f" {long} ":
-        return False
-    return long.startswith(short + " ") and len(short) >= 5 or len(short) >= 0.6 * len(long)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cleanco import basename
 
@@ -25,12 +26,27 @@ class Party:
     confidence: float
 
 
+@lru_cache(maxsize=8192)
 def org_key(name: str) -> str:
     """A name without its legal form, case, accents' absence aside, or punctuation: what spelling variants
     of one organisation share ("ACME GmbH", "Acme Gmbh.", "ACME" -> "acme")."""
     base = basename(name.strip()) or name
     base = re.sub(r"[^\w&]+", " ", base.casefold())
     return re.sub(r"\s+", " ", base).strip()
+
+
+def same_organisation(a: str, b: str) -> bool:
+    """Two spellings of one organisation: the same :func:`org_key`, or one holds the other at its start
+    ("SwissDev Greg Janusz Tomasik" and "SwissDev") or as most of it."""
+    want, have = org_key(a), org_key(b)
+    if not want or not have:
+        return False
+    if want == have:
+        return True
+    short, long = sorted((want, have), key=len)
+    if f" {short} " not in f" {long} ":
+        return False
+    return long.startswith(short + " ") and len(short) >= 5 or len(short) >= 0.6 * len(long)
 
 
 def has_legal_form(name: str) -> bool:

@@ -18,8 +18,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from reindex_pipeline.invoices.candidates import Candidate
+from reindex_pipeline.invoices.parties import same_organisation
 
 MODEL_FILE = Path(__file__).with_name("ranker.json")
+#: fields whose answer has several spellings: the candidates of one answer share its probability (the
+#: training counts every spelling of the right answer right, see ``training._rows``)
+SAME_VALUE = {"vendor_name": same_organisation}
+#: the most probable values that may head a group of spellings (the rest only add to a group's probability)
+HEADS = 10
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,8 @@ class Ranker:
 
     def best(self, candidates: list[Candidate]) -> tuple[str, float] | None:
         """The most probable value and its probability: the softmax over the document's candidates and the
-        "none" option, each value's candidates (the same amount read twice) summed."""
+        "none" option, each value's candidates (the same amount read twice) summed, and for a field of
+        :data:`SAME_VALUE` each value's spellings too."""
         if not candidates:
             return None
         model = self.fields[candidates[0].field]
@@ -80,8 +87,17 @@ class Ranker:
         values: dict[str, float] = {}
         for candidate, z in zip(candidates, scores, strict=True):
             values[candidate.value] = values.get(candidate.value, 0.0) + math.exp(z - top)
-        value = max(values, key=values.get)
-        return value, values[value] / (sum(values.values()) + math.exp(model.none - top))
+        same = SAME_VALUE.get(candidates[0].field)
+        if same is None:
+            value = max(values, key=values.get)
+            return value, values[value] / (sum(values.values()) + math.exp(model.none - top))
+        # spellings of one answer ("THREE STOOGES", "THREE STOOGES BISTRO & CAFE") are one answer: the
+        # one named by most probability wins, and is stored in its most probable spelling
+        heads = sorted(values, key=values.get, reverse=True)[:HEADS]
+        mass = {v: sum(m for w, m in values.items() if w == v or same(v, w)) for v in heads}
+        group = max(mass, key=lambda v: (mass[v], values[v]))
+        value = max((w for w in values if w == group or same(group, w)), key=values.get)
+        return value, mass[group] / (sum(values.values()) + math.exp(model.none - top))
 
 
 @lru_cache(maxsize=1)
