@@ -516,18 +516,21 @@ def request_status(
             task = bar.add_task(row["status"], total=None)
             while True:
                 row = queue.get_request(conn, request_id)
-                done, total = queue.progress(conn, row)
+                counts = _request_counts(conn, row)
+                done, total = counts.get("completed", 0) + counts.get("failed", 0), counts.get("eligible", 0)
                 bar.update(task, description=f"{request_id[:8]} {row['status']}", completed=done, total=total or None)
                 if row["status"] in final or not follow or time.monotonic() > deadline:
                     break
                 time.sleep(interval)
-    counts = row["counts"] or {}
     ran = queue_rules.tries(row["status"], row["attempts"])
     tries = f", after {ran} attempts" if ran > 1 else ""
     unchanged = f" ({counts['unchanged']} of them unchanged: nothing stale)" if counts.get("unchanged") else ""
+    skipped = counts.get("skipped") or {}
+    reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(skipped.items()))
+    skipped_text = f", {sum(skipped.values())} skipped ({reasons})" if skipped else ""
     line = (
         f"Request {request_id}: {row['status']}; {counts.get('completed', 0)} completed{unchanged}, "
-        f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible{tries}."
+        f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible{skipped_text}{tries}."
     )
     console.print(line, soft_wrap=True)
     if counts.get("model_usage"):
@@ -580,6 +583,19 @@ def _tokens(usage: dict | None) -> str:
     if not usage:
         return ""
     return "/".join(f"{n / 1000:.1f}k" if n >= 1000 else str(n) for n in (usage["tokens_in"], usage["tokens_out"]))
+
+
+def _request_counts(conn, row: dict) -> dict:
+    """A request's counts: while it runs, its runs' progress so far (each run reports after every batch it
+    commits); once decided, what the queue recorded."""
+    from reindex_pipeline.db import run_progress
+
+    counts = dict(row["counts"] or {})
+    attempt = counts.get("attempt_tag")
+    if row["status"] == "running" and attempt:
+        so_far = run_progress.of_attempt(conn, row["id"], attempt)
+        counts.update(completed=so_far.completed, unchanged=so_far.unchanged, failed=so_far.failed)
+    return counts
 
 
 def _require_request_id(value: str) -> None:

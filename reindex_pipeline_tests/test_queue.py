@@ -143,6 +143,30 @@ def test_a_pending_row_becomes_a_run_and_ends_done_with_counts(q: Queue) -> None
     assert q.tick() == []  # nothing due any more
 
 
+def test_a_run_reports_its_progress_after_every_batch_and_the_queue_decides_from_it(q: Queue) -> None:
+    from reindex_pipeline.db import run_progress
+    from reindex_pipeline.reindex.runner import BATCH_SIZE
+
+    rid = q.request(requested_by=USERS["admin"], scope="all")
+    [run] = q.tick()
+    planned = len(run.run_config["ops"]["reindex_documents"]["config"]["document_ids"])
+    assert planned > 2 * BATCH_SIZE
+    assert q.execute(run).success
+    with psycopg.connect(q.url) as conn:
+        row = conn.execute(
+            "SELECT planned, completed, failed, reports, finished_at IS NOT NULL FROM reindex_run_progress "
+            "WHERE request_id = %s",
+            (rid,),
+        ).fetchone()
+        attempt = q.row(rid)["counts"]["attempt_tag"]
+        so_far = run_progress.of_attempt(conn, rid, attempt)
+    assert row[:3] == (planned, planned, 0) and row[4]
+    assert row[3] >= planned // BATCH_SIZE  # a report per committed batch, not one at the end
+    assert (so_far.runs, so_far.finished_runs, so_far.completed) == (1, 1, planned)
+    q.follow()
+    assert q.row(rid)["status"] == "done" and q.row(rid)["counts"]["completed"] == planned
+
+
 def test_failing_runs_back_off_2_4_8_16_then_fail_and_can_be_requeued(q: Queue) -> None:
     q.policy = ReindexPolicy(operator_user_id=USERS["admin"], max_attempts=5)
     doc = sorted(_eligible(q.url))[0]

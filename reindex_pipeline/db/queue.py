@@ -221,19 +221,6 @@ def history(conn: psycopg.Connection, limit: int = 20) -> list[dict[str, Any]]:
         return cur.execute("SELECT * FROM reindex_queue ORDER BY created_at DESC LIMIT %s", (limit,)).fetchall()
 
 
-def progress(conn: psycopg.Connection, request: dict[str, Any]) -> tuple[int, int]:
-    """(documents finished, documents to do) for a request, from the status log of its runs."""
-    total = int((request.get("counts") or {}).get("eligible") or 0)
-    run_ids = list(request.get("run_ids") or [])
-    if not run_ids:
-        return 0, total
-    done = conn.execute(
-        "SELECT count(DISTINCT document_id) FROM document_status_log WHERE run_id = ANY(%s) AND to_status = 'indexed'",
-        (run_ids,),
-    ).fetchone()[0]
-    return min(done, total) if total else done, total
-
-
 def resolve_user(conn: psycopg.Connection, name_or_id: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(

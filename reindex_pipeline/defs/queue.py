@@ -15,17 +15,16 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from reindex_pipeline.db import documents as db
-from reindex_pipeline.db import queue
+from reindex_pipeline.db import queue, run_progress
 from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import admission
-from reindex_pipeline.reindex.queue_rules import after_failure, run_sizes, runs_lost
+from reindex_pipeline.reindex.queue_rules import ATTEMPT_TAG, REQUEST_TAG, after_failure, run_sizes, runs_lost
 from reindex_pipeline.reindex.runner import ALL_PHASES
 from reindex_pipeline.reindex.selection import select_documents
 from reindex_pipeline.resources import AppDatabase, ReindexPolicy
 
-REQUEST_TAG, ATTEMPT_TAG = "reindex/request_id", "reindex/attempt"
 PARTITION_BATCH = 20_000
 REINDEX_ASSETS = [ASSET_OF[p] for p in ALL_PHASES]
 #: Rows claimed at a time, and the seconds after which a tick claims no more (the daemon allows a tick 60 s).
@@ -260,26 +259,21 @@ def reindex_queue_outcomes(
 
 
 def _summarise(conn, run_ids: list[str]) -> dict:
-    """Per-document counts of the runs, from the runs' own audit events."""
-    rows = conn.execute(
-        "SELECT kind, details FROM audit_events WHERE kind IN ('reindex.completed', 'reindex.failed') "
-        "AND details->>'run_id' = ANY(%s)",
-        (run_ids,),
-    ).fetchall()
-    completed = sum(int(d.get("completed", 0)) for _, d in rows)
-    unchanged = sum(int(d.get("unchanged_documents", 0)) for _, d in rows)  # of the completed: nothing stale
-    failures = [f for _, d in rows for f in d.get("failures", [])]
-    errors = [f"{f['document_id']}: {f['error']}" for f in failures]
-    if len(rows) < len(run_ids):
-        errors.append(f"{len(run_ids) - len(rows)} run(s) failed before reindexing any document")
+    """Per-document counts of the runs, from the progress rows they wrote (``db.run_progress``)."""
+    progress = run_progress.of_runs(conn, run_ids)
+    errors = [f"{f['document_id']}: {f['error']}" for f in progress.failures]
+    unfinished = len(run_ids) - progress.finished_runs
+    if unfinished:
+        errors.append(f"{unfinished} run(s) ended without reporting their documents (see their logs in Dagster)")
     usage = Usage()
-    for _, d in rows:
-        usage.add(Usage(**d.get("model_usage", {})))
+    for counts in progress.model_usage:
+        usage.add(Usage(**counts))
     return {
-        "completed": completed,
-        "unchanged": unchanged,
-        "failed": len(failures),
+        "completed": progress.completed,
+        "unchanged": progress.unchanged,  # of the completed: nothing stale
+        "failed": progress.failed,
         "errors": errors,
-        "failed_documents": [f["document_id"] for f in failures],
+        # a run that ended without its last report may have left any of its documents undone: then all again
+        "failed_documents": [] if unfinished else [f["document_id"] for f in progress.failures],
         **({"model_usage": usage.as_dict()} if usage.calls else {}),
     }

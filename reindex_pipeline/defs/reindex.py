@@ -16,12 +16,15 @@ import dagster as dg
 from pydantic import Field
 
 from reindex_pipeline.db import documents as db
+from reindex_pipeline.db import run_progress
 from reindex_pipeline.db.heartbeats import Heartbeat
+from reindex_pipeline.db.run_progress import RunProgress
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.reindex.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, Producers
+from reindex_pipeline.reindex.queue_rules import ATTEMPT_TAG, REQUEST_TAG
 from reindex_pipeline.reindex.read_ahead import read_ahead
 from reindex_pipeline.reindex.runner import ReindexRunner, Stores
 from reindex_pipeline.reindex.runner import resolve_requester as resolve
@@ -162,6 +165,7 @@ def build_reindex_asset(
         if config.dry_run:
             context.log.info(f"Dry run: nothing written; {len(selection.eligible)} documents would be reindexed.")
             return
+        progress = RunProgress(planned=len(selection.eligible), skipped=selection.skipped_by_reason())
         with app_db.connect(autocommit=True) as conn:
             db.audit(
                 conn,
@@ -171,9 +175,15 @@ def build_reindex_asset(
                 requester.id,
                 {**audit_base, "document_count": len(selection.eligible), "skipped": selection.skipped_by_reason()},
             )
+            tags = context.run.tags
+            run_progress.start(conn, run_id, tags.get(REQUEST_TAG), tags.get(ATTEMPT_TAG), progress)
 
         # A run worker killed without a word stops beating; reindex_run_watch then fails its run.
-        with Heartbeat(app_db.url, run_id), graph.open() as graph_store:
+        with (
+            Heartbeat(app_db.url, run_id),
+            graph.open() as graph_store,
+            app_db.connect(autocommit=True) as progress_conn,
+        ):
             stores = Stores(connect=app_db.connect, extractor=extractor)
             if VECTORS in phases:
                 stores.embedder = embeddings.embedder()
@@ -186,8 +196,9 @@ def build_reindex_asset(
                 stores.vectors.ensure_collection()
             filenames = {d.id: d.filename for d in selection.eligible}
             in_backfill = BACKFILL_TAG in context.run.tags
-            failed: list[dict] = []
+            failed = progress.failures
             done = 0
+            reported = time.monotonic()
             unchanged = {p: 0 for p in phases}  # phases skipped by a stale-only run: fingerprint unchanged
             untouched = 0  # documents with every phase unchanged: not even claimed
             events_s = 0.0  # time Dagster spends storing this step's materialisations
@@ -203,6 +214,12 @@ def build_reindex_asset(
             for outcome in read_ahead(runner.reindex(selection.eligible)):
                 while warnings:
                     context.log.warning(warnings.pop(0))
+                # The runner hands a batch's outcomes over once the batch has committed: a report per batch
+                # (or per second, for slow ones), so `status` moves while the run works.
+                if (done + len(failed)) % runner.batch_size == 0 or time.monotonic() - reported >= 1.0:
+                    progress.completed, progress.unchanged, progress.failed = done, untouched, len(failed)
+                    run_progress.report(progress_conn, run_id, progress)
+                    reported = time.monotonic()
                 usage.add(outcome.usage)
                 if not outcome.ok:
                     failed.append(
@@ -275,7 +292,10 @@ def build_reindex_asset(
         )
         if usage.calls:  # the run's cost, on the run itself (the UI's run list and page show its tags)
             context.instance.add_run_tags(run_id, {f"reindex/{k}": str(v) for k, v in usage.as_dict().items()})
+        progress.completed, progress.unchanged, progress.failed = done, untouched, len(failed)
+        progress.model_usage = usage.as_dict() if usage.calls else None
         with app_db.connect(autocommit=True) as conn:
+            run_progress.report(conn, run_id, progress, finished=True)
             db.audit(
                 conn,
                 "reindex.failed" if failed else "reindex.completed",

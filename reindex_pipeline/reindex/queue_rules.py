@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+#: Tags of a queue run: the request it serves, and which claim of it (a fresh tag each time it is claimed).
+REQUEST_TAG, ATTEMPT_TAG = "reindex/request_id", "reindex/attempt"
 #: People's requests before restores, restores before scheduled ones. Dagster's run queue dequeues higher first.
 PRIORITY = {"app": 10, "cli": 10, "ui": 10, "restore": 5, "schedule": -10}
 USER_REQUEST_INTERVAL = timedelta(minutes=1)
