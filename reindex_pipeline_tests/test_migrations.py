@@ -22,6 +22,7 @@ APP_TABLES = {
     "document_index_state",
     "source_changes",
     "reindex_run_heartbeats",
+    "reindex_run_progress",
 }
 
 
