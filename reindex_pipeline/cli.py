@@ -578,6 +578,45 @@ def history(limit: Annotated[int, typer.Option(metavar="N", help="how many reque
     console.print(table)
 
 
+@app.command()
+@friendly_errors
+def restores(
+    limit: Annotated[int, typer.Option(metavar="N", help="how many objects")] = 20,
+    status: Annotated[
+        str | None, typer.Option(metavar="STATUS", help="only pending, ingested, rejected or failed ones")
+    ] = None,
+) -> None:
+    """Files restored into the bucket, newest first: key, outcome, document, and why one was refused."""
+    import psycopg
+
+    from reindex_pipeline.db import restores as restore_objects
+
+    if status not in (None, "pending", "ingested", "rejected", "failed"):
+        raise RuntimeError(f"unknown status {status!r}: pending, ingested, rejected or failed")
+    with psycopg.connect(database_url(_settings())) as conn:
+        rows = restore_objects.recent(conn, limit, status)
+    if not rows:
+        console.print("No restored files" + (f" {status}" if status else "") + ".")
+        return
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for name in ("when", "status", "file", "document", "pages", "why / key"):
+        table.add_column(name, no_wrap=name != "why / key", overflow="fold")
+    for r in rows:
+        name = r["stored_key"].rsplit("/", 1)[-1].split("__", 1)[-1]
+        pages = "" if r["pages"] is None else f"{r['pages']}" + (f" ({r['ocr_pages']} OCR)" if r["ocr_pages"] else "")
+        table.add_row(
+            f"{r['processed_at']:%m-%d %H:%M:%S}",
+            r["status"],
+            name,
+            (r["document_id"] or "")[:8],
+            pages,
+            r["error"] or r["stored_key"],
+        )
+    console.print(table)
+
+
 def _tokens(usage: dict | None) -> str:
     """``12.3k/4.1k``: a request's model tokens in and out (empty offline)."""
     if not usage:

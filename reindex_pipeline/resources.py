@@ -150,6 +150,11 @@ class Bucket(dg.ConfigurableResource):
         fs, root = fsspec.core.url_to_fs(self.url)
         return fs, root.rstrip("/")
 
+    def read(self, key: str) -> bytes:
+        """The bytes of the object at ``key`` (relative to the bucket's root)."""
+        fs, root = self.filesystem()
+        return fs.cat_file(f"{root}/{key}")
+
 
 class ReindexPolicy(dg.ConfigurableResource):
     """Deployment-wide reindex settings."""

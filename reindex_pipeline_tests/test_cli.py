@@ -259,3 +259,20 @@ def test_status_of_a_stale_only_request_says_how_many_were_unchanged(q: Queue) -
     code, out = cli("status", again, "--no-follow")
     done = row["counts"]["completed"]
     assert code == 0 and f"{done} completed ({done} of them unchanged: nothing stale)" in out
+
+
+def test_restores_lists_each_restored_file_with_its_outcome_and_why(q: Queue, tmp_path) -> None:
+    from reindex_pipeline_tests.test_restores import INVOICE, Restores, key, make_pdf
+
+    r = Restores(q, tmp_path / "bucket")
+    r.put(key("good.pdf"), make_pdf(INVOICE))
+    r.put(key("broken.pdf"), make_pdf(INVOICE)[:200])
+    r.put(key("x.pdf").replace("2026-11-23T10-00-00Z", "nots"), make_pdf(INVOICE))
+    r.tick()
+    code, out = cli("restores")
+    assert code == 0 and "ingested good.pdf" in out and "failed broken.pdf" in out and "corrupt PDF" in out
+    assert "rejected x.pdf" in out and "<ts> is not a timestamp" in out
+    code, out = cli("restores", "--status", "failed")
+    assert code == 0 and "broken.pdf" in out and "good.pdf" not in out
+    code, out = cli("restores", "--status", "lost")
+    assert code == 1 and "unknown status 'lost'" in out

@@ -43,7 +43,7 @@ def _columns(url: str, table: str) -> set[str]:
 def test_upgrade_empty_database_then_downgrade_cleanly(empty_db: str) -> None:
     assert _tables(empty_db) == set()
     migrate.upgrade(empty_db)
-    assert migrate.current(empty_db) == "0006"
+    assert migrate.current(empty_db) == "0007"
     assert _tables(empty_db) == APP_TABLES | {migrate.VERSION_TABLE}
 
     migrate.downgrade(empty_db, "base")

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from qdrant_client import models
 
-from reindex_pipeline.defs.restores import restores_bucket_sensor
+from reindex_pipeline.defs.restores import restore_ingest, restores_bucket_sensor
 from reindex_pipeline.embeddings import LocalEmbedder
 from reindex_pipeline.graph.store import FalkorGraph
 from reindex_pipeline.ingest.parsing import MAX_FILE_BYTES, MAX_PDF_PAGES, parse_pages
@@ -75,13 +75,17 @@ class Restores:
         path.write_bytes(data)
         return key
 
-    def tick(self, cursor: str | None = None) -> dg.SensorResult:
-        context = dg.build_sensor_context(
-            instance=self.q.instance,
-            cursor=cursor,
-            resources={"app_db": AppDatabase(url=self.q.url), "bucket": self.bucket},
-        )
-        return restores_bucket_sensor(context)
+    def tick(self, cursor: str | None = None, ingest: bool = True) -> dg.SensorResult:
+        """The sensor evaluated once, then (``ingest``) each ingest run it asked for executed."""
+        resources = {"app_db": AppDatabase(url=self.q.url), "bucket": self.bucket}
+        context = dg.build_sensor_context(instance=self.q.instance, cursor=cursor, resources=resources)
+        result = restores_bucket_sensor(context)
+        for run in result.run_requests or [] if ingest else []:
+            executed = restore_ingest.execute_in_process(
+                run_config=run.run_config, instance=self.q.instance, resources=resources, tags=run.tags
+            )
+            assert executed.success
+        return result
 
     def objects(self) -> list[tuple]:
         with psycopg.connect(self.q.url) as conn:
@@ -153,9 +157,12 @@ def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restor
         ).fetchone()[0]
     pdf = make_pdf(INVOICE)
     bad = {
-        f"org/{ORG}/project/{WORKSPACES['Invoices']}/restores/../../../org/{other_org}/x__a.pdf": (pdf, "'..'"),
+        f"org/{ORG}/project/{WORKSPACES['Invoices']}/restores/../../../org/{other_org}/2026-11-23__a.pdf": (
+            pdf,
+            "'..'",
+        ),
         key("stolen.pdf", org=other_org): (pdf, "foreign tenant"),
-        f"org/{ORG}/project/{uuid.uuid4()}/restores/t__a.pdf": (pdf, "unknown project"),
+        f"org/{ORG}/project/{uuid.uuid4()}/restores/2026-11-23T10-00-00Z__a.pdf": (pdf, "unknown project"),
         key("empty.pdf"): (b"", "empty file"),
         key("photo.pdf"): (b"\x89PNG\r\n\x1a\n" + os.urandom(64), "not a PDF"),
         key("broken.pdf"): (pdf[: len(pdf) // 2], "corrupt PDF"),
@@ -181,8 +188,11 @@ def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restor
     assert len(after) == len(documents_before) + 1 and set(documents_before) <= set(after)
     with psycopg.connect(r.q.url) as conn:
         rejected = conn.execute("SELECT count(*) FROM audit_events WHERE kind = 'backup.rejected'").fetchone()[0]
-        queued = conn.execute("SELECT stored_key FROM reindex_queue").fetchall()
-    assert rejected == len(bad) and queued == [(good,)]
+        queued = conn.execute("SELECT scope, document_ids::text[] FROM reindex_queue").fetchall()
+        good_document = conn.execute(
+            "SELECT document_id::text FROM restore_objects WHERE stored_key = %s", (good,)
+        ).fetchone()[0]
+    assert rejected == len(bad) and queued == [("restore", [good_document])]
     r.tick()
     assert len(r.objects()) == len(bad) + 1  # nothing is handled twice
 
@@ -247,3 +257,47 @@ def test_text_full_of_sql_and_cypher_metacharacters_is_stored_and_indexed_verbat
     finally:
         graph.close()
     assert [row["text"] for row in stored] == [NASTY_TEXT]
+
+
+def _page_image(pdf: bytes, rotate: int = 0):
+    """A page of ``pdf`` as a picture of it: what a scanner or a phone camera hands over."""
+    from reindex_pipeline.ingest.ocr import render_pdf_page
+
+    return render_pdf_page(pdf, 0).convert("RGB").rotate(rotate, expand=True, fillcolor="white")
+
+
+def _fields(url: str, document_id: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT field_name, field_value FROM documents_data WHERE document_id = %s", (document_id,)
+        ).fetchall()
+    return dict(rows)
+
+
+def test_a_scan_and_a_photo_are_read_by_ocr_and_indexed_with_their_fields(r: Restores) -> None:
+    import io
+
+    scan, photo = io.BytesIO(), io.BytesIO()
+    _page_image(make_pdf([INVOICE[0] + "\n" + INVOICE[1]])).save(scan, "PDF", resolution=300)
+    _page_image(make_pdf([INVOICE[0] + "\n" + INVOICE[1]]), rotate=1).save(photo, "PNG")
+    assert parse_pages(scan.getvalue(), ".pdf") != []  # no text layer: every page through OCR
+    r.put(key("scanned-invoice.pdf"), scan.getvalue())
+    r.put(key("phone-photo.png"), photo.getvalue())
+    r.put(key("broken-photo.jpg"), b"\xff\xd8\xff\xe0" + os.urandom(200))
+    r.tick()
+    with psycopg.connect(r.q.url) as conn:
+        rows = conn.execute(
+            "SELECT stored_key, status, error, document_id::text, ocr_pages FROM restore_objects ORDER BY stored_key"
+        ).fetchall()
+    outcome = {k.rsplit("__", 1)[1]: (status, error, doc, ocr) for k, status, error, doc, ocr in rows}
+    status, error, _, _ = outcome.pop("broken-photo.jpg")
+    assert status == "failed" and error.startswith("the image: not a readable image")  # one line, that file only
+    assert {name: (s, ocr) for name, (s, _, _, ocr) in outcome.items()} == {
+        "phone-photo.png": ("ingested", 1),
+        "scanned-invoice.pdf": ("ingested", 1),
+    }
+    [run] = r.q.tick()  # one reindex request for the batch's documents
+    assert r.q.execute(run).success
+    for name, (_, _, document_id, _) in outcome.items():
+        fields = _fields(r.q.url, document_id)
+        assert fields.get("invoice_number") == "INV-2026-777" and fields.get("total") == "960.00", (name, fields)

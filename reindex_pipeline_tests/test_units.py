@@ -113,21 +113,27 @@ def test_restore_keys_are_validated_strictly() -> None:
         "Invoice 7.PDF",
         "application/pdf",
     )
-    odd = parse_restore_key(f"org/{org}/project/{ws}/restores/t__Rechnung \"Müller\" 'Ø' 50% — 請求書.md")
+    for ts in ("2026-11-23", "20261123T100000Z", "2026-11-23T10:00:00.123+01:00", "1700000000", "1700000000123"):
+        assert parse_restore_key(f"org/{org}/project/{ws}/restores/{ts}__a.pdf").timestamp == ts
+    odd = parse_restore_key(
+        f"org/{org}/project/{ws}/restores/2026-11-23T10-00-00Z__Rechnung \"Müller\" 'Ø' 50% — 請求書.md"
+    )
     assert odd.filename == "Rechnung \"Müller\" 'Ø' 50% — 請求書.md"  # quotes, unicode and '%' kept verbatim
     for key, why in [
-        (f"/org/{org}/project/{ws}/restores/t__a.pdf", "absolute path"),
+        (f"/org/{org}/project/{ws}/restores/2026-11-23T10-00-00Z__a.pdf", "absolute path"),
         (f"org/{org}/project/{ws}/restores/../t__a.pdf", "'..'"),
-        (f"org/{org}/project/{ws}//restores/t__a.pdf", "empty path segment"),
-        (f"org/{org}/project/{ws}/restores/t__a\\b.pdf", "backslash"),
-        (f"org/{org}/project/{ws}/restores/t__a\nb.pdf", "control character"),
-        (f"org/acme/project/{ws}/restores/t__a.pdf", "org id is not a UUID"),
+        (f"org/{org}/project/{ws}//restores/2026-11-23T10-00-00Z__a.pdf", "empty path segment"),
+        (f"org/{org}/project/{ws}/restores/2026-11-23T10-00-00Z__a\\b.pdf", "backslash"),
+        (f"org/{org}/project/{ws}/restores/2026-11-23T10-00-00Z__a\nb.pdf", "control character"),
+        (f"org/acme/project/{ws}/restores/2026-11-23T10-00-00Z__a.pdf", "org id is not a UUID"),
         (f"org/{org}/project/{ws}/uploads/t__a.pdf", "not org/"),
         (f"org/{org}/project/{ws}/restores/a.pdf", "not <ts>__<file>"),
-        (f"org/{org}/project/{ws}/restores/t__a.docx", "unsupported file type"),
+        (f"org/{org}/project/{ws}/restores/2026-11-23T10-00-00Z__a.docx", "unsupported file type"),
         (f"org/{org}/project/{ws}/restores/%2e%2e/t__a.pdf", "percent-encoded"),
-        (f"org/{org}/project/{ws}/restores/t__..%2F..%2Fpasswd.pdf", "percent-encoded"),
-        (f"org/{org}/project/{ws}/restores/t__a\x7fb.pdf", "control character"),
+        (f"org/{org}/project/{ws}/restores/2026-11-23T10-00-00Z__..%2F..%2Fpasswd.pdf", "percent-encoded"),
+        (f"org/{org}/project/{ws}/restores/2026-11-23T10-00-00Z__a\x7fb.pdf", "control character"),
+        (f"org/{org}/project/{ws}/restores/nots__oyo.pdf", "<ts> is not a timestamp"),
+        (f"org/{org}/project/{ws}/restores/2026-02-30T10-00-00Z__a.pdf", "<ts> is not a valid date"),
         ("", "empty key"),
     ]:
         with pytest.raises(InvalidRestoreKey, match=why):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 
@@ -44,6 +46,87 @@ def record(
         (key, fingerprint, size, sha256, status, error, org_id, project_id, document_id, request_id),
     ).fetchone()
     return row is not None
+
+
+def record_pending(
+    conn: psycopg.Connection, key: str, fingerprint: str, size: int | None, org_id: str, project_id: str
+) -> bool:
+    """A new object to ingest; False if it was recorded before (by another evaluation, or an earlier tick)."""
+    return record(conn, key, fingerprint, "pending", size=size, org_id=org_id, project_id=project_id)
+
+
+@dataclass(frozen=True)
+class PendingObject:
+    id: int
+    stored_key: str
+    fingerprint: str
+    size: int | None
+    launched_at: datetime | None = None  # when a run was last launched for it
+
+
+def to_launch(conn: psycopg.Connection, limit: int, relaunch_after_s: float) -> list[PendingObject]:
+    """Pending objects no run was launched for, or whose run was launched ``relaunch_after_s`` ago and has not
+    taken them (it never came, or died before its first file): the oldest first."""
+    rows = conn.execute(
+        "SELECT id, stored_key, fingerprint, size_bytes, launched_at FROM restore_objects WHERE status = 'pending' "
+        "AND (launched_at IS NULL OR launched_at < now() - make_interval(secs => %s)) ORDER BY id LIMIT %s",
+        (relaunch_after_s, limit),
+    ).fetchall()
+    return [PendingObject(*r) for r in rows]
+
+
+def mark_launched(conn: psycopg.Connection, ids: list[int]) -> None:
+    conn.execute("UPDATE restore_objects SET launched_at = now() WHERE id = ANY(%s)", (ids,))
+
+
+def claim(conn: psycopg.Connection, object_id: int, run_id: str) -> PendingObject | None:
+    """Lock a pending object for this run (inside the caller's transaction); None when another run has it or
+    it is handled already."""
+    row = conn.execute(
+        "SELECT id, stored_key, fingerprint, size_bytes FROM restore_objects "
+        "WHERE id = %s AND status = 'pending' FOR UPDATE SKIP LOCKED",
+        (object_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute("UPDATE restore_objects SET run_id = %s WHERE id = %s", (run_id, object_id))
+    return PendingObject(*row)
+
+
+def finish(
+    conn: psycopg.Connection,
+    object_id: int,
+    status: str,
+    *,
+    error: str | None = None,
+    sha256: str | None = None,
+    document_id: str | None = None,
+    pages: int | None = None,
+    ocr_pages: int | None = None,
+) -> None:
+    """A claimed object's outcome: ``ingested`` (with its document) or ``failed`` (with why)."""
+    conn.execute(
+        "UPDATE restore_objects SET status = %s, error = %s, content_sha256 = %s, document_id = %s, pages = %s, "
+        "ocr_pages = %s, processed_at = now() WHERE id = %s",
+        (status, error, sha256, document_id, pages, ocr_pages, object_id),
+    )
+
+
+def set_request(conn: psycopg.Connection, object_ids: list[int], request_id: str) -> None:
+    conn.execute("UPDATE restore_objects SET request_id = %s WHERE id = ANY(%s)", (request_id, object_ids))
+
+
+def recent(conn: psycopg.Connection, limit: int, status: str | None = None) -> list[dict]:
+    """The latest restored objects, newest first: key, outcome, document, why (for ``./dev restores``)."""
+    from psycopg.rows import dict_row
+
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, stored_key, status, error, document_id::text, request_id::text, pages, ocr_pages, "
+            "size_bytes, processed_at FROM restore_objects WHERE %s::text IS NULL OR status = %s "
+            "ORDER BY id DESC LIMIT %s",
+            (status, status, limit),
+        ).fetchall()
 
 
 def tenant_problem(conn: psycopg.Connection, org_id: str, project_id: str) -> str | None:

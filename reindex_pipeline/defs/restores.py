@@ -1,29 +1,36 @@
-"""The restores bucket: every file restored under ``org/<org>/project/<project>/restores/`` is re-ingested
-once and reindexed through the queue.
+"""The restores bucket: every file restored under ``org/<org>/project/<project>/restores/`` becomes a document
+once, and is reindexed through the queue.
 
-Each object is handled exactly once: a ``restore_objects`` row per (key, fingerprint), inserted with
-ON CONFLICT DO NOTHING, survives daemon restarts; the cursor only saves a database round trip when the
-listing did not change. A bad key or an unreadable file is rejected with an audit entry and touches
-nothing else. Restores run as REINDEX_OPERATOR_USER_ID (a restore re-ingests with admin rights).
+The sensor only detects: it lists the bucket, checks each new object's key and tenant (no file is read in a
+tick), records it in ``restore_objects`` (one row per key and fingerprint, inserted with ON CONFLICT DO
+NOTHING: exactly once, across daemon restarts) and launches ``restore_ingest`` runs over batches of the
+pending ones. A run reads, parses and OCRs its files, stores the documents (:mod:`reindex_pipeline.ingest.
+restores`) and queues one reindex request per workspace for those it ingested. A bad key or an unreadable
+file is recorded with the reason and an audit entry and touches nothing else. Restores are reindexed as
+REINDEX_OPERATOR_USER_ID (a restore re-ingests with admin rights).
 """
 
 import hashlib
 import json
-import time
 
 import dagster as dg
-import psycopg
+from pydantic import Field
 
 from reindex_pipeline.db import documents as db
-from reindex_pipeline.db import queue, restores
-from reindex_pipeline.ingest.parsing import UnreadableFile, check_size, parse_pages
+from reindex_pipeline.db import restores
+from reindex_pipeline.ingest.parsing import UnreadableFile, check_size
 from reindex_pipeline.ingest.restore_keys import InvalidRestoreKey, parse_restore_key
+from reindex_pipeline.ingest.restores import batches, ingest_objects
 from reindex_pipeline.resources import AppDatabase, Bucket
 
-MAX_PER_TICK = 50
-#: A tick starts no new file after this many seconds (the daemon gives a sensor tick 60 s; the biggest file a
-#: restore takes, a 300-page PDF, parses in about 20 s). The rest waits for the next tick.
-TICK_BUDGET_S = 25.0
+JOB_NAME = "restore_ingest"
+#: Files a ``restore_ingest`` run takes: each run pays its start (~2 s) once for all of them.
+FILES_PER_RUN = 200
+#: New objects a tick records (the rest are recorded by the next ticks).
+MAX_NEW_PER_TICK = 5000
+#: Seconds after which pending objects whose run has not taken them are launched again (its run never came
+#: or died before reaching them).
+RELAUNCH_AFTER_S = 900
 
 
 def fingerprint(info: dict) -> str:
@@ -49,33 +56,95 @@ def list_objects(bucket: Bucket) -> list[tuple[str, str, int | None]]:
     return sorted(out)
 
 
+class RestoreIngestConfig(dg.Config):
+    object_ids: list[int] = Field(description="restore_objects rows to ingest (pending ones; others are left)")
+
+
+@dg.op(name="ingest_restored_files")
+def ingest_restored_files(
+    context: dg.OpExecutionContext, config: RestoreIngestConfig, app_db: AppDatabase, bucket: Bucket
+) -> dg.Output:
+    """Parse (OCR where a page has no text), store and queue the reindex of a batch of restored files."""
+    report = ingest_objects(app_db.connect, bucket.read, config.object_ids, context.run.run_id, context.log.info)
+    context.log.info(
+        f"{len(report.ingested)} of {len(config.object_ids)} files ingested, {len(report.failed)} failed"
+        + (f", {report.taken_elsewhere} already taken by another run" if report.taken_elsewhere else "")
+        + (f"; {report.ocr_pages} pages read by OCR" if report.ocr_pages else "")
+        + (f"; reindex requests {', '.join(report.requests)}" if report.requests else "")
+    )
+    return dg.Output(
+        None,
+        metadata={
+            "ingested": len(report.ingested),
+            "failed": len(report.failed),
+            "ocr_pages": report.ocr_pages,
+            "failures": dg.MetadataValue.json([{"key": k, "why": why} for k, why in report.failed[:100]]),
+            "reindex_requests": dg.MetadataValue.json(report.requests),
+        },
+    )
+
+
+@dg.job(
+    name=JOB_NAME,
+    description="Ingests a batch of restored files (parse, OCR, chunk) and queues their reindex; launched by the "
+    "restores_bucket sensor.",
+    tags={"reindex/source": "restore"},
+)
+def restore_ingest() -> None:
+    ingest_restored_files()
+
+
 @dg.sensor(
     name="restores_bucket",
+    job=restore_ingest,
     minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Re-ingests files restored into the bucket and queues their reindex, each exactly once.",
+    description="Records files restored into the bucket, each exactly once, and launches runs that ingest them.",
 )
 def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase, bucket: Bucket) -> dg.SensorResult:
     objects = list_objects(bucket)
     listing = hashlib.sha256(json.dumps(objects).encode()).hexdigest()
-    if context.cursor == listing:
-        return dg.SensorResult(skip_reason="the bucket did not change")
-    handled, started = 0, time.monotonic()
+    recorded = 0
+    more = False
     with app_db.connect() as conn:
-        done = restores.seen(conn, [(k, f) for k, f, _ in objects])
-        todo = [o for o in objects if (o[0], o[1]) not in done]
-        for key, fp, size in todo[:MAX_PER_TICK]:
-            if time.monotonic() - started > TICK_BUDGET_S:
-                break
-            outcome = _handle(conn, bucket, key, fp, size)
+        if context.cursor != listing:
+            done = restores.seen(conn, [(k, f) for k, f, _ in objects])
+            todo = [o for o in objects if (o[0], o[1]) not in done]
+            more = len(todo) > MAX_NEW_PER_TICK
+            for key, fp, size in todo[:MAX_NEW_PER_TICK]:
+                outcome = _record(conn, key, fp, size)
+                if outcome:
+                    context.log.info(f"{key}: {outcome}")
+                recorded += 1
             conn.commit()
-            context.log.info(f"{key}: {outcome}")
-            handled += 1
-    more = len(todo) > handled
-    return dg.SensorResult(cursor=None if more else listing, skip_reason=None if handled else "no new restored files")
+        pending = restores.to_launch(conn, MAX_NEW_PER_TICK, RELAUNCH_AFTER_S)
+        run_requests = []
+        for batch in batches(pending, FILES_PER_RUN):
+            ids = [p.id for p in batch]
+            run_requests.append(
+                dg.RunRequest(
+                    run_key=f"restore-ingest:{_launches(batch)}",
+                    run_config={"ops": {"ingest_restored_files": {"config": {"object_ids": ids}}}},
+                    tags={"reindex/restore_files": str(len(ids))},
+                )
+            )
+            restores.mark_launched(conn, ids)
+        conn.commit()
+    if not recorded and not run_requests:
+        reason = "the bucket did not change" if context.cursor == listing else "no new restored files"
+        return dg.SensorResult(cursor=listing, skip_reason=reason)
+    return dg.SensorResult(run_requests=run_requests, cursor=None if more else listing)
 
 
-def _handle(conn, bucket: Bucket, key: str, fp: str, size: int | None) -> str:
+def _launches(batch: list[restores.PendingObject]) -> str:
+    """The batch's objects and when they were last launched: a launch again (after
+    :data:`RELAUNCH_AFTER_S`) gets a new run key, the same tick evaluated twice does not."""
+    last = max((p.launched_at.timestamp() for p in batch if p.launched_at), default=0)
+    return hashlib.sha256(json.dumps([[p.id for p in batch], last]).encode()).hexdigest()[:16]
+
+
+def _record(conn, key: str, fp: str, size: int | None) -> str | None:
+    """A new object: rejected at once (bad key, foreign tenant, too large) or pending for an ingest run."""
     try:
         restore = parse_restore_key(key)
     except InvalidRestoreKey as exc:
@@ -83,72 +152,13 @@ def _handle(conn, bucket: Bucket, key: str, fp: str, size: int | None) -> str:
     problem = restores.tenant_problem(conn, restore.org_id, restore.project_id)
     if problem:
         return _reject(conn, key, fp, size, problem, None, None)
-    fs, root = bucket.filesystem()
     try:
-        check_size(size)  # before reading it
-        data = fs.cat_file(f"{root}/{key}")
-        pages = parse_pages(data, restore.extension)
+        check_size(size)
     except UnreadableFile as exc:
         return _reject(conn, key, fp, size, str(exc), restore.org_id, restore.project_id, status="failed")
-    try:
-        return _ingest(conn, restore, key, fp, data, pages)
-    except _AlreadyHandled:
-        return "already handled by another evaluation"
-    except psycopg.Error as exc:  # this file only: recorded as failed, the tick goes on with the others
-        reason = f"could not store the document: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-        return _reject(conn, key, fp, size, reason, restore.org_id, restore.project_id, status="failed")
-
-
-def _ingest(conn, restore, key: str, fp: str, data: bytes, pages: list[str]) -> str:
-    with conn.transaction():
-        document_id, created = restores.reingest(
-            conn, restore.project_id, restore.filename, key, data, restore.mime_type, pages
-        )
-        request_id = queue.insert_request(
-            conn,
-            org_id=restore.org_id,
-            requested_by=None,
-            scope="restore",
-            workspace_id=restore.project_id,
-            document_ids=[document_id],
-            source="restore",
-            stored_key=key,
-        )
-        if not restores.record(
-            conn,
-            key,
-            fp,
-            "ingested",
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            org_id=restore.org_id,
-            project_id=restore.project_id,
-            document_id=document_id,
-            request_id=request_id,
-        ):
-            raise _AlreadyHandled()
-        details = {
-            "stored_key": key,
-            "filename": restore.filename,
-            "document_id": document_id,
-            "created": created,
-            "pages": len(pages),
-            "via": "restores_bucket_sensor",
-        }
-        db.audit(conn, "backup.reingest", restore.org_id, restore.project_id, None, details)
-        db.audit(
-            conn,
-            "reindex.queued",
-            restore.org_id,
-            restore.project_id,
-            None,
-            {"stored_key": key, "request_id": request_id, "document_id": document_id},
-        )
-    return f"re-ingested as document {document_id} ({len(pages)} pages); reindex request {request_id}"
-
-
-class _AlreadyHandled(Exception):
-    pass
+    if restores.record_pending(conn, key, fp, size, restore.org_id, restore.project_id):
+        return "pending: an ingest run takes it"
+    return None  # recorded by another evaluation
 
 
 def _reject(
@@ -164,3 +174,8 @@ def _reject(
     if restores.record(conn, key, fp, status, size=size, error=reason, org_id=org_id, project_id=project_id):
         db.audit(conn, "backup.rejected", org_id, project_id, None, {"stored_key": key, "reason": reason})
     return f"{status}: {reason}"
+
+
+@dg.definitions
+def restore_definitions() -> dg.Definitions:
+    return dg.Definitions(jobs=[restore_ingest], sensors=[restores_bucket_sensor])

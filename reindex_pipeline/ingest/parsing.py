@@ -1,4 +1,6 @@
-"""Turn a restored file's bytes into page texts (pure). PDF through pypdf; markdown and text as UTF-8.
+"""Turn a restored file's bytes into page texts. PDF through pdfplumber (pypdf as the fallback), pages
+without a text layer and images through OCR (:mod:`reindex_pipeline.ingest.ocr`); markdown and text as
+UTF-8.
 
 PDF text keeps its layout (``pdfplumber``'s layout mode): columns stay apart as runs of spaces and table
 rows stay on one line, which is what lets the extractor find a value beside or under its label. The left
@@ -6,18 +8,24 @@ margin, trailing spaces and runs of blank lines are trimmed. pypdf's plain extra
 a PDF pdfplumber cannot read. Glyphs without a text mapping (``(cid:12)``) count as no text.
 
 Anything that cannot be read raises ``UnreadableFile`` with a message a person can act on. Size is bounded so a
-restore costs bounded memory and time inside a sensor tick: at most ``MAX_FILE_BYTES`` per file and
-``MAX_PDF_PAGES`` per PDF (measured: pdfplumber's layout takes ~70 ms a page).
+restore costs bounded memory and time: at most ``MAX_FILE_BYTES`` per file, ``MAX_PDF_PAGES`` per PDF
+(measured: pdfplumber's layout takes ~70 ms a page) and ``ocr.MAX_OCR_PAGES`` pages through OCR (a few
+seconds each).
 """
 
 from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
+
+from reindex_pipeline.ingest import ocr
 
 PAGE_BREAK = "\f"
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_PDF_PAGES = 300
+#: Image types a restore takes (each one page, through OCR).
+IMAGES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CID = re.compile(r"\(cid:\d+\)")
 
@@ -35,18 +43,32 @@ def check_size(size: int | None) -> None:
         )
 
 
+@dataclass(frozen=True)
+class ParsedDocument:
+    pages: list[str]
+    ocr_pages: int = 0  # pages whose text came from OCR (a scan's, a photo's)
+
+
 def parse_pages(data: bytes, extension: str) -> list[str]:
+    return parse_document(data, extension).pages
+
+
+def parse_document(data: bytes, extension: str) -> ParsedDocument:
+    """A file's page texts: a PDF's text layer (its pages without one through OCR), an image through OCR,
+    markdown and text as they are."""
     if not data:
         raise UnreadableFile("empty file (0 bytes)")
     check_size(len(data))
     if extension == ".pdf":
         return _pdf_pages(data)
     if extension in (".md", ".markdown", ".txt"):
-        return _text_pages(data)
+        return ParsedDocument(_text_pages(data))
+    if extension in IMAGES:
+        return ParsedDocument([_ocr(lambda: ocr.ocr_image_bytes(data), "the image")], ocr_pages=1)
     raise UnreadableFile(f"unsupported file type {extension!r}")
 
 
-def _pdf_pages(data: bytes) -> list[str]:
+def _pdf_pages(data: bytes) -> ParsedDocument:
     if not data.lstrip()[:5] == b"%PDF-":
         raise UnreadableFile("not a PDF: the file does not start with %PDF- (a binary file named .pdf?)")
     try:
@@ -57,9 +79,32 @@ def _pdf_pages(data: bytes) -> list[str]:
         pages = _plain_pages(data)
     if not pages:
         raise UnreadableFile("the PDF has no pages")
+    scanned = [i for i, page in enumerate(pages) if not page]
+    if len(scanned) > ocr.MAX_OCR_PAGES:
+        raise UnreadableFile(
+            f"{len(scanned)} pages without a text layer; a restore OCRs up to {ocr.MAX_OCR_PAGES} pages a file "
+            "(split it)"
+        )
+    for i in scanned:
+        pages[i] = _ocr(lambda i=i: ocr.ocr_image(ocr.render_pdf_page(data, i)), f"page {i + 1}")
     if not any(pages):
-        raise UnreadableFile("the PDF has no extractable text (a scan needs OCR, which a restore does not run)")
-    return [p for p in pages if p] or pages
+        raise UnreadableFile("no text found: the PDF has no text layer and OCR read nothing on its pages")
+    return ParsedDocument([p for p in pages if p], ocr_pages=len(scanned))
+
+
+def _ocr(read, what: str) -> str:
+    try:
+        text = read()
+    except ocr.OcrUnavailable as exc:
+        raise UnreadableFile(str(exc)) from None
+    except ocr.OcrFailed as exc:
+        raise UnreadableFile(f"{what}: {exc}") from None
+    except Exception as exc:  # PDFium on a page it cannot render
+        raise UnreadableFile(f"{what} could not be rendered for OCR: {type(exc).__name__}: {exc}") from None
+    text = tidy_layout(text)
+    if not text and what == "the image":
+        raise UnreadableFile("no text found in the image (OCR read nothing)")
+    return text
 
 
 def _layout_pages(data: bytes) -> list[str]:

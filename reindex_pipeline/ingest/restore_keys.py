@@ -10,10 +10,29 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-SUPPORTED = {".pdf": "application/pdf", ".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain"}
+SUPPORTED = {
+    ".pdf": "application/pdf",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".txt": "text/plain",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".webp": "image/webp",
+}
 _ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
-_NAME = re.compile(r"^(?P<ts>[0-9A-Za-z:\-TZ.]+)__(?P<file>[^/]+)$")
+_NAME = re.compile(r"^(?P<ts>[^_/]+)__(?P<file>[^/]+)$")
+#: ``<ts>``: an ISO 8601 date or date-time (time separators ``:``, ``-`` or none, as keys often avoid ``:``),
+#: or Unix seconds / milliseconds.
+_ISO = re.compile(
+    r"^(?P<y>\d{4})-?(?P<m>\d{2})-?(?P<d>\d{2})"
+    r"(?:T(?P<H>\d{2})(?:[-:]?(?P<M>\d{2})(?:[-:]?(?P<S>\d{2})(?:[.,]\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
+)
+_EPOCH = re.compile(r"^\d{10}(?:\d{3})?$")
 
 
 class InvalidRestoreKey(ValueError):
@@ -61,9 +80,33 @@ def parse_restore_key(key: str) -> RestoreKey:
     match = _NAME.match(parts[5])
     if match is None:
         raise InvalidRestoreKey(f"file name is not <ts>__<file>: {parts[5]!r}")
+    problem = timestamp_problem(match["ts"])
+    if problem:
+        raise InvalidRestoreKey(f"{problem} in {parts[5]!r}")
     restore = RestoreKey(key, parts[1], parts[3], match["ts"], match["file"])
     if restore.extension not in SUPPORTED:
         raise InvalidRestoreKey(
             f"unsupported file type {restore.extension or '(none)'!r}: supported are {', '.join(sorted(SUPPORTED))}"
         )
     return restore
+
+
+def timestamp_problem(ts: str) -> str | None:
+    """None when ``ts`` is a timestamp a backup tool writes (see :data:`_ISO`); else what is wrong."""
+    if _EPOCH.match(ts):
+        return None
+    match = _ISO.match(ts)
+    if match is None:
+        return f"<ts> is not a timestamp (ISO 8601 such as 2026-11-23T10-00-00Z, or Unix seconds): {ts!r}"
+    try:
+        datetime(
+            int(match["y"]),
+            int(match["m"]),
+            int(match["d"]),
+            int(match["H"] or 0),
+            int(match["M"] or 0),
+            int(match["S"] or 0),
+        )
+    except ValueError as exc:
+        return f"<ts> is not a valid date or time ({exc}): {ts!r}"
+    return None

@@ -1,0 +1,158 @@
+"""Ingest restored files: the work of a ``restore_ingest`` run over a batch of pending objects.
+
+Each object is claimed (its row locked, so two runs never take the same file), read from the bucket, parsed
+(scanned pages through OCR, see :mod:`reindex_pipeline.ingest.parsing`) and stored as a document with its
+pages and chunks, or marked ``failed`` with one line that says why. One file's failure is that file's: the
+others go on. The documents ingested are then reindexed by one queue request per workspace (as few reindex
+runs as the run-size cap allows), as REINDEX_OPERATOR_USER_ID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+import psycopg
+
+from reindex_pipeline.db import documents as db
+from reindex_pipeline.db import queue, restores
+from reindex_pipeline.ingest.parsing import UnreadableFile, check_size, parse_document
+from reindex_pipeline.ingest.restore_keys import parse_restore_key
+
+
+@dataclass
+class IngestReport:
+    ingested: list[tuple[str, str]] = field(default_factory=list)  # (key, document id)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (key, why)
+    taken_elsewhere: int = 0  # claimed by another run, or handled already
+    requests: list[str] = field(default_factory=list)  # queue requests that reindex the new documents
+    ocr_pages: int = 0
+
+
+def ingest_objects(
+    connect: Callable[[], AbstractContextManager[psycopg.Connection]],
+    read: Callable[[str], bytes],
+    object_ids: list[int],
+    run_id: str,
+    log: Callable[[str], None] = lambda _: None,
+) -> IngestReport:
+    report = IngestReport()
+    new: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)  # (org, workspace) -> (object, doc)
+    with connect() as conn:
+        for object_id in object_ids:
+            outcome = _ingest_one(conn, read, object_id, run_id)
+            conn.commit()
+            if outcome is None:
+                report.taken_elsewhere += 1
+                continue
+            key, ok, detail, org_project, ocr_pages = outcome
+            if ok:
+                report.ingested.append((key, detail))
+                new[org_project].append((object_id, detail))
+                report.ocr_pages += ocr_pages
+                log(f"{key}: ingested as document {detail}" + (f" ({ocr_pages} pages by OCR)" if ocr_pages else ""))
+            else:
+                report.failed.append((key, detail))
+                log(f"{key}: failed: {detail}")
+        for (org_id, project_id), rows in new.items():
+            report.requests.append(_queue_reindex(conn, org_id, project_id, rows))
+            conn.commit()
+    return report
+
+
+def _ingest_one(
+    conn: psycopg.Connection, read: Callable[[str], bytes], object_id: int, run_id: str
+) -> tuple[str, bool, str, tuple[str, str], int] | None:
+    """(key, ingested?, document id or why, (org, workspace), OCR'd pages); None when not this run's."""
+    with conn.transaction():
+        pending = restores.claim(conn, object_id, run_id)
+        if pending is None:
+            return None
+        restore = parse_restore_key(pending.stored_key)  # checked by the sensor; the shape holds
+        where = (restore.org_id, restore.project_id)
+        try:
+            check_size(pending.size)
+            data = read(pending.stored_key)
+            parsed = parse_document(data, restore.extension)
+        except UnreadableFile as exc:
+            return _fail(conn, pending, restore, str(exc), where)
+        except OSError as exc:  # the bucket: gone, unreadable
+            return _fail(conn, pending, restore, f"could not read the file: {type(exc).__name__}: {exc}", where)
+        try:
+            with conn.transaction():
+                document_id, created = restores.reingest(
+                    conn,
+                    restore.project_id,
+                    restore.filename,
+                    pending.stored_key,
+                    data,
+                    restore.mime_type,
+                    parsed.pages,
+                )
+        except psycopg.Error as exc:
+            reason = f"could not store the document: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            return _fail(conn, pending, restore, reason, where)
+        restores.finish(
+            conn,
+            pending.id,
+            "ingested",
+            sha256=hashlib.sha256(data).hexdigest(),
+            document_id=document_id,
+            pages=len(parsed.pages),
+            ocr_pages=parsed.ocr_pages,
+        )
+        details = {
+            "stored_key": pending.stored_key,
+            "filename": restore.filename,
+            "document_id": document_id,
+            "created": created,
+            "pages": len(parsed.pages),
+            "ocr_pages": parsed.ocr_pages,
+            "run_id": run_id,
+        }
+        db.audit(conn, "backup.reingest", restore.org_id, restore.project_id, None, details)
+    return pending.stored_key, True, document_id, where, parsed.ocr_pages
+
+
+def _fail(conn, pending: restores.PendingObject, restore, reason: str, where: tuple[str, str]):
+    restores.finish(conn, pending.id, "failed", error=reason)
+    db.audit(
+        conn,
+        "backup.rejected",
+        restore.org_id,
+        restore.project_id,
+        None,
+        {"stored_key": pending.stored_key, "reason": reason},
+    )
+    return pending.stored_key, False, reason, where, 0
+
+
+def _queue_reindex(conn: psycopg.Connection, org_id: str, project_id: str, rows: list[tuple[int, str]]) -> str:
+    document_ids = list(dict.fromkeys(doc for _, doc in rows))  # a file restored twice in one batch: once
+    request_id = queue.insert_request(
+        conn,
+        org_id=org_id,
+        requested_by=None,
+        scope="restore",
+        workspace_id=project_id,
+        document_ids=document_ids,
+        source="restore",
+    )
+    restores.set_request(conn, [object_id for object_id, _ in rows], request_id)
+    db.audit(
+        conn,
+        "reindex.queued",
+        org_id,
+        project_id,
+        None,
+        {"request_id": request_id, "document_ids": document_ids[:100], "documents": len(document_ids)},
+    )
+    return request_id
+
+
+def batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
