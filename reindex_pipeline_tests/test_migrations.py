@@ -23,6 +23,7 @@ APP_TABLES = {
     "source_changes",
     "reindex_run_heartbeats",
     "reindex_run_progress",
+    "restore_folders",
 }
 
 

@@ -139,10 +139,32 @@ def test_a_restored_pdf_is_ingested_once_and_its_chunks_are_searchable(r: Restor
     assert kinds[:2] == ["backup.reingest", "reindex.queued"] and "reindex.completed" in kinds
 
     documents_before = r.documents()
-    assert r.tick(first.cursor).skip_reason.skip_message == "the bucket did not change"
+    assert r.tick(first.cursor).skip_reason.skip_message == "no new restored files"
     assert r.tick(None).skip_reason.skip_message == "no new restored files"  # a restarted daemon: no cursor
     assert r.documents() == documents_before and len(r.objects()) == 1
     assert r.q.tick() == []
+
+
+def test_a_tick_lists_only_the_folders_that_changed_and_a_full_listing_sees_the_rest(r: Restores) -> None:
+    from reindex_pipeline.ingest.bucket_listing import list_bucket
+
+    r.put(key("a.md"), b"# Receipt\nTotal 1.00 EUR")
+    first = r.tick()
+    fs, root = r.bucket.filesystem()
+    with psycopg.connect(r.q.url) as conn:
+        from reindex_pipeline.db import restores
+
+        known = restores.folder_times(conn)
+    assert list(known) == [key("a.md").rsplit("/", 1)[0]]
+    assert list_bucket(fs, root, known).objects == []  # nothing changed: no folder listed, no object compared
+    r.put(key("b.md", workspace="Receipts"), b"# Receipt\nTotal 2.00 EUR")
+    r.put("org/stray.pdf", b"%PDF-")  # not in a restores folder: only a full listing sees it
+    changed = list_bucket(fs, root, known)
+    assert [k for k, _, _ in changed.objects] == [key("b.md", workspace="Receipts")] and not changed.full
+    r.tick(first.cursor)
+    assert {k: s for k, s, _, _ in r.objects()} == {key("a.md"): "ingested", key("b.md", "Receipts"): "ingested"}
+    r.tick(None)  # a full listing (the first tick after a start, and every FULL_LISTING_S)
+    assert {k: s for k, s, _, _ in r.objects()}["org/stray.pdf"] == "rejected"
 
 
 def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restores) -> None:

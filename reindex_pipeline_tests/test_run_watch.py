@@ -69,7 +69,7 @@ def test_a_silent_run_is_failed_retried_and_its_documents_taken_over_at_once(q: 
 
     q.follow()
     row = q.row(rid)
-    assert row["status"] == "pending" and "failed before reindexing" in row["last_error"]
+    assert row["status"] == "pending" and "ended without reporting their documents" in row["last_error"]
     q.make_due(rid)
     [retry] = q.tick()
     result = q.execute(retry)

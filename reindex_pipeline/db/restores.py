@@ -129,6 +129,21 @@ def recent(conn: psycopg.Connection, limit: int, status: str | None = None) -> l
         ).fetchall()
 
 
+def folder_times(conn: psycopg.Connection) -> dict[str, int]:
+    """A local bucket's restores folders and their modification time (ns) when last listed."""
+    return dict(conn.execute("SELECT folder, mtime_ns FROM restore_folders").fetchall())
+
+
+def save_folder_times(conn: psycopg.Connection, folders: dict[str, int]) -> None:
+    if not folders:
+        return
+    conn.execute(
+        "INSERT INTO restore_folders (folder, mtime_ns) SELECT * FROM unnest(%s::text[], %s::bigint[]) "
+        "ON CONFLICT (folder) DO UPDATE SET mtime_ns = EXCLUDED.mtime_ns, listed_at = now()",
+        (list(folders), list(folders.values())),
+    )
+
+
 def tenant_problem(conn: psycopg.Connection, org_id: str, project_id: str) -> str | None:
     """None when the project is a workspace of that organisation; otherwise why not."""
     row = conn.execute("SELECT org_id::text FROM workspaces WHERE id::text = %s", (project_id,)).fetchone()

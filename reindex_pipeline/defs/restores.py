@@ -12,12 +12,14 @@ REINDEX_OPERATOR_USER_ID (a restore re-ingests with admin rights).
 
 import hashlib
 import json
+import time
 
 import dagster as dg
 from pydantic import Field
 
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import restores
+from reindex_pipeline.ingest.bucket_listing import FULL_LISTING_S, list_bucket
 from reindex_pipeline.ingest.parsing import UnreadableFile, check_size
 from reindex_pipeline.ingest.restore_keys import InvalidRestoreKey, parse_restore_key
 from reindex_pipeline.ingest.restores import batches, ingest_objects
@@ -31,29 +33,6 @@ MAX_NEW_PER_TICK = 5000
 #: Seconds after which pending objects whose run has not taken them are launched again (its run never came
 #: or died before reaching them).
 RELAUNCH_AFTER_S = 900
-
-
-def fingerprint(info: dict) -> str:
-    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
-    if etag:
-        return f"etag:{str(etag).strip(chr(34))}"
-    changed = info.get("mtime") or info.get("LastModified") or info.get("updated") or info.get("created")
-    return f"size:{info.get('size')}:mtime:{changed}"
-
-
-def list_objects(bucket: Bucket) -> list[tuple[str, str, int | None]]:
-    """(key relative to the bucket root, fingerprint, size) of every object, sorted by key."""
-    fs, root = bucket.filesystem()
-    if not fs.exists(root):
-        return []
-    found = fs.find(root, detail=True)
-    out = []
-    for path, info in found.items():
-        if info.get("type") == "directory":
-            continue
-        key = path[len(root) :].lstrip("/") if path.startswith(root) else path
-        out.append((key, fingerprint(info), info.get("size")))
-    return sorted(out)
 
 
 class RestoreIngestConfig(dg.Config):
@@ -102,20 +81,24 @@ def restore_ingest() -> None:
     description="Records files restored into the bucket, each exactly once, and launches runs that ingest them.",
 )
 def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase, bucket: Bucket) -> dg.SensorResult:
-    objects = list_objects(bucket)
-    listing = hashlib.sha256(json.dumps(objects).encode()).hexdigest()
-    recorded = 0
-    more = False
+    state = json.loads(context.cursor) if context.cursor and context.cursor.startswith("{") else {}
+    full = time.time() - state.get("full_at", 0) > FULL_LISTING_S
+    fs, root = bucket.filesystem()
+    recorded, more = 0, False
     with app_db.connect() as conn:
-        if context.cursor != listing:
-            done = restores.seen(conn, [(k, f) for k, f, _ in objects])
-            todo = [o for o in objects if (o[0], o[1]) not in done]
+        listing = list_bucket(fs, root, None if full else restores.folder_times(conn))
+        digest = hashlib.sha256(json.dumps(listing.objects).encode()).hexdigest() if listing.full else None
+        if digest is None or digest != state.get("listing"):  # an unchanged full listing is not compared again
+            done = restores.seen(conn, [(k, f) for k, f, _ in listing.objects])
+            todo = [o for o in listing.objects if (o[0], o[1]) not in done]
             more = len(todo) > MAX_NEW_PER_TICK
             for key, fp, size in todo[:MAX_NEW_PER_TICK]:
                 outcome = _record(conn, key, fp, size)
                 if outcome:
                     context.log.info(f"{key}: {outcome}")
                 recorded += 1
+            if not more:
+                restores.save_folder_times(conn, listing.folders)
             conn.commit()
         pending = restores.to_launch(conn, MAX_NEW_PER_TICK, RELAUNCH_AFTER_S)
         run_requests = []
@@ -130,10 +113,12 @@ def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatab
             )
             restores.mark_launched(conn, ids)
         conn.commit()
+    if listing.full and not more:
+        state = {"full_at": time.time(), "listing": digest}
+    cursor = json.dumps(state)
     if not recorded and not run_requests:
-        reason = "the bucket did not change" if context.cursor == listing else "no new restored files"
-        return dg.SensorResult(cursor=listing, skip_reason=reason)
-    return dg.SensorResult(run_requests=run_requests, cursor=None if more else listing)
+        return dg.SensorResult(cursor=cursor, skip_reason="no new restored files")
+    return dg.SensorResult(run_requests=run_requests, cursor=cursor)
 
 
 def _launches(batch: list[restores.PendingObject]) -> str:

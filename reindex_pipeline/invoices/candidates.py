@@ -668,12 +668,18 @@ def currency_candidates(page: Page, organisations: list[str] = ()) -> list[Candi
             "only_ambiguous": float(code in ambiguous_only),
             "dollar_default": float(code == DOLLAR_DEFAULT and code in ambiguous_only),
             "country": _log_count(national[code]),
-            "country_top": float(bool(national) and code == national.most_common(1)[0][0]),
+            "country_top": float(bool(national) and code == _most(national)),
             "foreign": float(bool(national) and not national[code]),  # the page's countries pay in others
-            "most_named": float(code == (unique or votes).most_common(1)[0][0]) if (unique or votes) else 0.0,
+            "most_named": float(code == _most(unique or votes)) if (unique or votes) else 0.0,
         }
         out.append(Candidate("currency", code, features))
     return out
+
+
+def _most(counts: Counter[str]) -> str:
+    """The most counted; of a tie, the first code in order (a Counter's own tie order follows how it was
+    filled, here from sets of codes, which differs from one process to the next)."""
+    return max(sorted(counts), key=lambda code: counts[code])
 
 
 # --- parties -------------------------------------------------------------------------------------------

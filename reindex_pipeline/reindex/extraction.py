@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 RULES_EXTRACTOR = "rules"
 #: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
-RANKER_VERSION = "ranker-3e3888a720"
+RANKER_VERSION = "ranker-3486afff7b"
 #: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
 #: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
 #: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read

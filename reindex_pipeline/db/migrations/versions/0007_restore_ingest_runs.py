@@ -4,7 +4,7 @@ The restores sensor records each new object as ``pending`` (exactly once per key
 and launches ``restore_ingest`` runs over batches of them; the run parses (and OCRs) each file, stores the
 document and marks the object ``ingested`` or ``failed``. ``launched_at`` lets the sensor launch again a
 batch whose run never came; ``run_id`` names the run that handled the object; ``pages`` and ``ocr_pages``
-say what it found.
+say what it found. ``restore_folders`` holds a local bucket's folders as last listed.
 
 Revision ID: 0007
 Revises: 0006
@@ -32,9 +32,18 @@ def upgrade() -> None:
         "ix_restore_objects_pending", "restore_objects", ["id"], postgresql_where=sa.text("status = 'pending'")
     )
     op.create_index("ix_restore_objects_processed", "restore_objects", ["processed_at"])
+    # A local bucket's restores folders and their modification time when last listed: a tick lists only the
+    # folders whose time changed (reindex_pipeline/ingest/bucket_listing.py).
+    op.create_table(
+        "restore_folders",
+        sa.Column("folder", sa.Text, primary_key=True),
+        sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+        sa.Column("listed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("restore_folders")
     op.drop_index("ix_restore_objects_processed", "restore_objects")
     op.drop_index("ix_restore_objects_pending", "restore_objects")
     op.execute(
