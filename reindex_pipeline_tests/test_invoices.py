@@ -436,3 +436,59 @@ def test_candidate_features_are_the_same_in_every_process() -> None:
         for seed in (1, 2, 3, 4, 5)
     }
     assert len(outputs) == 1
+
+
+ZUGFERD_1 = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rsm:CrossIndustryDocument xmlns:rsm="urn:ferd:CrossIndustryDocument:invoice:1p0"
+    xmlns:ram="urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12"
+    xmlns:udt="urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15">
+  <rsm:HeaderExchangedDocument><ram:ID>471102</ram:ID><ram:TypeCode>380</ram:TypeCode>
+    <ram:IssueDateTime><udt:DateTimeString format="102">20130305</udt:DateTimeString></ram:IssueDateTime>
+  </rsm:HeaderExchangedDocument>
+  <rsm:SpecifiedSupplyChainTradeTransaction>
+    <ram:ApplicableSupplyChainTradeAgreement>
+      <ram:SellerTradeParty><ram:Name>Lieferant GmbH</ram:Name></ram:SellerTradeParty>
+      <ram:BuyerTradeParty><ram:Name>Kunden AG Mitte</ram:Name></ram:BuyerTradeParty>
+    </ram:ApplicableSupplyChainTradeAgreement>
+    <ram:ApplicableSupplyChainTradeSettlement>
+      <ram:InvoiceCurrencyCode>EUR</ram:InvoiceCurrencyCode>
+      <ram:SpecifiedTradeSettlementMonetarySummation>
+        <ram:TaxBasisTotalAmount currencyID="EUR">198.00</ram:TaxBasisTotalAmount>
+        <ram:TaxTotalAmount currencyID="EUR">37.62</ram:TaxTotalAmount>
+        <ram:GrandTotalAmount currencyID="EUR">235.62</ram:GrandTotalAmount>
+      </ram:SpecifiedTradeSettlementMonetarySummation>
+    </ram:ApplicableSupplyChainTradeSettlement>
+  </rsm:SpecifiedSupplyChainTradeTransaction>
+</rsm:CrossIndustryDocument>"""
+
+
+def test_e_invoice_xml_in_its_three_syntaxes_and_what_is_not_one() -> None:
+    from reindex_pipeline.invoices.einvoice import InvalidEInvoice, read_einvoice, with_page_fields
+
+    data = Path(__file__).with_name("data")
+    cii = read_einvoice((data / "factur-x-en16931.xml").read_bytes())
+    ubl = read_einvoice((data / "xrechnung-ubl.xml").read_bytes())
+    old = read_einvoice(ZUGFERD_1)
+    assert (cii.syntax, ubl.syntax, old.syntax) == ("CII", "UBL", "ZUGFeRD-1")
+    assert (old.extraction.invoice_number, old.extraction.invoice_date, old.extraction.total) == (
+        "471102",
+        "2013-03-05",
+        "235.62",
+    )
+    assert (old.extraction.vendor_name, old.extraction.tax, old.extraction.confidence("total")) == (
+        "Lieferant GmbH",
+        "37.62",
+        1.0,
+    )
+    # what the XML lacks comes from the page, at the page's confidence
+    page = extract_rules(["RECHNUNG 471102\nLieferant GmbH\nFällig am 19.03.2013\nGesamt 235,62 EUR"])
+    merged = with_page_fields(old.extraction, page)
+    assert merged.total == "235.62" and merged.confidence("total") == 1.0
+    assert merged.due_date == page.due_date and merged.confidence("due_date") == page.confidence("due_date")
+    for xml, why in (
+        (b"<a><b></a>", "not well-formed XML"),
+        (b"<Invoice/>", "not an e-invoice: the root element is 'Invoice' in 'no namespace'"),
+        (b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>', "not an e-invoice"),  # no entity read
+    ):
+        with pytest.raises(InvalidEInvoice, match=why):
+            read_einvoice(xml)

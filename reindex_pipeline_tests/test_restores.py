@@ -323,3 +323,69 @@ def test_a_scan_and_a_photo_are_read_by_ocr_and_indexed_with_their_fields(r: Res
     for name, (_, _, document_id, _) in outcome.items():
         fields = _fields(r.q.url, document_id)
         assert fields.get("invoice_number") == "INV-2026-777" and fields.get("total") == "960.00", (name, fields)
+
+
+DATA = Path(__file__).with_name("data")
+
+
+def test_e_invoices_take_their_fields_from_their_xml_and_a_bad_one_fails_alone(r: Restores) -> None:
+    """A Factur-X PDF (the XML inside the PDF) and an XRechnung file (the XML alone) restored through the
+    bucket: indexed with every field the XML holds, at confidence 1; the visible text is what is chunked."""
+    import facturx
+
+    visible = make_pdf(["FACTURE FX-2026-0042\nVerrerie Lumiere SARL\nVerre souffle 3 x 40.00\nTotal TTC 144.00 EUR"])
+    factur_x = facturx.generate_from_binary(visible, (DATA / "factur-x-en16931.xml").read_bytes(), check_xsd=False)
+    r.put(key("facture-fx-2026-0042.pdf"), factur_x)
+    r.put(key("xrechnung-1187.xml"), (DATA / "xrechnung-ubl.xml").read_bytes())
+    r.put(key("broken.xml"), b"<Invoice><ID>1</Invoice>")
+    r.put(key("not-an-invoice.xml"), b"<?xml version='1.0'?><catalog><book/></catalog>")
+    r.tick()
+    outcome = {k.rsplit("__", 1)[1]: (status, error, doc) for k, status, error, doc in r.objects()}
+    status, error, _ = outcome["broken.xml"]  # one line that says what is wrong, and where
+    assert (
+        status == "failed"
+        and error == "not well-formed XML: Opening and ending tag mismatch: ID line 1 and Invoice, line 1, column 25"
+    )
+    assert (
+        outcome["not-an-invoice.xml"][0] == "failed"
+        and "not an e-invoice: the root element is 'catalog'" in outcome["not-an-invoice.xml"][1]
+    )
+    [run] = r.q.tick()
+    assert r.q.execute(run).success
+    with psycopg.connect(r.q.url) as conn:
+
+        def stored(name: str) -> dict[str, tuple[str, float]]:
+            rows = conn.execute(
+                "SELECT field_name, field_value, confidence FROM documents_data WHERE document_id = %s",
+                (outcome[name][2],),
+            ).fetchall()
+            return {f: (v, c) for f, v, c in rows}
+
+        pdf, xml = stored("facture-fx-2026-0042.pdf"), stored("xrechnung-1187.xml")
+        items = conn.execute(
+            "SELECT field_data FROM documents_data_line_items WHERE document_id = %s",
+            (outcome["xrechnung-1187.xml"][2],),
+        ).fetchall()
+        [chunk] = conn.execute(
+            "SELECT chunk_content FROM chunks WHERE document_id = %s", (outcome["xrechnung-1187.xml"][2],)
+        ).fetchall()
+    assert {f: v for f, (v, _) in pdf.items() if f != "language"} == {
+        "document_type": "invoice",
+        "invoice_number": "FX-2026-0042",
+        "invoice_date": "2026-11-15",
+        "due_date": "2026-12-15",
+        "currency": "EUR",
+        "vendor_name": "Verrerie Lumière SARL",  # the XML's spelling, not the page's "Lumiere"
+        "customer_name": "Coho Winery",
+        "subtotal": "120.00",
+        "tax": "24.00",
+        "total": "144.00",
+    }
+    assert all(c == 1.0 for f, (_, c) in pdf.items() if f != "language")
+    assert (xml["vendor_name"][0], xml["total"][0], xml["invoice_number"][0]) == (
+        "Holzbau Brandt GmbH",
+        "595.00",
+        "RE-2026-1187",
+    )
+    assert [i[0]["description"] for i in items] == ["Zimmererarbeiten Dachstuhl"]
+    assert "Holzbau Brandt GmbH" in chunk[0] and "595.00 EUR" in chunk[0]  # a readable page, searchable

@@ -148,6 +148,14 @@ def load_pages_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[str
     return out
 
 
+def load_einvoices_of(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, bytes]:
+    """The e-invoice XML of those documents that have one (one query for many documents)."""
+    rows = conn.execute(
+        "SELECT document_id::text, xml FROM document_einvoices WHERE document_id = ANY(%s::uuid[])", (document_ids,)
+    ).fetchall()
+    return {doc_id: xml.encode("utf-8") for doc_id, xml in rows}
+
+
 def text_sizes(conn: psycopg.Connection, document_ids: list[str]) -> tuple[int, int, int]:
     """(characters of the pages, chunks, characters of the chunks) of these documents, summed in the database."""
     pages = conn.execute(
@@ -300,13 +308,16 @@ def log_status(
 
 # -- index state: what produced each derived index (fingerprints), where the live vectors are -------------
 def source_hashes(conn: psycopg.Connection, document_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Per document: sha256 of its pages and of its chunks (computed in the database: no text is sent)
-    and the fingerprints recorded when each phase last succeeded. One query for many documents."""
+    """Per document: sha256 of its pages (and of its e-invoice XML, when it has one) and of its chunks (computed
+    in the database: no text is sent) and the fingerprints recorded when each phase last succeeded. One query
+    for many documents."""
     rows = conn.execute(
         """
         SELECT d.id::text,
                (SELECT encode(sha256(convert_to(coalesce(string_agg(p.markdown, E'\\x1e' ORDER BY p.page_number),
-                                                         ''), 'UTF8')), 'hex')
+                                                         '')
+                                                || coalesce((SELECT E'\\x1d' || e.xml_sha256 FROM document_einvoices e
+                                                              WHERE e.document_id = d.id), ''), 'UTF8')), 'hex')
                   FROM pages p WHERE p.document_id = d.id),
                (SELECT encode(sha256(convert_to(coalesce(string_agg(c.chunk_index || E'\\x1f' || c.chunk_content,
                                                                     E'\\x1e' ORDER BY c.chunk_index), ''),

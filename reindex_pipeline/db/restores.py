@@ -155,13 +155,20 @@ def tenant_problem(conn: psycopg.Connection, org_id: str, project_id: str) -> st
 
 
 def reingest(
-    conn: psycopg.Connection, workspace_id: str, filename: str, key: str, data: bytes, mime_type: str, pages: list[str]
+    conn: psycopg.Connection,
+    workspace_id: str,
+    filename: str,
+    key: str,
+    data: bytes,
+    mime_type: str,
+    pages: list[str],
+    einvoice: tuple[str, bytes] | None = None,
 ) -> tuple[str, bool]:
     """Create or update the document for a restored file with fresh pages and chunks. (document id, created?)
 
     Rules: the document is the live one with the same filename in the workspace (it keeps its owner); a new
     document is owned by the workspace's creator (unowned if none). Pages and chunks are replaced: a restore
-    is new OCR output, unlike a reindex, which never touches them.
+    is new OCR output, unlike a reindex, which never touches them. An e-invoice's XML is kept beside them.
     """
     sha = hashlib.sha256(data).hexdigest()
     row = conn.execute(
@@ -187,6 +194,13 @@ def reingest(
         )
         conn.execute("DELETE FROM pages WHERE document_id = %s", (row[0],))  # chunks go with them (cascade)
     document_id = row[0]
+    conn.execute("DELETE FROM document_einvoices WHERE document_id = %s", (document_id,))
+    if einvoice is not None:
+        syntax, xml = einvoice
+        conn.execute(
+            "INSERT INTO document_einvoices (document_id, syntax, xml, xml_sha256) VALUES (%s, %s, %s, %s)",
+            (document_id, syntax, xml.decode("utf-8", errors="replace"), hashlib.sha256(xml).hexdigest()),
+        )
     with conn.cursor() as cur:
         page_ids = {}
         for number, markdown in enumerate(pages, start=1):

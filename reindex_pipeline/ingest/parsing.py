@@ -47,6 +47,8 @@ def check_size(size: int | None) -> None:
 class ParsedDocument:
     pages: list[str]
     ocr_pages: int = 0  # pages whose text came from OCR (a scan's, a photo's)
+    einvoice_xml: bytes | None = None  # an e-invoice's XML: a Factur-X / ZUGFeRD PDF's attachment, or the file
+    einvoice_syntax: str | None = None
 
 
 def parse_pages(data: bytes, extension: str) -> list[str]:
@@ -65,7 +67,41 @@ def parse_document(data: bytes, extension: str) -> ParsedDocument:
         return ParsedDocument(_text_pages(data))
     if extension in IMAGES:
         return ParsedDocument([_ocr(lambda: ocr.ocr_image_bytes(data), "the image")], ocr_pages=1)
+    if extension == ".xml":
+        return _xml_invoice(data)
     raise UnreadableFile(f"unsupported file type {extension!r}")
+
+
+def _xml_invoice(data: bytes) -> ParsedDocument:
+    """A standalone e-invoice (XRechnung, UBL, CII): its fields from the XML; its page a readable rendering."""
+    from reindex_pipeline.invoices.einvoice import InvalidEInvoice, read_einvoice, render
+
+    try:
+        invoice = read_einvoice(data)
+    except InvalidEInvoice as exc:
+        raise UnreadableFile(str(exc)) from None
+    return ParsedDocument(
+        [render(invoice.extraction, invoice.syntax)], einvoice_xml=data, einvoice_syntax=invoice.syntax
+    )
+
+
+def _attached_invoice(data: bytes) -> tuple[bytes, str] | None:
+    """A Factur-X / ZUGFeRD / XRechnung PDF's embedded invoice XML (``factur-x``'s reader), if it is one the
+    e-invoice reader knows; a PDF without one, or with one it cannot read, is read by its pages alone."""
+    from facturx import get_xml_from_pdf
+
+    from reindex_pipeline.invoices.einvoice import InvalidEInvoice, read_einvoice
+
+    try:
+        _, xml = get_xml_from_pdf(data, check_xsd=False)
+    except Exception:  # factur-x raises on PDFs it cannot open; pdfplumber read the pages already
+        return None
+    if not xml:
+        return None
+    try:
+        return xml, read_einvoice(xml).syntax
+    except InvalidEInvoice:
+        return None
 
 
 def _pdf_pages(data: bytes) -> ParsedDocument:
@@ -89,7 +125,13 @@ def _pdf_pages(data: bytes) -> ParsedDocument:
         pages[i] = _ocr(lambda i=i: ocr.ocr_image(ocr.render_pdf_page(data, i)), f"page {i + 1}")
     if not any(pages):
         raise UnreadableFile("no text found: the PDF has no text layer and OCR read nothing on its pages")
-    return ParsedDocument([p for p in pages if p], ocr_pages=len(scanned))
+    attached = _attached_invoice(data)
+    return ParsedDocument(
+        [p for p in pages if p],
+        ocr_pages=len(scanned),
+        einvoice_xml=attached[0] if attached else None,
+        einvoice_syntax=attached[1] if attached else None,
+    )
 
 
 def _ocr(read, what: str) -> str:

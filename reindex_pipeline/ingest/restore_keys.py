@@ -23,6 +23,7 @@ SUPPORTED = {
     ".tif": "image/tiff",
     ".tiff": "image/tiff",
     ".webp": "image/webp",
+    ".xml": "application/xml",  # an e-invoice: XRechnung, UBL or CII
 }
 _ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
 _NAME = re.compile(r"^(?P<ts>[^_/]+)__(?P<file>[^/]+)$")

@@ -91,6 +91,7 @@ def _ingest_one(
                     data,
                     restore.mime_type,
                     parsed.pages,
+                    (parsed.einvoice_syntax, parsed.einvoice_xml) if parsed.einvoice_xml else None,
                 )
         except psycopg.Error as exc:
             reason = f"could not store the document: {type(exc).__name__}: {str(exc).splitlines()[0]}"
@@ -111,6 +112,7 @@ def _ingest_one(
             "created": created,
             "pages": len(parsed.pages),
             "ocr_pages": parsed.ocr_pages,
+            "einvoice": parsed.einvoice_syntax,
             "run_id": run_id,
         }
         db.audit(conn, "backup.reingest", restore.org_id, restore.project_id, None, details)

@@ -139,9 +139,21 @@ class Extractor(dg.ConfigurableResource):
         assert answer.extraction is not None
         return answer.extraction
 
-    def answer(self, pages: list[str], fields: bool = True, graph: bool = False) -> ModelAnswer:
+    def answer(
+        self, pages: list[str], fields: bool = True, graph: bool = False, einvoice: bytes | None = None
+    ) -> ModelAnswer:
         """The document's fields and/or graph entities. Offline: the rules' fields (no graph; it is built from
-        the fields). With OpenAI: one call for both (``one_call``), or one each. Raises ExtractionFailed."""
+        the fields). With OpenAI: one call for both (``one_call``), or one each. An e-invoice's XML
+        (``einvoice``) gives the fields it holds at confidence 1, over what the page gave. Raises
+        ExtractionFailed."""
+        answer = self._answer(pages, fields, graph)
+        if einvoice is not None and answer.extraction is not None:
+            from reindex_pipeline.invoices.einvoice import read_einvoice, with_page_fields
+
+            answer.extraction = with_page_fields(read_einvoice(einvoice).extraction, answer.extraction)
+        return answer
+
+    def _answer(self, pages: list[str], fields: bool, graph: bool) -> ModelAnswer:
         if not self.openai_api_key:
             return ModelAnswer(extraction=extract_rules(pages))
         answer = ModelAnswer()

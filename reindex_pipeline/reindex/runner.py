@@ -128,6 +128,7 @@ class _Work:
     phases: list[str]
     fingerprints: dict[str, str]
     pages: list[str] = field(default_factory=list)
+    einvoice: bytes | None = None  # the e-invoice XML preserved beside the pages, if any
     chunks: list[ChunkText] = field(default_factory=list)
     vectors: list[list[float]] | None = None
     embed_error: str | None = None
@@ -223,9 +224,11 @@ class ReindexRunner:
             if not plans:
                 return _Batch(plans)
             pages = db.load_pages_of(conn, list(plans))
+            einvoices = db.load_einvoices_of(conn, list(plans))
             chunks = db.load_chunks_of(conn, list(plans))
         for doc_id, work in plans.items():
             work.pages = pages.get(doc_id, [])
+            work.einvoice = einvoices.get(doc_id)
             work.chunks = [ChunkText(i, text, content_hash(text)) for i, text in chunks.get(doc_id, [])]
         batch = _Batch(plans)
         to_embed = [w for w in plans.values() if VECTORS in w.phases]
@@ -237,7 +240,7 @@ class ReindexRunner:
             for work in plans.values():
                 fields, graph = EXTRACTION in work.phases, GRAPH in work.phases
                 if fields or graph:
-                    work.answer = pool.submit(self.stores.extractor.answer, work.pages, fields, graph)
+                    work.answer = pool.submit(self.stores.extractor.answer, work.pages, fields, graph, work.einvoice)
         return batch
 
     def _write(self, batch: _Batch) -> Iterator[DocumentOutcome]:
@@ -369,7 +372,7 @@ class ReindexRunner:
         """The model's answer for the document: the one sent ahead, or asked now (offline rules)."""
         if work.answer is not None:
             return work.answer.result()
-        return self.stores.extractor.answer(work.pages, EXTRACTION in work.phases, GRAPH in work.phases)
+        return self.stores.extractor.answer(work.pages, EXTRACTION in work.phases, GRAPH in work.phases, work.einvoice)
 
     def _state(self, work: _Work, vector_pass: VectorPass | None, pass_id: str) -> dict[str, Any]:
         state: dict[str, Any] = {}

@@ -4,7 +4,8 @@ The restores sensor records each new object as ``pending`` (exactly once per key
 and launches ``restore_ingest`` runs over batches of them; the run parses (and OCRs) each file, stores the
 document and marks the object ``ingested`` or ``failed``. ``launched_at`` lets the sensor launch again a
 batch whose run never came; ``run_id`` names the run that handled the object; ``pages`` and ``ocr_pages``
-say what it found. ``restore_folders`` holds a local bucket's folders as last listed.
+say what it found. ``restore_folders`` holds a local bucket's folders as last listed; ``document_einvoices``
+an e-invoice's XML beside its document's pages.
 
 Revision ID: 0007
 Revises: 0006
@@ -12,6 +13,7 @@ Revises: 0006
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import UUID
 
 revision = "0007"
 down_revision = "0006"
@@ -41,8 +43,22 @@ def upgrade() -> None:
         sa.Column("listed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
 
+    # An e-invoice's XML (a Factur-X / ZUGFeRD PDF's attachment, or a restored XRechnung / UBL file): preserved
+    # beside the pages, so a reindex reads its fields without the original file.
+    op.create_table(
+        "document_einvoices",
+        sa.Column(
+            "document_id", UUID(as_uuid=True), sa.ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column("syntax", sa.Text, nullable=False),
+        sa.Column("xml", sa.Text, nullable=False),
+        sa.Column("xml_sha256", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("document_einvoices")
     op.drop_table("restore_folders")
     op.drop_index("ix_restore_objects_processed", "restore_objects")
     op.drop_index("ix_restore_objects_pending", "restore_objects")
