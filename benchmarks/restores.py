@@ -142,8 +142,15 @@ def handled_ticks(url: str, bucket: Path, handled: int, targets: list[tuple[str,
     resources = {"app_db": AppDatabase(url=url), "bucket": Bucket(url=bucket.as_uri())}
     cursor = None
     with dg.instance_for_test() as instance:
-        labels = ("first tick (no cursor: a restarted daemon; a full listing)", "tick with nothing new", "again")
+        labels = (
+            "first tick (no cursor: a restarted daemon; a full listing compared with the database)",
+            "tick with nothing new (the changed folders only: none)",
+            "again",
+            "the full listing every 10 min, nothing new (its digest unchanged: not compared again)",
+        )
         for label in labels:
+            if label.startswith("the full listing"):
+                cursor = json.dumps({**json.loads(cursor), "full_at": 0})
             context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
             started = time.perf_counter()
             result = restores_bucket_sensor(context)

@@ -170,7 +170,7 @@ def choose_threshold(scored: list[Scored], precision: float = PRECISION) -> floa
     return chosen
 
 
-def _folds(samples: list[Sample], k: int) -> list[list[int]]:
+def folds(samples: list[Sample], k: int) -> list[list[int]]:
     from sklearn.model_selection import GroupKFold
 
     groups = [s.group for s in samples]
@@ -189,7 +189,7 @@ def out_of_fold(
     """Every document scored by a model learned without its group; when ``nested``, the model's penalty and
     threshold too are chosen without it (:func:`choose`, on the training folds alone)."""
     result: dict[int, Scored] = {}
-    for test in _folds(samples, k):
+    for test in folds(samples, k):
         held = set(test)
         train = [i for i in range(len(samples)) if i not in held]
         train_samples, train_reads = [samples[i] for i in train], [reads[i] for i in train]
