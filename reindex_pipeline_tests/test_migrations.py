@@ -24,6 +24,7 @@ APP_TABLES = {
     "reindex_run_heartbeats",
     "reindex_run_progress",
     "restore_folders",
+    "document_einvoices",
 }
 
 
