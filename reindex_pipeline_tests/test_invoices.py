@@ -485,6 +485,8 @@ def test_e_invoice_xml_in_its_three_syntaxes_and_what_is_not_one() -> None:
     merged = with_page_fields(old.extraction, page)
     assert merged.total == "235.62" and merged.confidence("total") == 1.0
     assert merged.due_date == page.due_date and merged.confidence("due_date") == page.confidence("due_date")
+    odd = (data / "xrechnung-ubl.xml").read_bytes().replace(b'unitCode="HUR">10<', b'unitCode="HUR">ten<')
+    assert read_einvoice(odd).extraction.line_items[0].quantity is None  # a value it cannot read: none, not a crash
     for xml, why in (
         (b"<a><b></a>", "not well-formed XML"),
         (b"<Invoice/>", "not an e-invoice: the root element is 'Invoice' in 'no namespace'"),

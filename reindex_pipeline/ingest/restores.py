@@ -81,6 +81,9 @@ def _ingest_one(
             return _fail(conn, pending, restore, str(exc), where)
         except OSError as exc:  # the bucket: gone, unreadable
             return _fail(conn, pending, restore, f"could not read the file: {type(exc).__name__}: {exc}", where)
+        except Exception as exc:  # a parser's own failure on this file: this file fails, the batch goes on
+            reason = f"could not parse the file: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return _fail(conn, pending, restore, reason, where)
         try:
             with conn.transaction():
                 document_id, created = restores.reingest(

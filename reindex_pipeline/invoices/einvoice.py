@@ -83,6 +83,13 @@ def _amount(value: str | None) -> str | None:
         return None
 
 
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
 def _date(value: str | None) -> str | None:
     """Format 102 (``20240131``) or ISO (``2024-01-31``) -> ISO."""
     if not value:
@@ -102,20 +109,14 @@ def _cii(root, ns: dict[str, str], header: str, settlement_name: str) -> Extract
         if ns is CII
         else f"{settlement}/ram:SpecifiedTradeSettlementMonetarySummation"
     )
-    type_code = _text(root, f"{document}/ram:TypeCode", ns)
-    items = []
-    line_path = "//ram:IncludedSupplyChainTradeLineItem"
-    for number, line in enumerate(root.xpath(line_path, namespaces=ns), start=1):
-        quantity = _text(line, ".//ram:BilledQuantity", ns)
-        items.append(
-            LineItem(
-                line=number,
-                description=_text(line, ".//ram:SpecifiedTradeProduct/ram:Name", ns) or "",
-                quantity=float(quantity) if quantity else None,
-                unit_price=_amount(_text(line, ".//ram:NetPriceProductTradePrice/ram:ChargeAmount", ns)),
-                amount=_amount(_text(line, ".//ram:LineTotalAmount", ns)),
-            )
-        )
+    items = _items(
+        root.xpath("//ram:IncludedSupplyChainTradeLineItem", namespaces=ns),
+        ns,
+        description=".//ram:SpecifiedTradeProduct/ram:Name",
+        quantity=".//ram:BilledQuantity",
+        unit_price=".//ram:NetPriceProductTradePrice/ram:ChargeAmount",
+        amount=".//ram:LineTotalAmount",
+    )
     return _extraction(
         invoice_number=_text(root, f"{document}/ram:ID", ns),
         invoice_date=_date(_text(root, f"{document}/ram:IssueDateTime/udt:DateTimeString", ns)),
@@ -129,26 +130,19 @@ def _cii(root, ns: dict[str, str], header: str, settlement_name: str) -> Extract
         tax=_amount(_text(root, f"{summation}/ram:TaxTotalAmount", ns)),
         total=_amount(_text(root, f"{summation}/ram:GrandTotalAmount", ns)),
         line_items=items,
-        credit_note=type_code == "381",
     )
 
 
 def _ubl(root) -> Extraction:
     ns = UBL
-    credit = root.tag.endswith("}CreditNote")
-    lines = root.xpath("cac:InvoiceLine | cac:CreditNoteLine", namespaces=ns)
-    items = []
-    for number, line in enumerate(lines, start=1):
-        quantity = _text(line, "cbc:InvoicedQuantity | cbc:CreditedQuantity", ns)
-        items.append(
-            LineItem(
-                line=number,
-                description=_text(line, "cac:Item/cbc:Name", ns) or "",
-                quantity=float(quantity) if quantity else None,
-                unit_price=_amount(_text(line, "cac:Price/cbc:PriceAmount", ns)),
-                amount=_amount(_text(line, "cbc:LineExtensionAmount", ns)),
-            )
-        )
+    items = _items(
+        root.xpath("cac:InvoiceLine | cac:CreditNoteLine", namespaces=ns),
+        ns,
+        description="cac:Item/cbc:Name",
+        quantity="cbc:InvoicedQuantity | cbc:CreditedQuantity",
+        unit_price="cac:Price/cbc:PriceAmount",
+        amount="cbc:LineExtensionAmount",
+    )
     party = "cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"
     name = "cac:Party/cac:PartyName/cbc:Name"
     seller, buyer = "cac:AccountingSupplierParty", "cac:AccountingCustomerParty"
@@ -164,11 +158,27 @@ def _ubl(root) -> Extraction:
         tax=_amount(_text(root, "cac:TaxTotal/cbc:TaxAmount", ns)),
         total=_amount(_text(root, f"{total}/cbc:TaxInclusiveAmount", ns)),
         line_items=items,
-        credit_note=credit,
     )
 
 
-def _extraction(*, line_items: list[LineItem], credit_note: bool, **fields: str | None) -> Extraction:
+def _items(lines: list, ns: dict[str, str], *, description: str, quantity: str, unit_price: str, amount: str):
+    """The invoice's lines, each field at its path relative to the line."""
+    out = []
+    for number, line in enumerate(lines, start=1):
+        count = _text(line, quantity, ns)
+        out.append(
+            LineItem(
+                line=number,
+                description=_text(line, description, ns) or "",
+                quantity=_number(count),
+                unit_price=_amount(_text(line, unit_price, ns)),
+                amount=_amount(_text(line, amount, ns)),
+            )
+        )
+    return out
+
+
+def _extraction(*, line_items: list[LineItem], **fields: str | None) -> Extraction:
     extraction = Extraction(document_type="invoice", line_items=line_items, **fields)
     extraction._confidence = {name: 1.0 for name, value in fields.items() if value is not None}
     extraction._confidence["document_type"] = 1.0
