@@ -389,3 +389,24 @@ def test_e_invoices_take_their_fields_from_their_xml_and_a_bad_one_fails_alone(r
     )
     assert [i[0]["description"] for i in items] == ["Zimmererarbeiten Dachstuhl"]
     assert "Holzbau Brandt GmbH" in chunk[0] and "595.00 EUR" in chunk[0]  # a readable page, searchable
+
+
+def test_files_a_killed_ingest_run_stored_but_never_queued_are_queued_once_it_ended(r: Restores) -> None:
+    r.put(key("a.md"), b"# Receipt\nTotal 1.00 EUR")
+    r.put(key("b.md", workspace="Receipts"), b"# Receipt\nTotal 2.00 EUR")
+    r.tick()
+    with psycopg.connect(r.q.url) as conn:
+        # as if the run was killed after storing the files and before queueing their reindex
+        conn.execute("DELETE FROM reindex_queue")
+        conn.execute("UPDATE restore_objects SET request_id = NULL")
+        [run_id] = {row[0] for row in conn.execute("SELECT run_id FROM restore_objects")}
+    assert r.q.instance.get_run_by_id(run_id).is_finished
+    r.tick()
+    with psycopg.connect(r.q.url) as conn:
+        queued = conn.execute("SELECT project_id::text, document_ids::text[] FROM reindex_queue").fetchall()
+        objects = dict(conn.execute("SELECT document_id::text, request_id IS NOT NULL FROM restore_objects"))
+    assert sorted(p for p, _ in queued) == sorted([WORKSPACES["Invoices"], WORKSPACES["Receipts"]])
+    assert sorted(d for _, docs in queued for d in docs) == sorted(objects) and all(objects.values())
+    r.tick()
+    with psycopg.connect(r.q.url) as conn:
+        assert conn.execute("SELECT count(*) FROM reindex_queue").fetchone()[0] == 2  # once

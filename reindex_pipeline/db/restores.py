@@ -112,6 +112,25 @@ def finish(
     )
 
 
+@dataclass(frozen=True)
+class IngestedObject:
+    id: int
+    org_id: str
+    project_id: str
+    document_id: str
+    run_id: str | None
+
+
+def ingested_unqueued(conn: psycopg.Connection, limit: int = 5000) -> list[IngestedObject]:
+    """Objects stored as documents whose reindex was never queued (their run queues them as it goes)."""
+    rows = conn.execute(
+        "SELECT id, org_id::text, project_id::text, document_id::text, run_id FROM restore_objects "
+        "WHERE status = 'ingested' AND request_id IS NULL AND document_id IS NOT NULL ORDER BY id LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [IngestedObject(*r) for r in rows]
+
+
 def set_request(conn: psycopg.Connection, object_ids: list[int], request_id: str) -> None:
     conn.execute("UPDATE restore_objects SET request_id = %s WHERE id = ANY(%s)", (request_id, object_ids))
 

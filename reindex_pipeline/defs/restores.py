@@ -22,7 +22,7 @@ from reindex_pipeline.db import restores
 from reindex_pipeline.ingest.bucket_listing import FULL_LISTING_S, list_bucket
 from reindex_pipeline.ingest.parsing import UnreadableFile, check_size
 from reindex_pipeline.ingest.restore_keys import InvalidRestoreKey, parse_restore_key
-from reindex_pipeline.ingest.restores import batches, ingest_objects
+from reindex_pipeline.ingest.restores import batches, ingest_objects, queue_unqueued
 from reindex_pipeline.resources import AppDatabase, Bucket
 
 JOB_NAME = "restore_ingest"
@@ -100,6 +100,12 @@ def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatab
             if not more:
                 restores.save_folder_times(conn, listing.folders)
             conn.commit()
+        unqueued = restores.ingested_unqueued(conn)
+        ended = {r for r in {o.run_id for o in unqueued} if r and _ended(context.instance, r)}
+        orphans = [o for o in unqueued if o.run_id in ended]  # their run ended before it queued them
+        if orphans:
+            requests = queue_unqueued(conn, orphans)
+            context.log.warning(f"{len(orphans)} restored files stored by ended runs queued for reindex: {requests}")
         pending = restores.to_launch(conn, MAX_NEW_PER_TICK, RELAUNCH_AFTER_S)
         run_requests = []
         for batch in batches(pending, FILES_PER_RUN):
@@ -116,9 +122,14 @@ def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatab
     if listing.full and not more:
         state = {"full_at": time.time(), "listing": digest}
     cursor = json.dumps(state)
-    if not recorded and not run_requests:
+    if not recorded and not run_requests and not orphans:
         return dg.SensorResult(cursor=cursor, skip_reason="no new restored files")
     return dg.SensorResult(run_requests=run_requests, cursor=cursor)
+
+
+def _ended(instance: dg.DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id)
+    return run is None or run.is_finished
 
 
 def _launches(batch: list[restores.PendingObject]) -> str:

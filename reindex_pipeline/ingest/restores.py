@@ -4,12 +4,15 @@ Each object is claimed (its row locked, so two runs never take the same file), r
 (scanned pages through OCR, see :mod:`reindex_pipeline.ingest.parsing`) and stored as a document with its
 pages and chunks, or marked ``failed`` with one line that says why. One file's failure is that file's: the
 others go on. The documents ingested are then reindexed by one queue request per workspace (as few reindex
-runs as the run-size cap allows), as REINDEX_OPERATOR_USER_ID.
+runs as the run-size cap allows), as REINDEX_OPERATOR_USER_ID: at the end of the run, and every minute
+before it for a long one. Objects a killed run stored but never queued are queued by the sensor
+(:func:`queue_unqueued`) once Dagster reports that run ended.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -21,6 +24,9 @@ from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue, restores
 from reindex_pipeline.ingest.parsing import UnreadableFile, check_size, parse_document
 from reindex_pipeline.ingest.restore_keys import parse_restore_key
+
+#: Seconds after which a run queues the reindex of the files it has stored so far (and again at its end).
+QUEUE_EVERY_S = 60.0
 
 
 @dataclass
@@ -41,6 +47,7 @@ def ingest_objects(
 ) -> IngestReport:
     report = IngestReport()
     new: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)  # (org, workspace) -> (object, doc)
+    flushed = time.monotonic()
     with connect() as conn:
         for object_id in object_ids:
             outcome = _ingest_one(conn, read, object_id, run_id)
@@ -57,10 +64,27 @@ def ingest_objects(
             else:
                 report.failed.append((key, detail))
                 log(f"{key}: failed: {detail}")
-        for (org_id, project_id), rows in new.items():
-            report.requests.append(_queue_reindex(conn, org_id, project_id, rows))
-            conn.commit()
+            # Slow files (scans to OCR) do not hold back the reindex of those already stored.
+            if time.monotonic() - flushed > QUEUE_EVERY_S:
+                report.requests += _queue_all(conn, new)
+                flushed = time.monotonic()
+        report.requests += _queue_all(conn, new)
     return report
+
+
+def queue_unqueued(conn: psycopg.Connection, rows: list[restores.IngestedObject]) -> list[str]:
+    """Reindex requests for objects ingested by a run that ended before it queued them (it was killed)."""
+    new: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    for row in rows:
+        new[(row.org_id, row.project_id)].append((row.id, row.document_id))
+    return _queue_all(conn, new)
+
+
+def _queue_all(conn: psycopg.Connection, new: dict[tuple[str, str], list[tuple[int, str]]]) -> list[str]:
+    requests = [_queue_reindex(conn, org_id, project_id, rows) for (org_id, project_id), rows in new.items()]
+    conn.commit()
+    new.clear()
+    return requests
 
 
 def _ingest_one(

@@ -34,6 +34,12 @@ def upgrade() -> None:
         "ix_restore_objects_pending", "restore_objects", ["id"], postgresql_where=sa.text("status = 'pending'")
     )
     op.create_index("ix_restore_objects_processed", "restore_objects", ["processed_at"])
+    op.create_index(
+        "ix_restore_objects_unqueued",
+        "restore_objects",
+        ["id"],
+        postgresql_where=sa.text("status = 'ingested' AND request_id IS NULL"),
+    )
     # A local bucket's restores folders and their modification time when last listed: a tick lists only the
     # folders whose time changed (reindex_pipeline/ingest/bucket_listing.py).
     op.create_table(
@@ -60,6 +66,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("document_einvoices")
     op.drop_table("restore_folders")
+    op.drop_index("ix_restore_objects_unqueued", "restore_objects")
     op.drop_index("ix_restore_objects_processed", "restore_objects")
     op.drop_index("ix_restore_objects_pending", "restore_objects")
     op.execute(
