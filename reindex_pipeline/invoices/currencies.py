@@ -93,12 +93,15 @@ def read_marker(marker: str | None) -> frozenset[str]:
 def part_of_legal_form(text: str, start: int, token: str) -> bool:
     """``token`` at ``start`` ends a legal form of several words ("SDN BHD": a Malaysian company, not the
     Bahraini dinar), as ``cleanco`` reads the word before it and the token together."""
+    before = text[:start].split()
+    return bool(before) and _ends_legal_form(before[-1], token)
+
+
+@lru_cache(maxsize=16384)
+def _ends_legal_form(word: str, token: str) -> bool:
     from cleanco import basename
 
-    before = text[:start].split()
-    if not before:
-        return False
-    return basename(f"x {before[-1]} {token}") == "x"
+    return basename(f"x {word} {token}") == "x"
 
 
 def _placed_as_money(text: str, start: int, end: int) -> bool:
@@ -116,8 +119,10 @@ def _placed_as_money(text: str, start: int, end: int) -> bool:
     )
 
 
-def markers_in(text: str) -> list[tuple[str, frozenset[str]]]:
-    """Every currency marker in ``text``, in order: (as printed, the currencies it may be)."""
+@lru_cache(maxsize=65536)
+def markers_in(text: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Every currency marker in ``text``, in order: (as printed, the currencies it may be). Cached: a line
+    is read for markers by several fields."""
     out = []
     for m in _pattern().finditer(text):
         token = m.group(0)
@@ -130,7 +135,7 @@ def markers_in(text: str) -> list[tuple[str, frozenset[str]]]:
         codes = read_marker(token)
         if codes:
             out.append((token, codes))
-    return out
+    return tuple(out)
 
 
 @lru_cache(maxsize=1)

@@ -16,6 +16,8 @@ from reindex_pipeline.invoices.text import Line
 from reindex_pipeline.reindex.extraction import LineItem
 
 _COLUMN = {label: column for column, labels in ITEM_COLUMNS.items() for label in labels}
+#: each header label as a whole word, longest first (compiled once: a page has hundreds of segments)
+_LABELS = [(label, re.compile(rf"(?<!\w){re.escape(label)}(?!\w)")) for label in sorted(_COLUMN, key=len, reverse=True)]
 _STOP = re.compile(
     r"(?<!\w)(sub-?total|total|summe|gesamtbetrag|zwischensumme|gesamtnetto|razem|totaal|subtotaal|"
     r"sous-total|base imponible|importe total|montant total|summary)(?!\w)",
@@ -42,8 +44,8 @@ def _header(line: Line) -> dict[str, int] | None:
         column = _COLUMN.get(key)
         if column is None:
             # a plain-text header on one segment: "Description Qty Unit price Amount"
-            for label in sorted(_COLUMN, key=len, reverse=True):
-                if re.search(rf"(?<!\w){re.escape(label)}(?!\w)", key):
+            for label, pattern in _LABELS:
+                if label in key and pattern.search(key):
                     columns.setdefault(_COLUMN[label], segment.column + key.find(label))
             continue
         columns.setdefault(column, segment.column)

@@ -49,6 +49,7 @@ def same_organisation(a: str, b: str) -> bool:
     return long.startswith(short + " ") and len(short) >= 5 or len(short) >= 0.6 * len(long)
 
 
+@lru_cache(maxsize=16384)
 def has_legal_form(name: str) -> bool:
     """The name ends in a legal form (cleanco removes whole words for it) and has a name before it."""
     words = name.strip().split()
