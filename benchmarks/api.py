@@ -35,10 +35,10 @@ from benchmarks.openai_server import add_api_arguments
 from benchmarks.reindex import SEED, admin_of, document_ids, open_stores
 from reindex_pipeline.db import migrate
 from reindex_pipeline.demo.loader import load_demo_corpus
+from reindex_pipeline.domain.fingerprints import ALL_PHASES
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.reindex.fingerprints import ALL_PHASES
 from reindex_pipeline.reindex.runner import ReindexRunner, resolve_requester, select
 from reindex_pipeline.resources import build_resources
 from reindex_pipeline.settings import Settings

@@ -11,7 +11,7 @@ share of documents whose stored value is right and how many stored values are wr
 
 Then a calibration table (stored confidence bucket -> share right, leave-issuer-out). ``--write`` writes
 the ranker fitted on every document to ``reindex_pipeline/invoices/ranker.json`` (bump ``RANKER_VERSION``
-in ``reindex_pipeline/reindex/extraction.py`` to the printed version). With OPENAI_API_KEY set, the OpenAI
+in ``reindex_pipeline/invoices/rules.py`` to the printed version). With OPENAI_API_KEY set, the OpenAI
 structured-output extractor is scored on the same documents (nothing to fit: one figure).
 """
 

@@ -42,8 +42,8 @@ from benchmarks.reindex import SEED, HashEmbedder, admin_of, document_ids, open_
 from reindex_pipeline.db import migrate
 from reindex_pipeline.db import queue as queue_db
 from reindex_pipeline.demo.loader import load_demo_corpus
+from reindex_pipeline.domain.fingerprints import ALL_PHASES
 from reindex_pipeline.reindex import consistency
-from reindex_pipeline.reindex.fingerprints import ALL_PHASES
 from reindex_pipeline.reindex.runner import DocumentOutcome, ReindexRunner, resolve_requester, select
 from reindex_pipeline.resources import build_resources, close_local_qdrant
 from reindex_pipeline.settings import Settings

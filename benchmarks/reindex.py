@@ -41,7 +41,7 @@ import psycopg
 from reindex_pipeline.db import migrate
 from reindex_pipeline.demo.corpus import stable_id
 from reindex_pipeline.demo.loader import load_demo_corpus
-from reindex_pipeline.reindex.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS
+from reindex_pipeline.domain.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS
 from reindex_pipeline.reindex.runner import DocumentOutcome, ReindexRunner, Stores, resolve_requester, select
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, build_resources, close_local_qdrant
 from reindex_pipeline.settings import Settings

@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from reindex_pipeline.domain import queue_rules
 from reindex_pipeline.llm.calls import Usage
-from reindex_pipeline.reindex import queue_rules
 from reindex_pipeline.settings import ENV_VARS, Settings
 
 console = Console()
@@ -363,13 +363,13 @@ def preview(
     import psycopg
 
     from reindex_pipeline.db import documents as db
-    from reindex_pipeline.reindex import admission
-    from reindex_pipeline.reindex.selection import (
+    from reindex_pipeline.domain.selection import (
         REASON_TEXT,
         check_requester,
         summarise_groups,
         summarise_selection,
     )
+    from reindex_pipeline.reindex import admission
     from reindex_pipeline.resources import build_resources
 
     resources = build_resources(os.environ, resolved=True)

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from qdrant_client import QdrantClient, models
 
+from reindex_pipeline.domain.fingerprints import VECTOR_LAYOUT
 from reindex_pipeline.lexical import document_terms, query_terms
-from reindex_pipeline.reindex.fingerprints import VECTOR_LAYOUT
 
 POINT_NAMESPACE = uuid.UUID("0c6b8e4e-7f3a-4c1e-9a55-3b1f2d6a9e10")
 #: The sparse vector of a point's words.

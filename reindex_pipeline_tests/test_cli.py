@@ -180,7 +180,7 @@ def test_preview_counted_in_the_database_decides_as_the_stream_of_every_document
 
     from reindex_pipeline.db import documents as db
     from reindex_pipeline.demo.corpus import build_workspaces
-    from reindex_pipeline.reindex.selection import Requester, summarise_groups, summarise_selection
+    from reindex_pipeline.domain.selection import Requester, summarise_groups, summarise_selection
 
     with psycopg.connect(q.url) as conn:
         conn.execute(

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from reindex_pipeline.demo.corpus import build_corpus
+from reindex_pipeline.domain.extraction import Extraction
 from reindex_pipeline.graph.builder import from_extraction
 from reindex_pipeline.invoices.evaluation import DATASETS, DEV_SET
 from reindex_pipeline.invoices.parties import org_key
-from reindex_pipeline.reindex.extraction import RANKER_VERSION, RULES_VERSION, Extraction, extract_rules
+from reindex_pipeline.invoices.rules import RANKER_VERSION, RULES_VERSION, extract_rules
 
 DATASET = Path(os.environ.get("INVOICES_DEV_DIR", DEV_SET))
 #: field -> dev set -> (least share of documents with a right stored value, most wrong stored values),

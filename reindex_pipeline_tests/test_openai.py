@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from reindex_pipeline.domain.extraction import Extraction
 from reindex_pipeline.embeddings import EmbeddingModel, OpenAIEmbedder
 from reindex_pipeline.graph.builder import GraphExtraction, from_llm
-from reindex_pipeline.reindex.extraction import Extraction
 from reindex_pipeline.reindex.extractors import ExtractionFailed, Extractor
 from reindex_pipeline_tests.fake_openai import FakeOpenAI, completion, embeddings_answer
 
@@ -173,7 +173,7 @@ def test_openai_embeddings_in_order_and_batched(api: FakeOpenAI) -> None:
 
 
 def test_the_prompts_and_schemas_are_in_the_extractors_version() -> None:
-    from reindex_pipeline.reindex.extraction import RULES_VERSION
+    from reindex_pipeline.invoices.rules import RULES_VERSION
 
     one, two = Extractor(openai_api_key="sk-test"), Extractor(openai_api_key="sk-test", one_call=False)
     assert one.identity.startswith("openai:gpt-4o-mini@prompt-") and one.identity != two.identity

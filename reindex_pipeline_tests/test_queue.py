@@ -21,10 +21,7 @@ from reindex_pipeline.defs.queue import (
 from reindex_pipeline.defs.reindex import build_reindex_asset
 from reindex_pipeline.demo.corpus import build_users, build_workspaces, stable_id
 from reindex_pipeline.demo.loader import load_demo_corpus
-from reindex_pipeline.embeddings import EmbeddingModel
-from reindex_pipeline.partitions import apply_requests
-from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.reindex.queue_rules import (
+from reindex_pipeline.domain.queue_rules import (
     RUN_CREATION_GRACE_S,
     after_failure,
     backoff_seconds,
@@ -33,6 +30,9 @@ from reindex_pipeline.reindex.queue_rules import (
     runs_lost,
     tries,
 )
+from reindex_pipeline.embeddings import EmbeddingModel
+from reindex_pipeline.partitions import apply_requests
+from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy
 
 SEED = 7
@@ -298,7 +298,7 @@ def test_backoff_and_rules_as_pure_functions() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert after_failure(0, 4, now).status == "pending" and after_failure(3, 4, now).status == "failed"
     assert after_failure(1, 4, now).scheduled_at == now + timedelta(seconds=4)
-    from reindex_pipeline.reindex.queue_rules import ActiveRequest
+    from reindex_pipeline.domain.queue_rules import ActiveRequest
 
     ws = [ActiveRequest("r1", "workspace", "w1")]
     assert "waits" in refusal_reason("all", None, "u", ws, None, now)

@@ -11,10 +11,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from reindex_pipeline.db import documents as db
+from reindex_pipeline.domain.extraction import Extraction
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.graph import queries
 from reindex_pipeline.reindex import consistency
-from reindex_pipeline.reindex.extraction import Extraction
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.resources import QdrantStore
 from reindex_pipeline.vectors import VectorIndex, collection_name

@@ -8,10 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reindex_pipeline.graph.builder import ChunkText, build_document_graph, from_extraction
-from reindex_pipeline.lexical import document_terms, query_terms, term_index
-from reindex_pipeline.reindex.extraction import Extraction, LineItem
-from reindex_pipeline.reindex.selection import (
+from reindex_pipeline.domain.extraction import Extraction, LineItem
+from reindex_pipeline.domain.selection import (
     DocumentRow,
     Requester,
     RequesterRefused,
@@ -19,6 +17,8 @@ from reindex_pipeline.reindex.selection import (
     select_documents,
     summarise_selection,
 )
+from reindex_pipeline.graph.builder import ChunkText, build_document_graph, from_extraction
+from reindex_pipeline.lexical import document_terms, query_terms, term_index
 from reindex_pipeline.vectors import point_id
 
 ADMIN = Requester("a", "admin", "active", "admin")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from reindex_pipeline.embeddings import EmbeddingModel, LocalEmbedder
-from reindex_pipeline.reindex.fingerprints import (
+from reindex_pipeline.domain.fingerprints import (
     EXTRACTION,
     GRAPH,
     VECTORS,
@@ -14,6 +13,7 @@ from reindex_pipeline.reindex.fingerprints import (
     phase_fingerprints,
     phases_to_run,
 )
+from reindex_pipeline.embeddings import EmbeddingModel, LocalEmbedder
 from reindex_pipeline_tests.corpus_env import USERS, Env, reindexed_events
 
 EMBEDDED: list[int] = []  # texts embedded, counted at the embedder

@@ -9,7 +9,7 @@ import dagster as dg
 import psycopg
 
 from reindex_pipeline.demo.loader import load_demo_corpus
-from reindex_pipeline.reindex.selection import REASON_TEXT
+from reindex_pipeline.domain.selection import REASON_TEXT
 from reindex_pipeline.stack import processes
 from reindex_pipeline.stack.dagster_client import DagsterClient
 from reindex_pipeline.stack.supervisor import Stack

@@ -259,7 +259,7 @@ def test_a_429_pauses_every_caller() -> None:
 
 
 def test_line_items_keep_unique_numbers_or_are_numbered_by_their_order() -> None:
-    from reindex_pipeline.reindex.extraction import Extraction, LineItem
+    from reindex_pipeline.domain.extraction import Extraction, LineItem
 
     given = Extraction(line_items=[LineItem(line=2, description="a"), LineItem(line=5, description="b")])
     assert [i.line for i in given.numbered_items()] == [2, 5]

@@ -15,8 +15,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from reindex_pipeline.reindex.extraction import Extraction
-from reindex_pipeline.reindex.selection import CLAIM_LEASE_SECONDS, DocumentGroup, DocumentRow, Requester
+from reindex_pipeline.domain.extraction import Extraction
+from reindex_pipeline.domain.selection import CLAIM_LEASE_SECONDS, DocumentGroup, DocumentRow, Requester
 
 PHASES = ("extraction", "vector_indexing", "graphrag_indexing")
 

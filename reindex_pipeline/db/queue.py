@@ -10,7 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from reindex_pipeline.reindex.queue_rules import PRIORITY, ActiveRequest, RetryDecision
+from reindex_pipeline.domain.queue_rules import PRIORITY, ActiveRequest, RetryDecision
 
 LEASE_SECONDS = 300
 

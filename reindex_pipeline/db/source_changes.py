@@ -8,7 +8,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from reindex_pipeline.reindex.queue_rules import backoff_seconds
+from reindex_pipeline.domain.queue_rules import backoff_seconds
 
 
 def due(conn: psycopg.Connection, limit: int) -> list[dict[str, Any]]:

@@ -17,12 +17,12 @@ import dagster as dg
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue, run_progress
 from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
+from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG, after_failure, run_sizes, runs_lost
+from reindex_pipeline.domain.selection import select_documents
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import admission
-from reindex_pipeline.reindex.queue_rules import ATTEMPT_TAG, REQUEST_TAG, after_failure, run_sizes, runs_lost
 from reindex_pipeline.reindex.runner import ALL_PHASES
-from reindex_pipeline.reindex.selection import select_documents
 from reindex_pipeline.resources import AppDatabase, ReindexPolicy
 
 PARTITION_BATCH = 20_000

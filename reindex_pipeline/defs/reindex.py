@@ -19,17 +19,17 @@ from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import run_progress
 from reindex_pipeline.db.heartbeats import Heartbeat
 from reindex_pipeline.db.run_progress import RunProgress
+from reindex_pipeline.domain.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, Producers
+from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG
+from reindex_pipeline.domain.selection import REASON_TEXT, Requester, RequesterRefused, Selection
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.reindex.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, Producers
-from reindex_pipeline.reindex.queue_rules import ATTEMPT_TAG, REQUEST_TAG
 from reindex_pipeline.reindex.read_ahead import read_ahead
 from reindex_pipeline.reindex.runner import ReindexRunner, Stores
 from reindex_pipeline.reindex.runner import resolve_requester as resolve
 from reindex_pipeline.reindex.runner import select as select_for_run
-from reindex_pipeline.reindex.selection import REASON_TEXT, Requester, RequesterRefused, Selection
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy, build_resources
 from reindex_pipeline.settings import Settings
 from reindex_pipeline.vectors import VectorIndex, collection_name, publish

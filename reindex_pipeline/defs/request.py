@@ -14,8 +14,8 @@ import dagster as dg
 from pydantic import Field
 
 from reindex_pipeline.db import queue
+from reindex_pipeline.domain.fingerprints import ALL_PHASES
 from reindex_pipeline.reindex import admission
-from reindex_pipeline.reindex.fingerprints import ALL_PHASES
 from reindex_pipeline.resources import AppDatabase
 
 JOB_NAME = "reindex_request"

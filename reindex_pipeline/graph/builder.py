@@ -20,11 +20,11 @@ from typing import Literal
 from pydantic import BaseModel
 from pydantic import Field as PydanticField
 
+from reindex_pipeline.domain.extraction import Extraction
 from reindex_pipeline.graph.keys import chunk_node_id, entity_key, normalise_name
 from reindex_pipeline.graph.queries import RELATION_TYPES
 from reindex_pipeline.invoices.items import plausible_item
 from reindex_pipeline.invoices.parties import org_key, plausible_party
-from reindex_pipeline.reindex.extraction import Extraction
 
 
 @dataclass(frozen=True)

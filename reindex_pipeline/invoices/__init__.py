@@ -3,5 +3,5 @@
 ``text`` turns pages into lines of positioned segments, ``labels`` holds the multilingual vocabulary,
 ``amounts`` and ``dates`` read values with ``price-parser``/``babel`` and ``dateparser``, ``parties``
 finds the issuer and the customer, ``items`` the line-item table, and ``extractor`` weighs the
-candidates into an :class:`~reindex_pipeline.reindex.extraction.Extraction` with a confidence per field.
+candidates into an :class:`~reindex_pipeline.domain.extraction.Extraction` with a confidence per field.
 """

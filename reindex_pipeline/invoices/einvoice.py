@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from reindex_pipeline.reindex.extraction import Extraction, LineItem
+from reindex_pipeline.domain.extraction import Extraction, LineItem
 
 CII = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from reindex_pipeline.domain.extraction import Extraction
 from reindex_pipeline.ingest.parsing import UnreadableFile, parse_pages
 from reindex_pipeline.invoices.parties import org_key, same_organisation
-from reindex_pipeline.reindex.extraction import Extraction, extract_rules
+from reindex_pipeline.invoices.rules import extract_rules
 
 #: the folder of dev sets beside the repository
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"

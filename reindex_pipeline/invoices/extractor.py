@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import product
 
+from reindex_pipeline.domain.extraction import LineItem
 from reindex_pipeline.invoices.amounts import Money, find_money
 from reindex_pipeline.invoices.candidates import (
     Candidate,
@@ -39,7 +40,6 @@ from reindex_pipeline.invoices.matching import (
 from reindex_pipeline.invoices.parties import Party, customer_from, org_key, plausible_party
 from reindex_pipeline.invoices.ranker import Ranker, load
 from reindex_pipeline.invoices.text import Line, document_lines
-from reindex_pipeline.reindex.extraction import LineItem
 
 THRESHOLD = 0.5
 #: the confidence of a total the ranker was unsure of but the page's arithmetic confirms (net + tax = gross

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
+from reindex_pipeline.domain.extraction import LineItem
 from reindex_pipeline.invoices.amounts import find_money
 from reindex_pipeline.invoices.labels import ITEM_COLUMNS
 from reindex_pipeline.invoices.text import Line
-from reindex_pipeline.reindex.extraction import LineItem
 
 _COLUMN = {label: column for column, labels in ITEM_COLUMNS.items() for label in labels}
 #: each header label as a whole word, longest first (compiled once: a page has hundreds of segments)

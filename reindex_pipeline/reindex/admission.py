@@ -13,9 +13,9 @@ import psycopg
 
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db import queue
-from reindex_pipeline.reindex.fingerprints import ALL_PHASES
-from reindex_pipeline.reindex.queue_rules import refusal_reason
-from reindex_pipeline.reindex.selection import Requester, RequesterRefused, check_requester
+from reindex_pipeline.domain.fingerprints import ALL_PHASES
+from reindex_pipeline.domain.queue_rules import refusal_reason
+from reindex_pipeline.domain.selection import Requester, RequesterRefused, check_requester
 
 #: Sources whose requests are people's, and so rate-limited.
 RATE_LIMITED_SOURCES = ("app", "cli", "ui")

@@ -17,9 +17,10 @@ from typing import TypeVar
 import dagster as dg
 from pydantic import BaseModel, Field
 
+from reindex_pipeline.domain.extraction import Extraction
 from reindex_pipeline.graph.builder import GraphExtraction
+from reindex_pipeline.invoices.rules import RULES_EXTRACTOR, RULES_VERSION, extract_rules
 from reindex_pipeline.llm.calls import ApiFailed, ModelEndpoint, Usage, estimate_tokens
-from reindex_pipeline.reindex.extraction import RULES_EXTRACTOR, RULES_VERSION, Extraction, extract_rules
 
 T = TypeVar("T", bound=BaseModel)
 

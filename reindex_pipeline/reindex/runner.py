@@ -24,15 +24,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reindex_pipeline.db import documents as db
-from reindex_pipeline.embeddings import Embedder
-from reindex_pipeline.graph import writer as graph_writer
-from reindex_pipeline.graph.builder import ChunkText, build_document_graph, from_extraction, from_llm
-from reindex_pipeline.graph.store import GraphStore
-from reindex_pipeline.ingest.chunking import content_hash
-from reindex_pipeline.llm.calls import Usage
-from reindex_pipeline.reindex.extraction import Extraction
-from reindex_pipeline.reindex.extractors import ExtractionFailed, Extractor, ModelAnswer
-from reindex_pipeline.reindex.fingerprints import (
+from reindex_pipeline.domain.extraction import Extraction
+from reindex_pipeline.domain.fingerprints import (
     ALL_PHASES,
     EXTRACTION,
     GRAPH,
@@ -42,7 +35,7 @@ from reindex_pipeline.reindex.fingerprints import (
     phase_fingerprints,
     phases_to_run,
 )
-from reindex_pipeline.reindex.selection import (
+from reindex_pipeline.domain.selection import (
     DocumentRow,
     Requester,
     RequesterRefused,
@@ -50,6 +43,13 @@ from reindex_pipeline.reindex.selection import (
     check_requester,
     select_documents,
 )
+from reindex_pipeline.embeddings import Embedder
+from reindex_pipeline.graph import writer as graph_writer
+from reindex_pipeline.graph.builder import ChunkText, build_document_graph, from_extraction, from_llm
+from reindex_pipeline.graph.store import GraphStore
+from reindex_pipeline.ingest.chunking import content_hash
+from reindex_pipeline.llm.calls import Usage
+from reindex_pipeline.reindex.extractors import ExtractionFailed, Extractor, ModelAnswer
 from reindex_pipeline.vectors import ChunkPoint, VectorIndex, VectorPass
 
 __all__ = ["ALL_PHASES", "EXTRACTION", "GRAPH", "VECTORS", "DocumentOutcome", "ReindexRunner", "Stores"]

@@ -1,0 +1,32 @@
+"""The offline extractor for invoices and receipts, as the reindex calls it.
+
+It reads the page text any document yields (PDF text with its layout, OCR'd pages, plain text) in English,
+German, French, Spanish, Dutch and Polish, with no template per issuer: candidates per field, ranked by a
+small learned model (:mod:`reindex_pipeline.invoices.extractor`). Each field carries a confidence; a field
+below its threshold is left out (null).
+"""
+
+from __future__ import annotations
+
+from reindex_pipeline.domain.extraction import Extraction
+from reindex_pipeline.invoices.extractor import read_invoice
+
+RULES_EXTRACTOR = "rules"
+#: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
+RANKER_VERSION = "ranker-3486afff7b"
+#: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
+#: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
+#: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read
+RULES_VERSION = f"rules-3.2+{RANKER_VERSION}"
+
+
+def extract_rules(pages: list[str]) -> Extraction:
+    """Fields, confidences and line items from a document's pages (all pages, in order)."""
+    found = read_invoice(pages)
+    kept = found.fields()
+    values = {name: value for name, (value, _) in kept.items()}
+    if values.get("document_type") not in ("invoice", "receipt"):
+        values.pop("document_type", None)
+    result = Extraction(**values, line_items=found.items)
+    result._confidence = {name: confidence for name, (_, confidence) in kept.items()}
+    return result
