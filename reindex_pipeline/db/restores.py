@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg.rows import dict_row
 
 from reindex_pipeline.ingest.chunking import split_pages
 
@@ -137,8 +138,6 @@ def set_request(conn: psycopg.Connection, object_ids: list[int], request_id: str
 
 def recent(conn: psycopg.Connection, limit: int, status: str | None = None) -> list[dict]:
     """The latest restored objects, newest first: key, outcome, document, why (for ``./dev restores``)."""
-    from psycopg.rows import dict_row
-
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT id, stored_key, status, error, document_id::text, request_id::text, pages, ocr_pages, "

@@ -23,10 +23,13 @@ class RunProgress:
     planned: int
     completed: int = 0
     unchanged: int = 0
-    failed: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     model_usage: dict[str, int] | None = None
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
 
 
 @dataclass

@@ -196,7 +196,7 @@ def build_reindex_asset(
                 stores.vectors.ensure_collection()
             filenames = {d.id: d.filename for d in selection.eligible}
             in_backfill = BACKFILL_TAG in context.run.tags
-            failed = progress.failures
+            failed = progress.failures  # appended to as documents fail; every report writes them
             done = 0
             reported = time.monotonic()
             unchanged = {p: 0 for p in phases}  # phases skipped by a stale-only run: fingerprint unchanged
@@ -217,7 +217,7 @@ def build_reindex_asset(
                 # The runner hands a batch's outcomes over once the batch has committed: a report per batch
                 # (or per second, for slow ones), so `status` moves while the run works.
                 if (done + len(failed)) % runner.batch_size == 0 or time.monotonic() - reported >= 1.0:
-                    progress.completed, progress.unchanged, progress.failed = done, untouched, len(failed)
+                    progress.completed, progress.unchanged = done, untouched
                     run_progress.report(progress_conn, run_id, progress)
                     reported = time.monotonic()
                 usage.add(outcome.usage)
@@ -292,7 +292,7 @@ def build_reindex_asset(
         )
         if usage.calls:  # the run's cost, on the run itself (the UI's run list and page show its tags)
             context.instance.add_run_tags(run_id, {f"reindex/{k}": str(v) for k, v in usage.as_dict().items()})
-        progress.completed, progress.unchanged, progress.failed = done, untouched, len(failed)
+        progress.completed, progress.unchanged = done, untouched
         progress.model_usage = usage.as_dict() if usage.calls else None
         with app_db.connect(autocommit=True) as conn:
             run_progress.report(conn, run_id, progress, finished=True)
