@@ -666,9 +666,8 @@ def _open_stores():
     """(connection, current model's VectorIndex, graph, resources) of the running stack or the external services."""
     import psycopg
 
-    from reindex_pipeline.resources import build_resources, close_local_qdrant
+    from reindex_pipeline.resources import build_resources, close_local_qdrant, vector_index
     from reindex_pipeline.stack.supervisor import StackState
-    from reindex_pipeline.vectors import VectorIndex, collection_name
 
     settings = _settings()
     state = StackState.read(settings.state_dir / "stack.json")
@@ -676,14 +675,12 @@ def _open_stores():
     environ["DATABASE_URL"] = database_url(settings)
     resources = build_resources(environ, resolved=True)
     try:
-        client = resources["qdrant"].client()
+        index = vector_index(resources["qdrant"], resources["embeddings"])
     except RuntimeError as exc:
         raise RuntimeError(
             f"{exc} (a reindex holds the local Qdrant folder: run the `check_documents` job in "
             "the Dagster UI, or try again when it is done)"
         ) from None
-    model, dimensions = resources["embeddings"].identity.rsplit("/", 1)
-    index = VectorIndex(client, collection_name(resources["qdrant"].collection, model), model, int(dimensions))
     try:
         with psycopg.connect(environ["DATABASE_URL"], autocommit=True) as conn, resources["graph"].open() as graph:
             yield conn, index, graph, resources

@@ -141,13 +141,20 @@ class EmbeddingModel(dg.ConfigurableResource):
     )
 
     @property
-    def identity(self) -> str:
-        """``model/dimensions`` without loading the model (the vectors fingerprint and code version)."""
+    def model_and_dimensions(self) -> tuple[str, int]:
+        """The model's name (with its reduced dimensions, if any) and its vectors' size, without loading it."""
         if self.openai_api_key:
-            dims = self.dimensions or OPENAI_DIMENSIONS.get(self.openai_model, 1536)
-            return f"{model_name(self.openai_model, self.dimensions)}/{dims}"
+            return model_name(self.openai_model, self.dimensions), self.dimensions or OPENAI_DIMENSIONS.get(
+                self.openai_model, 1536
+            )
         reduced = self.dimensions if self.dimensions and self.dimensions < LOCAL_DIMENSIONS else None
-        return f"{model_name(LOCAL_MODEL, reduced)}/{reduced or LOCAL_DIMENSIONS}"
+        return model_name(LOCAL_MODEL, reduced), reduced or LOCAL_DIMENSIONS
+
+    @property
+    def identity(self) -> str:
+        """``model/dimensions`` (the vectors fingerprint and code version)."""
+        model, dimensions = self.model_and_dimensions
+        return f"{model}/{dimensions}"
 
     def embedder(self) -> Embedder:
         if self.openai_api_key:

@@ -16,10 +16,13 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
+from reindex_pipeline.domain.fingerprints import GRAPH, VECTORS
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.graph.store import FalkorGraph, GraphStore, Neo4jGraph
 from reindex_pipeline.reindex.extractors import Extractor
+from reindex_pipeline.reindex.runner import Stores
 from reindex_pipeline.settings import Settings, env_default
+from reindex_pipeline.vectors import VectorIndex, collection_name
 
 _local_qdrant: dict[str, Any] = {}
 _local_qdrant_lock = threading.Lock()
@@ -137,6 +140,35 @@ class GraphDatabase(dg.ConfigurableResource):
             yield store
         finally:
             store.close()
+
+
+def vector_index(qdrant: QdrantStore, embeddings: EmbeddingModel) -> VectorIndex:
+    """The current embedding model's index: its collection (one per model) in the resource's Qdrant."""
+    model, dimensions = embeddings.model_and_dimensions
+    return VectorIndex(qdrant.client(), collection_name(qdrant.collection, model), model, dimensions)
+
+
+@contextmanager
+def reindex_stores(
+    app_db: AppDatabase,
+    extractor: Extractor,
+    embeddings: EmbeddingModel,
+    qdrant: QdrantStore,
+    graph: GraphDatabase,
+    phases: list[str],
+) -> Iterator[Stores]:
+    """What a reindex of ``phases`` writes to, opened and ready (collection and graph schema created): the
+    one place the runner's stores are built."""
+    stores = Stores(connect=app_db.connect, extractor=extractor)
+    if VECTORS in phases:
+        stores.embedder = embeddings.embedder()
+        stores.vectors = vector_index(qdrant, embeddings)
+        stores.vectors.ensure_collection()
+    with graph.open() as graph_store:
+        if GRAPH in phases:
+            graph_store.ensure_schema()
+            stores.graph = graph_store
+        yield stores
 
 
 class Bucket(dg.ConfigurableResource):

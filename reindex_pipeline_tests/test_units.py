@@ -278,3 +278,29 @@ def test_model_usage_adds_up_and_reads_in_one_line() -> None:
     assert total.as_dict() == {"calls": 3, "retries": 1, "rate_limited": 1, "tokens_in": 2200, "tokens_out": 350}
     assert total.summary() == "3 calls (1 retried, 1 rate-limited), 2,200 tokens in, 350 out"
     assert _tokens(total.as_dict()) == "2.2k/350" and _tokens(None) == ""
+
+
+def test_a_phase_result_shows_its_own_fields_and_time_not_how_its_pass_is_found() -> None:
+    from reindex_pipeline.reindex.phases import VectorsResult
+    from reindex_pipeline.vectors import VectorPass
+
+    result = VectorsResult(points=3, model="m", collection="c", slot=1, vector_pass=VectorPass("d", "p", 1))
+    result.calls, result.duration_s = {"model_calls": 1}, 0.12345
+    assert result.metadata() == {
+        "points": 3,
+        "model": "m",
+        "collection": "c",
+        "slot": 1,
+        "model_calls": 1,
+        "duration_s": 0.1235,
+    }
+
+
+def test_stores_refuse_a_phase_whose_store_is_missing() -> None:
+    from reindex_pipeline.reindex.extractors import Extractor
+    from reindex_pipeline.reindex.runner import Stores
+
+    stores = Stores(connect=lambda **_: None, extractor=Extractor())
+    assert [p.name for p in stores.phases(["extraction"])] == ["extraction"]
+    with pytest.raises(ValueError, match="vector index"):
+        stores.phases(["extraction", "vector_indexing"])

@@ -14,8 +14,7 @@ from reindex_pipeline.defs.reindex import EMBEDDINGS, EXTRACTED, GRAPH_ENTITIES
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import consistency
-from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore
-from reindex_pipeline.vectors import VectorIndex, collection_name
+from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, vector_index
 
 CHECK_ASSETS = {
     consistency.EXTRACTED_CHECK: EXTRACTED,
@@ -49,8 +48,7 @@ def document_consistency(
     op = context.op_execution_context
     keys = list(op.partition_keys) if op.has_partition_key_range or op.has_partition_key else []
     selected = {key.name for key in context.selected_asset_check_keys}
-    model, dimensions = embeddings.identity.rsplit("/", 1)
-    vectors = VectorIndex(qdrant.client(), collection_name(qdrant.collection, model), model, int(dimensions))
+    vectors = vector_index(qdrant, embeddings)
     if not vectors.client.collection_exists(vectors.collection):
         vectors.ensure_collection()
     failed = 0

@@ -27,12 +27,19 @@ from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.reindex.read_ahead import read_ahead
-from reindex_pipeline.reindex.runner import ReindexRunner, Stores
+from reindex_pipeline.reindex.runner import ReindexRunner
 from reindex_pipeline.reindex.runner import resolve_requester as resolve
 from reindex_pipeline.reindex.runner import select as select_for_run
-from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy, build_resources
+from reindex_pipeline.resources import (
+    AppDatabase,
+    GraphDatabase,
+    QdrantStore,
+    ReindexPolicy,
+    build_resources,
+    reindex_stores,
+)
 from reindex_pipeline.settings import Settings
-from reindex_pipeline.vectors import VectorIndex, collection_name, publish
+from reindex_pipeline.vectors import publish
 
 #: Dagster's tags for a materialisation's data and code versions (what the UI's staleness reads), and the
 #: tag of a run launched by a backfill.
@@ -181,19 +188,9 @@ def build_reindex_asset(
         # A run worker killed without a word stops beating; reindex_run_watch then fails its run.
         with (
             Heartbeat(app_db.url, run_id),
-            graph.open() as graph_store,
+            reindex_stores(app_db, extractor, embeddings, qdrant, graph, phases) as stores,
             app_db.connect(autocommit=True) as progress_conn,
         ):
-            stores = Stores(connect=app_db.connect, extractor=extractor)
-            if VECTORS in phases:
-                stores.embedder = embeddings.embedder()
-                stores.vectors = VectorIndex(
-                    qdrant.client(),
-                    collection_name(qdrant.collection, stores.embedder.model),
-                    stores.embedder.model,
-                    stores.embedder.dimensions,
-                )
-                stores.vectors.ensure_collection()
             filenames = {d.id: d.filename for d in selection.eligible}
             in_backfill = BACKFILL_TAG in context.run.tags
             failed = progress.failures  # appended to as documents fail; every report writes them
@@ -204,9 +201,6 @@ def build_reindex_asset(
             events_s = 0.0  # time Dagster spends storing this step's materialisations
             usage = Usage()  # what the model calls cost (an API's usage fields; nothing offline)
             started = time.monotonic()
-            if GRAPH in phases:
-                graph_store.ensure_schema()
-                stores.graph = graph_store
             warnings: list[str] = []  # the runner works in a background thread; Dagster logs from this one
             runner = ReindexRunner(
                 stores, run_id, phases, warnings.append, force=not config.stale_only, dead_runs=dead_runs

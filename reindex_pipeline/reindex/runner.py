@@ -7,9 +7,9 @@ loads their pages and chunks; one embedding call embeds the chunks of every docu
 vectors. When the models are remote (an API), their calls run in a thread pool, up to the extractor's
 ``max_in_flight`` at once, and the next batch is prepared (claimed, loaded, its calls sent) while this one
 is written, so the stores' work and the API's latency overlap; commits keep their order. Then, per
-document, every phase writes its result NEXT TO the live data (a Postgres
-transaction, a Qdrant slot, a graph pass); only when all of them succeeded is the new data made live
-and the old removed. If anything fails, the new writes are dropped and the document keeps its previous
+document, every phase (``reindex.phases``: one object per store, built by ``Stores.phases``) writes its
+result NEXT TO the live data (a Postgres transaction, a Qdrant slot, a graph pass); only when all of them
+succeeded is the new data made live and the old removed. If anything fails, the new writes are dropped and the document keeps its previous
 extracted data, points and graph exactly; it returns to ``indexed`` with the failure recorded. One
 document's failure never touches another's data.
 """
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reindex_pipeline.db import documents as db
-from reindex_pipeline.domain.extraction import Extraction
 from reindex_pipeline.domain.fingerprints import (
     ALL_PHASES,
     EXTRACTION,
@@ -45,12 +44,21 @@ from reindex_pipeline.domain.selection import (
 )
 from reindex_pipeline.embeddings import Embedder
 from reindex_pipeline.graph import writer as graph_writer
-from reindex_pipeline.graph.builder import ChunkText, build_document_graph, from_extraction, from_llm
+from reindex_pipeline.graph.builder import ChunkText
 from reindex_pipeline.graph.store import GraphStore
 from reindex_pipeline.ingest.chunking import content_hash
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.reindex.extractors import ExtractionFailed, Extractor, ModelAnswer
-from reindex_pipeline.vectors import ChunkPoint, VectorIndex, VectorPass
+from reindex_pipeline.reindex.phases import (
+    DocumentPass,
+    ExtractionPhase,
+    GraphPhase,
+    GraphResult,
+    Phase,
+    PhaseResult,
+    VectorsPhase,
+)
+from reindex_pipeline.vectors import VectorIndex
 
 __all__ = ["ALL_PHASES", "EXTRACTION", "GRAPH", "VECTORS", "DocumentOutcome", "ReindexRunner", "Stores"]
 
@@ -62,12 +70,17 @@ BATCH_SIZE = 16
 class DocumentOutcome:
     document_id: str
     ok: bool
-    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # phase run -> metadata
+    results: dict[str, PhaseResult] = field(default_factory=dict)  # phase run -> what it did
     unchanged: list[str] = field(default_factory=list)  # phases skipped: their fingerprint had not changed
     fingerprints: dict[str, str] = field(default_factory=dict)
     failed_phase: str | None = None
     error: str | None = None
     usage: Usage = field(default_factory=Usage)  # the model calls its extraction / graph entities cost
+
+    @property
+    def metadata(self) -> dict[str, dict[str, Any]]:
+        """Phase run -> what the UI shows on its materialisation."""
+        return {phase: result.metadata() for phase, result in self.results.items()}
 
 
 @dataclass
@@ -79,6 +92,21 @@ class Stores:
     embedder: Embedder | None = None
     vectors: VectorIndex | None = None
     graph: GraphStore | None = None
+
+    def phases(self, names: Iterable[str]) -> list[Phase]:
+        """The phase objects of ``names``, in their order (extraction, vectors, graph), over these stores."""
+        wanted, built = set(names), []
+        if EXTRACTION in wanted:
+            built.append(ExtractionPhase(self.extractor))
+        if VECTORS in wanted:
+            if self.vectors is None:
+                raise ValueError("the vector phase needs a vector index (Stores.vectors)")
+            built.append(VectorsPhase(self.vectors, self.producers().embedding_model))
+        if GRAPH in wanted:
+            if self.graph is None:
+                raise ValueError("the graph phase needs a graph store (Stores.graph)")
+            built.append(GraphPhase(self.graph))
+        return built
 
     def producers(self) -> Producers:
         embedder = self.embedder
@@ -158,6 +186,7 @@ class ReindexRunner:
         self.stores, self.run_id, self.log, self.force, self.batch_size = stores, run_id, log, force, batch_size
         self.dead_runs = dead_runs  # runs known to have ended: documents they left ``indexing`` are taken over
         self.phases = [p for p in ALL_PHASES if p in set(phases)]
+        self._phases = stores.phases(self.phases)
         self.producers = stores.producers()
         self.remote = send_ahead and (stores.extractor.uses_llm or bool(getattr(stores.embedder, "remote", False)))
 
@@ -274,7 +303,7 @@ class ReindexRunner:
             )
         share = (time.monotonic() - started) / len(superseded)
         for outcome, _ in superseded:
-            outcome.metadata[GRAPH]["duration_s"] = round(outcome.metadata[GRAPH]["duration_s"] + share, 4)
+            outcome.results[GRAPH].duration_s += share
 
     def _embed(self, works: list[_Work]) -> None:
         """One embedding call for the batch; if it fails, each document alone, so a failure stays with
@@ -303,70 +332,52 @@ class ReindexRunner:
     def _document(self, status, work: _Work) -> tuple[DocumentOutcome, graph_writer.Superseded | None]:
         """The document's phases, all or nothing. Returns its outcome and, when its graph pass went live,
         what earlier passes left in the graph (cleaned for the whole batch by ``_clean_graph``)."""
-        doc, phases = work.doc, work.phases
+        doc = work.doc
         outcome = DocumentOutcome(
-            doc.id, ok=False, fingerprints=work.fingerprints, unchanged=[p for p in self.phases if p not in phases]
+            doc.id, ok=False, fingerprints=work.fingerprints, unchanged=[p for p in self.phases if p not in work.phases]
         )
-        pass_id = uuid.uuid4().hex[:16]
-        vector_pass: VectorPass | None = None
-        superseded: graph_writer.Superseded | None = None
-        written: list[str] = []
-        phase = "prepare"
-        db.set_running(status, doc.id, self.run_id, phases)
+        phases = [phase for phase in self._phases if phase.name in work.phases]
+        results: dict[str, PhaseResult] = {}
+        p = DocumentPass(
+            doc, uuid.uuid4().hex[:16], None, work.pages, work.chunks, work.fingerprints, work.vectors, work.embed_error
+        )
+        step = "prepare"
+        db.set_running(status, doc.id, self.run_id, work.phases)
         try:
-            with self.stores.connect() as conn:
-                answer: ModelAnswer | None = None
+            with self.stores.connect() as p.conn:
                 for phase in phases:
+                    step = phase.name
                     started = time.monotonic()
                     calls: dict[str, int] = {}
-                    if answer is None and phase in (EXTRACTION, GRAPH):
-                        answer = self._answer(work)
-                        outcome.usage = answer.usage
-                        calls = _usage_metadata(answer.usage)
-                    if phase == EXTRACTION:
-                        outcome.metadata[phase] = self._write_extraction(conn, doc, answer.extraction)
-                    elif phase == VECTORS:
-                        vector_pass = self.stores.vectors.plan_pass(doc.id, len(work.chunks), pass_id)
-                        outcome.metadata[phase] = self._write_vectors(doc, work, vector_pass)
-                    else:
-                        outcome.metadata[phase] = self._write_graph(doc, work, answer, pass_id)
-                    outcome.metadata[phase].update(calls)
-                    written.append(phase)
-                    outcome.metadata[phase]["duration_s"] = round(time.monotonic() - started, 4)
-                if EXTRACTION in written:
-                    db.mark_extracted(
-                        conn,
-                        doc.id,
-                        answer.extraction,
-                        self.stores.extractor.name,
-                        self.stores.extractor.recorded_version,
-                    )
-                conn.commit()  # extracted data goes live
-            phase = "commit"
-            if vector_pass is not None:
-                started = time.monotonic()
-                self.stores.vectors.commit_pass(vector_pass)
-                _add_duration(outcome.metadata[VECTORS], started)
-            if GRAPH in written:
-                started = time.monotonic()
-                relation_types = outcome.metadata[GRAPH]["relation_types"]
-                superseded = graph_writer.go_live(
-                    self.stores.graph, doc.id, pass_id, _graph_properties(doc), relation_types
-                )
-                _add_duration(outcome.metadata[GRAPH], started)
+                    if p.answer is None and phase.name in (EXTRACTION, GRAPH):
+                        p.answer = self._answer(work)
+                        outcome.usage = p.answer.usage
+                        calls = _usage_metadata(p.answer.usage)
+                    result = results[phase.name] = phase.write(p)
+                    result.calls = calls
+                    result.timed(started)
+                step = "commit"
+                for phase in phases:  # in order: extracted data, then points, then the graph pass go live
+                    started = time.monotonic()
+                    phase.commit(p, results[phase.name])
+                    results[phase.name].timed(started)
         except Exception as exc:  # one document's failure stays with that document
             if isinstance(exc, ExtractionFailed):
                 outcome.usage = exc.usage  # its calls cost all the same
-            self._drop(doc.id, pass_id, vector_pass, phases)
-            outcome.failed_phase, outcome.error = phase, f"{type(exc).__name__}: {exc}"
+            self._drop(p, phases, results)
+            outcome.failed_phase, outcome.error = step, f"{type(exc).__name__}: {exc}"
             db.release(
-                status, doc.id, self.run_id, phases, {"phase": phase, "error": outcome.error, "run_id": self.run_id}
+                status, doc.id, self.run_id, work.phases, {"phase": step, "error": outcome.error, "run_id": self.run_id}
             )
-            self.log(f"document {doc.id} failed in {phase}: {outcome.error}")
+            self.log(f"document {doc.id} failed in {step}: {outcome.error}")
             return outcome, None
-        db.release(status, doc.id, self.run_id, phases, state=self._state(work, vector_pass, pass_id))
-        outcome.ok = True
-        return outcome, superseded
+        state: dict[str, Any] = {}
+        for phase in phases:
+            state.update(phase.state(p, results[phase.name]))
+        db.release(status, doc.id, self.run_id, work.phases, state=state)
+        outcome.ok, outcome.results = True, results
+        graph = results.get(GRAPH)
+        return outcome, graph.superseded if isinstance(graph, GraphResult) else None
 
     def _answer(self, work: _Work) -> ModelAnswer:
         """The model's answer for the document: the one sent ahead, or asked now (offline rules)."""
@@ -374,76 +385,13 @@ class ReindexRunner:
             return work.answer.result()
         return self.stores.extractor.answer(work.pages, EXTRACTION in work.phases, GRAPH in work.phases, work.einvoice)
 
-    def _state(self, work: _Work, vector_pass: VectorPass | None, pass_id: str) -> dict[str, Any]:
-        state: dict[str, Any] = {}
-        if EXTRACTION in work.phases:
-            state["extraction_fingerprint"] = work.fingerprints[EXTRACTION]
-        if VECTORS in work.phases and vector_pass is not None:
-            state.update(
-                vectors_fingerprint=work.fingerprints[VECTORS],
-                vector_points=len(vector_pass.written),
-                vector_collection=self.stores.vectors.collection,
-                embedding_model=self.producers.embedding_model,
-            )
-        if GRAPH in work.phases:
-            state.update(graph_fingerprint=work.fingerprints[GRAPH], graph_pass_id=pass_id)
-        return state
-
-    # -- phases ----------------------------------------------------------------------------------------
-    def _write_extraction(self, conn, doc: DocumentRow, extraction: Extraction | None) -> dict[str, Any]:
-        assert extraction is not None
-        fields, items = db.replace_extracted(
-            conn, doc.id, extraction, self.stores.extractor.name, self.stores.extractor.recorded_version
-        )
-        preview = ", ".join(f"{k}={v}" for k, v in list(extraction.fields().items())[:4])
-        return {
-            "fields": fields,
-            "line_items": items,
-            "extractor": self.stores.extractor.name,
-            "extractor_version": self.stores.extractor.recorded_version,
-            "document_type": extraction.document_type,
-            "preview": preview,
-        }
-
-    def _write_vectors(self, doc: DocumentRow, work: _Work, vector_pass: VectorPass) -> dict[str, Any]:
-        index = self.stores.vectors
-        assert index is not None
-        if work.embed_error is not None:
-            raise RuntimeError(work.embed_error)
-        payload = {"document_id": doc.id, "workspace_id": doc.workspace_id, "owner_id": doc.owner_id}
-        points = [
-            ChunkPoint(c.chunk_index, c.content_sha256, v, c.content)
-            for c, v in zip(work.chunks, work.vectors or [], strict=True)
-        ]
-        index.write_pass(vector_pass, payload, points)
-        return {"points": len(points), "model": index.model, "collection": index.collection, "slot": vector_pass.slot}
-
-    def _write_graph(self, doc: DocumentRow, work: _Work, answer: ModelAnswer | None, pass_id: str) -> dict[str, Any]:
-        assert self.stores.graph is not None and answer is not None
-        if answer.graph is not None:
-            entities, relations = from_llm(answer.graph)
-        else:
-            assert answer.extraction is not None
-            entities, relations = from_extraction(answer.extraction, doc.id, doc.filename)
-        graph = build_document_graph(doc.id, pass_id, work.chunks, entities, relations)
-        graph_writer.write_pass(self.stores.graph, doc.id, pass_id, graph)
-        return {
-            "chunks": len(graph.chunks),
-            "entities": graph.entity_count,
-            "relations": sum(len(r) for r in graph.relations.values()),
-            "relation_types": sorted(graph.relations),
-            "source": "llm" if answer.graph is not None else "extracted_fields",
-        }
-
-    def _drop(self, document_id: str, pass_id: str, vector_pass: VectorPass | None, phases: list[str]) -> None:
+    def _drop(self, p: DocumentPass, phases: list[Phase], results: dict[str, PhaseResult]) -> None:
         """Remove a failed pass from every store it reached (the Postgres transaction just rolls back)."""
-        try:
-            if vector_pass is not None:
-                self.stores.vectors.drop_pass(vector_pass)
-            if self.stores.graph is not None and GRAPH in phases:
-                graph_writer.drop_pass(self.stores.graph, document_id, pass_id)
-        except Exception as exc:  # keep the original failure; say what could not be cleaned
-            self.log(f"could not drop the failed pass {pass_id} of {document_id}: {exc}")
+        for phase in phases:
+            try:
+                phase.drop(p, results.get(phase.name))
+            except Exception as exc:  # keep the original failure; say what could not be cleaned
+                self.log(f"could not drop the failed {phase.name} pass {p.pass_id} of {p.doc.id}: {exc}")
 
 
 def _usage_metadata(usage: Usage) -> dict[str, int]:
@@ -456,12 +404,3 @@ def _usage_metadata(usage: Usage) -> dict[str, int]:
         "tokens_out": usage.tokens_out,
         **({"retries": usage.retries} if usage.retries else {}),
     }
-
-
-def _add_duration(metadata: dict[str, Any], started: float) -> None:
-    """A phase's duration includes making its output live (the commit of its pass)."""
-    metadata["duration_s"] = round(metadata.get("duration_s", 0.0) + time.monotonic() - started, 4)
-
-
-def _graph_properties(doc: DocumentRow) -> dict[str, Any]:
-    return {"filename": doc.filename, "workspace_id": doc.workspace_id, "owner_id": doc.owner_id or ""}
