@@ -21,6 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from reindex_pipeline.domain import queue_rules
+from reindex_pipeline.domain.ids import not_uuids
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.settings import ENV_VARS, Settings
 
@@ -639,8 +640,9 @@ def _request_counts(conn, row: dict) -> dict:
 
 def _require_request_id(value: str) -> None:
     """``status`` and ``requeue`` word a malformed id alike."""
-    if not _is_uuid(value):
-        raise RuntimeError(f"{value!r} is not a request id (a UUID)")
+    problem = not_uuids([value], "request")
+    if problem:
+        raise RuntimeError(problem)
 
 
 @app.command()
@@ -872,20 +874,10 @@ def _demo_admin(url: str, seed: int) -> str | None:
     return admin if row else None
 
 
-def _is_uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _require_uuids(document_ids: list[str]) -> None:
-    bad = [value for value in document_ids if not _is_uuid(value)]
-    if bad:
-        raise RuntimeError(f"{bad[0]!r} is not a document id (a UUID)")
+    problem = not_uuids(document_ids, "document")
+    if problem:
+        raise RuntimeError(problem)
 
 
 def _yes(value: bool | None) -> str:

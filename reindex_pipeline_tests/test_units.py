@@ -304,3 +304,25 @@ def test_stores_refuse_a_phase_whose_store_is_missing() -> None:
     assert [p.name for p in stores.phases(["extraction"])] == ["extraction"]
     with pytest.raises(ValueError, match="vector index"):
         stores.phases(["extraction", "vector_indexing"])
+
+
+def test_an_audit_event_keeps_its_envelope_out_of_its_details_and_names_its_kind() -> None:
+    from reindex_pipeline.domain.audit import RequestFinished, Refused
+
+    refused = Refused(org_id="o", workspace_id="w", actor_id="a", reason="busy", scope="workspace")
+    assert refused.kind == "reindex.refused"
+    assert refused.details() == {"reason": "busy", "scope": "workspace"}  # None fields left out
+    done = RequestFinished(org_id="o", request_id="r", completed=3)
+    assert done.kind == "reindex.completed"
+    assert RequestFinished(org_id="o", request_id="r", error="gone", attempts=5).kind == "reindex.failed"
+    assert done.details() == {"request_id": "r", "completed": 3, "unchanged": 0, "failed": 0, "errors": []}
+
+
+def test_the_operator_acts_across_organisations_everyone_else_within_their_own() -> None:
+    from reindex_pipeline.domain.selection import Requester, acting_as
+
+    admin = Requester(id="u1", role="admin", status="active", org_id="o1", username="admin")
+    operator = Requester(id="u1", role="admin", status="active", org_id=None, username="admin")
+    assert acting_as(admin, "u1") == (operator, "operator")
+    assert acting_as(admin, "u2") == (admin, "run_config")
+    assert acting_as(admin, None) == (admin, "run_config")

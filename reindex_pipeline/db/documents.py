@@ -6,7 +6,6 @@ transaction (``extracted data`` is replaced inside the caller's transaction so i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from reindex_pipeline.domain.extraction import Extraction
+from reindex_pipeline.domain.ids import is_uuid
 from reindex_pipeline.domain.selection import CLAIM_LEASE_SECONDS, DocumentGroup, DocumentRow, Requester
 
 PHASES = ("extraction", "vector_indexing", "graphrag_indexing")
@@ -57,7 +57,7 @@ def org_of(conn: psycopg.Connection, user_id: str) -> str | None:
 
 def load_documents(conn: psycopg.Connection, ids: Iterable[str]) -> list[DocumentRow]:
     """The documents with these ids (ids that are not UUIDs or not present are simply absent)."""
-    wanted = [i for i in ids if _is_uuid(i)]
+    wanted = [i for i in ids if is_uuid(i)]
     rows = conn.execute(
         f"SELECT {_DOCUMENT_COLUMNS} FROM {_DOCUMENTS} WHERE d.id = ANY(%s::uuid[])",  # noqa: S608
         (wanted,),
@@ -221,7 +221,7 @@ def indexing_runs(conn: psycopg.Connection, document_ids: list[str]) -> set[str]
     rows = conn.execute(
         "SELECT DISTINCT indexing_details->>'run_id' FROM documents "
         "WHERE id = ANY(%s::uuid[]) AND index_status = 'indexing' AND indexing_details ? 'run_id'",
-        ([i for i in document_ids if _is_uuid(i)],),
+        ([i for i in document_ids if is_uuid(i)],),
     ).fetchall()
     return {r[0] for r in rows}
 
@@ -345,7 +345,7 @@ def recorded_fingerprints(conn: psycopg.Connection, document_ids: list[str]) -> 
     rows = conn.execute(
         "SELECT document_id::text, extraction_fingerprint, vectors_fingerprint, graph_fingerprint "
         "FROM document_index_state WHERE document_id = ANY(%s::uuid[])",
-        ([i for i in document_ids if _is_uuid(i)],),
+        ([i for i in document_ids if is_uuid(i)],),
     ).fetchall()
     return {r[0]: {"extraction": r[1], "vector_indexing": r[2], "graphrag_indexing": r[3]} for r in rows}
 
@@ -452,26 +452,6 @@ def extracted_snapshot(conn: psycopg.Connection, document_id: str) -> dict[str, 
     finally:
         conn.row_factory = psycopg.rows.tuple_row  # type: ignore[assignment]
     return {"data": data, "line_items": items}
-
-
-# -- audit (kinds and details in docs/tenancy.md) ------------------------------------------------------
-def audit(
-    conn: psycopg.Connection, kind: str, org_id: str | None, project_id: str | None, actor_id: str | None, details: dict
-) -> None:
-    conn.execute(
-        "INSERT INTO audit_events (org_id, project_id, actor_id, kind, details) VALUES (%s, %s, %s, %s, %s)",
-        (org_id, project_id, actor_id, kind, Jsonb(json.loads(json.dumps(details, default=str)))),
-    )
-
-
-def _is_uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 # -- partition sync -------------------------------------------------------------------------------------

@@ -81,15 +81,6 @@ def mark_failed(conn: psycopg.Connection, changes: list[dict[str, Any]], error: 
         )
 
 
-def audit_many(conn: psycopg.Connection, kind: str, rows: list[tuple[str | None, str | None, dict]]) -> None:
-    """Audit events (org, workspace, details) of one kind, in one round trip."""
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO audit_events (org_id, project_id, actor_id, kind, details) VALUES (%s, %s, NULL, %s, %s)",
-            [(org, ws, kind, Jsonb(d)) for org, ws, d in rows],
-        )
-
-
 def log_purged(conn: psycopg.Connection, documents: list[dict[str, Any]], run_id: str) -> None:
     """A status-log row per purged document that still has a row (a hard-deleted one has none)."""
     with conn.cursor() as cur:

@@ -9,16 +9,16 @@ idempotent, so a run that did finish before the crash costs time, not correctnes
 
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import dagster as dg
 
+from reindex_pipeline.db import audit, queue, run_progress
 from reindex_pipeline.db import documents as db
-from reindex_pipeline.db import queue, run_progress
 from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
+from reindex_pipeline.domain.audit import Refused, RequestFinished, RequestStarted
 from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG, after_failure, run_sizes, runs_lost
-from reindex_pipeline.domain.selection import select_documents
+from reindex_pipeline.domain.selection import acting_as, select_documents
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import admission
@@ -73,14 +73,10 @@ def reindex_queue_sensor(
                 chunks = _run_requests(row, attempt, eligible_ids, config, reindex_policy)
                 run_requests += chunks
                 queue.launched(conn, row["id"], attempt, len(chunks), counts)
-                db.audit(
-                    conn,
-                    "reindex.started",
-                    row["org_id"],
-                    row["workspace_id"],
-                    row["requested_by"],
-                    {"request_id": row["id"], "runs": len(chunks), **counts, "stored_key": row["stored_key"]},
+                event = RequestStarted(
+                    **_about(row), request_id=row["id"], runs=len(chunks), stored_key=row["stored_key"], **counts
                 )
+                audit.record(conn, event)
                 conn.commit()
     # Documents named one by one (a restore's, just created) may be newer than the partition sync: they get their
     # partitions now, so the UI shows them with their runs (the instance skips the keys it has, ~2.5 s a batch of
@@ -142,9 +138,8 @@ def _plan(conn, row: dict, policy: ReindexPolicy, instance: dg.DagsterInstance) 
         return f"postponed: {reason}"
     if reason or requester is None:
         return _refuse(conn, row, requester_id, reason or "refused")
-    if requester_id == policy.operator_user_id:
-        requester = replace(requester, org_id=None)  # the operator acts for the deployment (as in the run)
-    elif requester.org_id != row["org_id"]:
+    requester, acting = acting_as(requester, policy.operator_user_id)  # as the run will
+    if acting != "operator" and requester.org_id != row["org_id"]:
         reason = f"refused: requester {requester.username or requester.id} belongs to another organisation"
         return _refuse(conn, row, requester_id, reason)
     if row["scope"] in ("documents", "restore"):
@@ -168,9 +163,16 @@ def _plan(conn, row: dict, policy: ReindexPolicy, instance: dg.DagsterInstance) 
     }
     if row["dry_run"] or not selection.eligible:
         queue.finish(conn, row["id"], "done", {**counts, "dry_run": row["dry_run"]}, [])
-        details = {"request_id": row["id"], "stored_key": row["stored_key"], "runs": 0, "completed": 0}
-        details |= {"dry_run": row["dry_run"], **counts}
-        db.audit(conn, "reindex.completed", row["org_id"], row["workspace_id"], requester_id, details)
+        event = RequestFinished(
+            **_about(row, requester_id),
+            request_id=row["id"],
+            stored_key=row["stored_key"],
+            dry_run=row["dry_run"],
+            eligible=counts["eligible"],
+            skipped=counts["skipped"],
+            preview=counts["preview"],
+        )
+        audit.record(conn, event)
         return "dry run: " + selection.confirmation() if row["dry_run"] else "nothing eligible"
     phases = [p for p in ALL_PHASES if p in set(row["phases"])]
     config = {
@@ -184,15 +186,14 @@ def _plan(conn, row: dict, policy: ReindexPolicy, instance: dg.DagsterInstance) 
 
 def _refuse(conn, row: dict, requester_id: str | None, reason: str) -> str:
     queue.finish(conn, row["id"], "refused", {"reason": reason}, [], error=reason)
-    db.audit(
-        conn,
-        "reindex.refused",
-        row["org_id"],
-        row["workspace_id"],
-        requester_id,
-        {"request_id": row["id"], "reason": reason, "scope": row["scope"]},
-    )
+    event = Refused(**_about(row, requester_id), request_id=row["id"], reason=reason, scope=row["scope"])
+    audit.record(conn, event)
     return reason
+
+
+def _about(row: dict, actor_id: str | None = None) -> dict:
+    """The audit envelope of a queue row's event: its organisation, workspace and requester."""
+    return {"org_id": row["org_id"], "workspace_id": row["workspace_id"], "actor_id": actor_id or row["requested_by"]}
 
 
 @dg.sensor(
@@ -223,36 +224,26 @@ def reindex_queue_outcomes(
                 conn.commit()
                 continue
             summary = _summarise(conn, run_ids)
+            finished_event = dict(
+                _about(row),
+                request_id=row["id"],
+                stored_key=row["stored_key"],
+                completed=summary["completed"],
+                unchanged=summary["unchanged"],
+                failed=summary["failed"],
+                errors=summary["errors"][:50],
+                model_usage=summary.get("model_usage"),
+            )
             if all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
                 queue.finish(conn, row["id"], "done", summary, run_ids)
-                db.audit(
-                    conn,
-                    "reindex.completed",
-                    row["org_id"],
-                    row["workspace_id"],
-                    row["requested_by"],
-                    {"request_id": row["id"], "stored_key": row["stored_key"], **summary},
-                )
+                audit.record(conn, RequestFinished(**finished_event))
             else:
                 error = "; ".join(summary["errors"][:5]) or "a reindex run failed"
                 decision = after_failure(row["attempts"], reindex_policy.max_attempts, datetime.now(UTC))
                 retry_ids = summary["failed_documents"] or None
                 queue.retry_or_fail(conn, row["id"], decision, error, summary, run_ids, retry_ids)
                 if decision.status == "failed":
-                    db.audit(
-                        conn,
-                        "reindex.failed",
-                        row["org_id"],
-                        row["workspace_id"],
-                        row["requested_by"],
-                        {
-                            "request_id": row["id"],
-                            "error": error,
-                            "stored_key": row["stored_key"],
-                            "attempts": decision.attempts,
-                            **summary,
-                        },
-                    )
+                    audit.record(conn, RequestFinished(**finished_event, error=error, attempts=decision.attempts))
             conn.commit()
             finished += 1
     return dg.SensorResult(skip_reason=None if finished else "no request finished")

@@ -8,18 +8,19 @@ is checked for eligibility and the requester's rights before anything is written
 
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from typing import NoReturn
 
 import dagster as dg
 from pydantic import Field
 
+from reindex_pipeline.db import audit, run_progress
 from reindex_pipeline.db import documents as db
-from reindex_pipeline.db import run_progress
 from reindex_pipeline.db.heartbeats import Heartbeat
 from reindex_pipeline.db.run_progress import RunProgress
+from reindex_pipeline.domain.audit import Refused, RunFinished, RunInitiated
 from reindex_pipeline.domain.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, Producers
+from reindex_pipeline.domain.ids import is_uuid
 from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG
 from reindex_pipeline.domain.selection import REASON_TEXT, Requester, RequesterRefused, Selection
 from reindex_pipeline.embeddings import EmbeddingModel
@@ -155,17 +156,19 @@ def build_reindex_asset(
             recorded = db.recorded_fingerprints(
                 conn, [s.id for s in selection.skipped] + (selection.eligible_ids if config.dry_run else [])
             )
-            audit_base = {
-                "run_id": run_id,
-                "user_id": requester.id,
-                "username": requester.username,
-                "user_role": requester.role,
-                "scope": requester.scope,
-                "workspace_id": config.workspace_id,
-                "phases": phases,
-                "requester_source": source,
-                "mode": "stale_only" if config.stale_only else "force",
-            }
+            run_audit = dict(
+                org_id=org_id,
+                workspace_id=config.workspace_id,
+                actor_id=requester.id,
+                run_id=run_id,
+                user_id=requester.id,
+                username=requester.username,
+                user_role=requester.role,
+                scope=requester.scope,
+                phases=phases,
+                requester_source=source,
+                mode="stale_only" if config.stale_only else "force",
+            )
             context.log.info(f"{selection.confirmation()} Skipped: {selection.skipped_summary()}.")
         # Partitions left alone by design are reported as such, not as failures of the backfill.
         yield from _left_alone(selection, phases, recorded, requester, dry_run=config.dry_run)
@@ -174,13 +177,11 @@ def build_reindex_asset(
             return
         progress = RunProgress(planned=len(selection.eligible), skipped=selection.skipped_by_reason())
         with app_db.connect(autocommit=True) as conn:
-            db.audit(
+            audit.record(
                 conn,
-                "reindex.initiated",
-                org_id,
-                config.workspace_id,
-                requester.id,
-                {**audit_base, "document_count": len(selection.eligible), "skipped": selection.skipped_by_reason()},
+                RunInitiated(
+                    **run_audit, document_count=len(selection.eligible), skipped=selection.skipped_by_reason()
+                ),
             )
             tags = context.run.tags
             run_progress.start(conn, run_id, tags.get(REQUEST_TAG), tags.get(ATTEMPT_TAG), progress)
@@ -290,14 +291,7 @@ def build_reindex_asset(
         progress.model_usage = usage.as_dict() if usage.calls else None
         with app_db.connect(autocommit=True) as conn:
             run_progress.report(conn, run_id, progress, finished=True)
-            db.audit(
-                conn,
-                "reindex.failed" if failed else "reindex.completed",
-                org_id,
-                config.workspace_id,
-                requester.id,
-                {**audit_base, **counts, "failures": failed[:50]},
-            )
+            audit.record(conn, RunFinished(**run_audit, **counts, failures=failed[:50]))
         if failed:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(selection.eligible)} documents failed; the others completed. "
@@ -357,9 +351,16 @@ def _refuse(
 ) -> NoReturn:
     """A refused requester: an audit row, one error line, and the run fails without retrying."""
     requester_id = config.requester_id or policy.operator_user_id
-    actor = requester_id if requester_id and _is_uuid(requester_id) else None
-    details = {"run_id": context.run.run_id, "reason": reason, "workspace_id": config.workspace_id, "source": "run"}
-    db.audit(conn, "reindex.refused", actor and db.org_of(conn, actor), config.workspace_id, actor, details)
+    actor = requester_id if requester_id and is_uuid(requester_id) else None
+    event = Refused(
+        org_id=actor and db.org_of(conn, actor),
+        workspace_id=config.workspace_id,
+        actor_id=actor,
+        reason=reason,
+        run_id=context.run.run_id,
+        source="run",
+    )
+    audit.record(conn, event)
     context.log.error(f"Reindex refused: {reason}")
     raise dg.Failure(description=f"Reindex refused: {reason}", allow_retries=False) from None
 
@@ -370,18 +371,10 @@ def ended_runs(instance: dg.DagsterInstance, run_ids: set[str]) -> frozenset[str
     the claim's lease."""
     ended = set()
     for run_id in run_ids:
-        run = instance.get_run_by_id(run_id) if _is_uuid(run_id) else None
+        run = instance.get_run_by_id(run_id) if is_uuid(run_id) else None
         if run is not None and run.is_finished:
             ended.add(run_id)
     return frozenset(ended)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 @dg.definitions

@@ -17,8 +17,8 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from reindex_pipeline.db import documents as db
-from reindex_pipeline.db import restores
+from reindex_pipeline.db import audit, restores
+from reindex_pipeline.domain.audit import RestoreRejected
 from reindex_pipeline.ingest.bucket_listing import FULL_LISTING_S, list_bucket
 from reindex_pipeline.ingest.parsing import UnreadableFile, check_size
 from reindex_pipeline.ingest.restore_keys import InvalidRestoreKey, parse_restore_key
@@ -168,7 +168,7 @@ def _reject(
     status: str = "rejected",
 ) -> str:
     if restores.record(conn, key, fp, status, size=size, error=reason, org_id=org_id, project_id=project_id):
-        db.audit(conn, "backup.rejected", org_id, project_id, None, {"stored_key": key, "reason": reason})
+        audit.record(conn, RestoreRejected(org_id=org_id, workspace_id=project_id, stored_key=key, reason=reason))
     return f"{status}: {reason}"
 
 

@@ -10,9 +10,10 @@ import os
 
 import dagster as dg
 
+from reindex_pipeline.db import audit, queue
 from reindex_pipeline.db import documents as db
-from reindex_pipeline.db import queue
 from reindex_pipeline.defs.queue import REINDEX_ASSETS
+from reindex_pipeline.domain.audit import RequestQueued
 from reindex_pipeline.resources import AppDatabase, ReindexPolicy
 from reindex_pipeline.settings import Settings
 
@@ -35,18 +36,14 @@ def build_full_reindex_schedule(cron: str) -> dg.ScheduleDefinition:
             request_id = queue.insert_request(
                 conn, org_id=org_id, requested_by=None, scope="all", source="schedule", stale_only=True
             )
-            db.audit(
-                conn,
-                "reindex.queued",
-                org_id,
-                None,
-                reindex_policy.operator_user_id,
-                {
-                    "request_id": request_id,
-                    "source": "schedule",
-                    "scheduled_for": str(context.scheduled_execution_time),
-                },
+            event = RequestQueued(
+                org_id=org_id,
+                actor_id=reindex_policy.operator_user_id,
+                request_id=request_id,
+                source="schedule",
+                scheduled_for=str(context.scheduled_execution_time),
             )
+            audit.record(conn, event)
         return dg.SkipReason(f"queued full reindex request {request_id}; the reindex_queue sensor launches it")
 
     return full_reindex

@@ -7,7 +7,7 @@ the skipped ones with a reason. It never reads a database; callers pass rows in.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -121,6 +121,15 @@ def check_requester(requester: Requester | None, requester_id: str) -> Requester
     if requester.status != ACTIVE:
         raise RequesterRefused(f"requester {requester.username or requester.id} is {requester.status}, not active")
     return requester
+
+
+def acting_as(requester: Requester, operator_id: str | None) -> tuple[Requester, str]:
+    """The requester as a run acts for them, and how they came to be it: the deployment's operator acts across
+    organisations (a UI backfill's partitions, a schedule's or a restore's documents span them), everyone else
+    within their own."""
+    if operator_id and requester.id == operator_id:
+        return replace(requester, org_id=None), "operator"
+    return requester, "run_config"
 
 
 def skip_reason(

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from reindex_pipeline.db import documents as db
-from reindex_pipeline.db import queue, restores
+from reindex_pipeline.db import audit, queue, restores
+from reindex_pipeline.domain.audit import RequestQueued, RestoreIngested, RestoreRejected
 from reindex_pipeline.ingest.parsing import UnreadableFile, check_size, parse_document
 from reindex_pipeline.ingest.restore_keys import parse_restore_key
 
@@ -132,30 +132,28 @@ def _ingest_one(
             pages=len(parsed.pages),
             ocr_pages=parsed.ocr_pages,
         )
-        details = {
-            "stored_key": pending.stored_key,
-            "filename": restore.filename,
-            "document_id": document_id,
-            "created": created,
-            "pages": len(parsed.pages),
-            "ocr_pages": parsed.ocr_pages,
-            "einvoice": parsed.einvoice_syntax,
-            "run_id": run_id,
-        }
-        db.audit(conn, "backup.reingest", restore.org_id, restore.project_id, None, details)
+        event = RestoreIngested(
+            org_id=restore.org_id,
+            workspace_id=restore.project_id,
+            stored_key=pending.stored_key,
+            filename=restore.filename,
+            document_id=document_id,
+            created=created,
+            pages=len(parsed.pages),
+            ocr_pages=parsed.ocr_pages,
+            einvoice=parsed.einvoice_syntax,
+            run_id=run_id,
+        )
+        audit.record(conn, event)
     return pending.stored_key, True, document_id, where, parsed.ocr_pages
 
 
 def _fail(conn, pending: restores.PendingObject, restore, reason: str, where: tuple[str, str]):
     restores.finish(conn, pending.id, "failed", error=reason)
-    db.audit(
-        conn,
-        "backup.rejected",
-        restore.org_id,
-        restore.project_id,
-        None,
-        {"stored_key": pending.stored_key, "reason": reason},
+    event = RestoreRejected(
+        org_id=restore.org_id, workspace_id=restore.project_id, stored_key=pending.stored_key, reason=reason
     )
+    audit.record(conn, event)
     return pending.stored_key, False, reason, where, 0
 
 
@@ -171,14 +169,15 @@ def _queue_reindex(conn: psycopg.Connection, org_id: str, project_id: str, rows:
         source="restore",
     )
     restores.set_request(conn, [object_id for object_id, _ in rows], request_id)
-    db.audit(
-        conn,
-        "reindex.queued",
-        org_id,
-        project_id,
-        None,
-        {"request_id": request_id, "document_ids": document_ids[:100], "documents": len(document_ids)},
+    event = RequestQueued(
+        org_id=org_id,
+        workspace_id=project_id,
+        request_id=request_id,
+        source="restore",
+        document_ids=document_ids[:100],
+        documents=len(document_ids),
     )
+    audit.record(conn, event)
     return request_id
 
 

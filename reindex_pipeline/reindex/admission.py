@@ -11,9 +11,11 @@ from datetime import datetime
 
 import psycopg
 
+from reindex_pipeline.db import audit, queue
 from reindex_pipeline.db import documents as db
-from reindex_pipeline.db import queue
+from reindex_pipeline.domain.audit import Refused
 from reindex_pipeline.domain.fingerprints import ALL_PHASES
+from reindex_pipeline.domain.ids import not_uuids
 from reindex_pipeline.domain.queue_rules import refusal_reason
 from reindex_pipeline.domain.selection import Requester, RequesterRefused, check_requester
 
@@ -48,11 +50,9 @@ def refusal(
 def unknown_documents(conn: psycopg.Connection, document_ids: Iterable[str]) -> str | None:
     """Why a list of document ids cannot be requested (an id that is not a UUID, or no such document)."""
     ids = list(document_ids)
-    for value in ids:
-        try:
-            uuid.UUID(value)
-        except ValueError:
-            return f"{value!r} is not a document id (a UUID)"
+    problem = not_uuids(ids, "document")
+    if problem:
+        return problem
     found = {d.id for d in db.load_documents(conn, ids)}
     missing = [value for value in ids if str(uuid.UUID(value)) not in found]
     if missing:
@@ -117,8 +117,16 @@ def submit(
     now = conn.execute("SELECT now()").fetchone()[0]
     _, reason = refusal(conn, requester_id=user["id"], scope=scope, workspace_id=ws and ws["id"], source=source, at=now)
     if reason:
-        details = {"reason": reason, "scope": scope, "source": source, "requester": user["username"]}
-        db.audit(conn, "reindex.refused", user["org_id"], ws and ws["id"], user["id"], details)
+        event = Refused(
+            org_id=user["org_id"],
+            workspace_id=ws and ws["id"],
+            actor_id=user["id"],
+            reason=reason,
+            scope=scope,
+            source=source,
+            requester=user["username"],
+        )
+        audit.record(conn, event)
         conn.commit()
         raise RequestRefused(f"request refused: {reason.removeprefix('refused: ')}")
     request_id = queue.insert_request(

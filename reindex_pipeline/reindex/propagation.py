@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reindex_pipeline import vectors
+from reindex_pipeline.db import audit
 from reindex_pipeline.db import source_changes as changes_db
+from reindex_pipeline.domain.audit import DocumentPurged
 from reindex_pipeline.graph import writer as graph_writer
 from reindex_pipeline.graph.store import GraphStore
 
@@ -91,23 +93,7 @@ def propagate(
             changes_db.purge_derived_rows(conn, purge_ids)
             existing = [now_rows[d] for d in purge_ids if d in now_rows]
             changes_db.log_purged(conn, existing, run_id)
-            changes_db.audit_many(
-                conn,
-                "reindex.purged",
-                [
-                    (
-                        now_rows[d]["org_id"] if d in now_rows else None,
-                        now_rows[d]["workspace_id"] if d in now_rows else None,
-                        {
-                            "document_id": d,
-                            "filename": now_rows[d]["filename"] if d in now_rows else None,
-                            "reason": "deleted" if d in now_rows else "row deleted",
-                            "run_id": run_id,
-                        },
-                    )
-                    for d in purge_ids
-                ],
-            )
+            audit.record_many(conn, [_purged(d, now_rows.get(d), run_id) for d in purge_ids])
         done = [i for ids in to_purge.values() for i in ids] + [c["id"] for c in access_changes]
         changes_db.mark_done(conn, done, run_id)
         changes_db.mark_done(conn, restored, run_id, note="live again: nothing purged")
@@ -116,6 +102,18 @@ def propagate(
     result.purged = purge_ids
     result.access_updated = sorted(live_access)
     return result
+
+
+def _purged(document_id: str, row: dict[str, Any] | None, run_id: str) -> DocumentPurged:
+    """A purged document's event; ``row`` None: its documents row is gone too."""
+    return DocumentPurged(
+        org_id=row["org_id"] if row else None,
+        workspace_id=row["workspace_id"] if row else None,
+        document_id=document_id,
+        filename=row["filename"] if row else None,
+        reason="deleted" if row else "row deleted",
+        run_id=run_id,
+    )
 
 
 def _in_store(store: str, action: Callable[..., None], *args: Any) -> None:

@@ -9,9 +9,9 @@ vectors. When the models are remote (an API), their calls run in a thread pool, 
 is written, so the stores' work and the API's latency overlap; commits keep their order. Then, per
 document, every phase (``reindex.phases``: one object per store, built by ``Stores.phases``) writes its
 result NEXT TO the live data (a Postgres transaction, a Qdrant slot, a graph pass); only when all of them
-succeeded is the new data made live and the old removed. If anything fails, the new writes are dropped and the document keeps its previous
-extracted data, points and graph exactly; it returns to ``indexed`` with the failure recorded. One
-document's failure never touches another's data.
+succeeded is the new data made live and the old removed. If anything fails, the new writes are dropped and
+the document keeps its previous extracted data, points and graph exactly; it returns to ``indexed`` with the
+failure recorded. One document's failure never touches another's data.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from reindex_pipeline.db import documents as db
@@ -39,6 +39,7 @@ from reindex_pipeline.domain.selection import (
     Requester,
     RequesterRefused,
     Selection,
+    acting_as,
     check_requester,
     select_documents,
 )
@@ -119,7 +120,6 @@ def resolve_requester(conn, requester_id: str | None, operator_id: str | None) -
 
     A person reindexes within their organisation; the operator (named or by default) acts for the deployment,
     across organisations, as the UI (whose partitions span them) and the restores of every organisation do."""
-    source = "run_config"
     if not requester_id:
         if not operator_id:
             raise RequesterRefused(
@@ -127,10 +127,7 @@ def resolve_requester(conn, requester_id: str | None, operator_id: str | None) -
                 "admin user id for UI backfills"
             )
         requester_id = operator_id
-    requester = check_requester(db.load_requester(conn, requester_id), requester_id)
-    if requester_id == operator_id:
-        return replace(requester, org_id=None), "operator"
-    return requester, source
+    return acting_as(check_requester(db.load_requester(conn, requester_id), requester_id), operator_id)
 
 
 def select(
