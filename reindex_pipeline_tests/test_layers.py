@@ -47,3 +47,28 @@ def test_no_import_runs_upwards_and_the_ground_floor_imports_nothing() -> None:
     upwards = sorted({(a, b) for a, b in pairs if a != b and floor(b) > floor(a)})
     assert upwards == []
     assert sorted({b for a, b in pairs if a == "domain" and b != "domain"}) == []
+
+
+def test_audit_events_are_written_in_one_place_from_typed_events() -> None:
+    writers = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.parts and "INSERT INTO audit_events" in path.read_text()
+    )
+    assert writers == ["db/audit.py"]
+
+
+def test_the_readme_layout_names_every_module_and_folder_of_the_package_and_nothing_else() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    named = {
+        line.split()[0].rstrip("/").split("/")[0]
+        for line in block.splitlines()
+        if line.startswith("  ") and not line.startswith("   ")
+    }
+    present = {
+        p.name.removesuffix(".py")
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())
+    }
+    assert {n.removesuffix(".py") for n in named} == present
