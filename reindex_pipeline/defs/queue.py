@@ -4,7 +4,8 @@
 resolves each request through eligibility and RBAC, and launches the runs. ``reindex_queue_outcomes``
 follows those runs (by tag) and moves each row to done, or back to pending with backoff, or to failed.
 A row whose lease expires (its daemon died) is claimed again and its runs launched afresh (writes are
-idempotent, so a run that did finish before the crash costs time, not correctness).
+idempotent, so a run that did finish before the crash costs time, not correctness). What a row's plan and
+its conclusion are is ``reindex.requests``'s; these sensors claim, launch and ask Dagster about runs.
 """
 
 import time
@@ -13,15 +14,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from reindex_pipeline.db import audit, queue, run_progress
-from reindex_pipeline.db import documents as db
+from reindex_pipeline.db import queue
 from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
-from reindex_pipeline.domain.audit import Refused, RequestFinished, RequestStarted
-from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG, after_failure, run_sizes, runs_lost
-from reindex_pipeline.domain.selection import acting_as, select_documents
-from reindex_pipeline.llm.calls import Usage
+from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG, run_sizes, runs_lost
 from reindex_pipeline.partitions import documents
-from reindex_pipeline.reindex import admission
+from reindex_pipeline.reindex import requests
 from reindex_pipeline.reindex.runner import ALL_PHASES
 from reindex_pipeline.resources import AppDatabase, ReindexPolicy
 
@@ -60,23 +57,20 @@ def reindex_queue_sensor(
                 break
             claimed += batch
             for row in batch:
-                outcome = _plan(conn, row, reindex_policy, context.instance)
-                if isinstance(outcome, str):
-                    context.log.info(f"request {row['id']}: {outcome}")
+                launch = requests.plan(
+                    conn, row, reindex_policy.operator_user_id, lambda ids: ended_runs(context.instance, ids)
+                )
+                if isinstance(launch, str):
+                    context.log.info(f"request {row['id']}: {launch}")
                     conn.commit()
                     continue
-                eligible_ids, config, counts = outcome
                 if row["scope"] in ("documents", "restore"):
-                    new_keys += eligible_ids
+                    new_keys += launch.eligible_ids
                 # A fresh tag per claim: a requeued or reclaimed request never mistakes older runs for its own.
                 attempt = f"{row['attempts']}-{uuid.uuid4().hex[:6]}"
-                chunks = _run_requests(row, attempt, eligible_ids, config, reindex_policy)
+                chunks = _run_requests(row, attempt, launch, reindex_policy)
                 run_requests += chunks
-                queue.launched(conn, row["id"], attempt, len(chunks), counts)
-                event = RequestStarted(
-                    **_about(row), request_id=row["id"], runs=len(chunks), stored_key=row["stored_key"], **counts
-                )
-                audit.record(conn, event)
+                requests.launched(conn, row, attempt, len(chunks), launch)
                 conn.commit()
     # Documents named one by one (a restore's, just created) may be newer than the partition sync: they get their
     # partitions now, so the UI shows them with their runs (the instance skips the keys it has, ~2.5 s a batch of
@@ -89,25 +83,24 @@ def reindex_queue_sensor(
     return dg.SensorResult(run_requests=run_requests)
 
 
-def _run_requests(
-    row: dict, attempt: str, eligible_ids: list[str], config: dict, policy: ReindexPolicy
-) -> list[dg.RunRequest]:
+def _run_requests(row: dict, attempt: str, launch: requests.Launch, policy: ReindexPolicy) -> list[dg.RunRequest]:
     """Runs of the sizes ``run_sizes`` gives, tagged with the request and its attempt, each naming its documents
     in its config. The runs carry no partition range: Dagster would resolve each range against every partition
     of the asset and store a planned materialisation per partition and asset when it creates the run (at
     1,000,000 partitions ~5 s and 7,500 rows a run); without one, a run's materialisations still land on their
     document's partition. The consistency checks are left out (a reindex run does not run them)."""
-    requests = []
+    out = []
     start = 0
-    for n, size in enumerate(run_sizes(len(eligible_ids), policy.max_documents_per_run, policy.parallel_runs)):
-        chunk = eligible_ids[start : start + size]
+    ids = launch.eligible_ids
+    for n, size in enumerate(run_sizes(len(ids), policy.max_documents_per_run, policy.parallel_runs)):
+        chunk = ids[start : start + size]
         start += size
-        requests.append(
+        out.append(
             dg.RunRequest(
                 run_key=f"{row['id']}:{attempt}:{n}",
-                asset_selection=config["assets"],
+                asset_selection=[ASSET_OF[p] for p in launch.phases],
                 asset_check_keys=[],
-                run_config={"ops": {"reindex_documents": {"config": {**config["config"], "document_ids": chunk}}}},
+                run_config={"ops": {"reindex_documents": {"config": {**launch.config, "document_ids": chunk}}}},
                 tags={
                     REQUEST_TAG: row["id"],
                     ATTEMPT_TAG: attempt,
@@ -116,84 +109,7 @@ def _run_requests(
                 },
             )
         )
-    return requests
-
-
-def _plan(conn, row: dict, policy: ReindexPolicy, instance: dg.DagsterInstance) -> str | tuple[list[str], dict, dict]:
-    """Either the reason the row ended now (refused, dry run, nothing to do) or what to launch."""
-    requester_id = row["requested_by"] or (
-        policy.operator_user_id if row["source"] in ("schedule", "restore") else None
-    )
-    requester, reason = admission.refusal(
-        conn,
-        requester_id=requester_id,
-        scope=row["scope"],
-        workspace_id=row["workspace_id"],
-        source=row["source"],
-        at=row["created_at"],
-        request_id=row["id"],
-    )
-    if reason and row["source"] == "schedule" and reason.startswith("busy"):
-        queue.postpone(conn, row["id"], reason)  # a scheduled global reindex waits; users' requests are refused
-        return f"postponed: {reason}"
-    if reason or requester is None:
-        return _refuse(conn, row, requester_id, reason or "refused")
-    requester, acting = acting_as(requester, policy.operator_user_id)  # as the run will
-    if acting != "operator" and requester.org_id != row["org_id"]:
-        reason = f"refused: requester {requester.username or requester.id} belongs to another organisation"
-        return _refuse(conn, row, requester_id, reason)
-    if row["scope"] in ("documents", "restore"):
-        candidates = db.load_documents(conn, row["document_ids"] or [])
-        requested = row["document_ids"] or []
-    else:
-        workspace = row["workspace_id"] if row["scope"] == "workspace" else None
-        candidates = list(db.iter_documents(conn, workspace, org_id=requester.org_id))
-        requested = None
-    # Documents a finished run left 'indexing' (its worker was killed) are requested again, not skipped as busy.
-    holders = {d.indexing_run_id for d in candidates if d.index_status == "indexing" and d.indexing_run_id}
-    dead_runs = ended_runs(instance, holders)
-    selection = select_documents(requester, candidates, row["workspace_id"], requested, dead_runs=dead_runs)
-    counts = {
-        "eligible": len(selection.eligible),
-        "skipped": selection.skipped_by_reason(),
-        "preview": selection.confirmation(),
-        "requester": requester_id,
-        "role": requester.role,
-        "scope_audit": requester.scope,
-    }
-    if row["dry_run"] or not selection.eligible:
-        queue.finish(conn, row["id"], "done", {**counts, "dry_run": row["dry_run"]}, [])
-        event = RequestFinished(
-            **_about(row, requester_id),
-            request_id=row["id"],
-            stored_key=row["stored_key"],
-            dry_run=row["dry_run"],
-            eligible=counts["eligible"],
-            skipped=counts["skipped"],
-            preview=counts["preview"],
-        )
-        audit.record(conn, event)
-        return "dry run: " + selection.confirmation() if row["dry_run"] else "nothing eligible"
-    phases = [p for p in ALL_PHASES if p in set(row["phases"])]
-    config = {
-        "requester_id": requester_id,
-        "workspace_id": row["workspace_id"],
-        "phases": phases,
-        "stale_only": row["stale_only"],
-    }
-    return selection.eligible_ids, {"config": config, "assets": [ASSET_OF[p] for p in phases]}, counts
-
-
-def _refuse(conn, row: dict, requester_id: str | None, reason: str) -> str:
-    queue.finish(conn, row["id"], "refused", {"reason": reason}, [], error=reason)
-    event = Refused(**_about(row, requester_id), request_id=row["id"], reason=reason, scope=row["scope"])
-    audit.record(conn, event)
-    return reason
-
-
-def _about(row: dict, actor_id: str | None = None) -> dict:
-    """The audit envelope of a queue row's event: its organisation, workspace and requester."""
-    return {"org_id": row["org_id"], "workspace_id": row["workspace_id"], "actor_id": actor_id or row["requested_by"]}
+    return out
 
 
 @dg.sensor(
@@ -223,48 +139,8 @@ def reindex_queue_outcomes(
                 queue.heartbeat(conn, row["id"], run_ids)
                 conn.commit()
                 continue
-            summary = _summarise(conn, run_ids)
-            finished_event = dict(
-                _about(row),
-                request_id=row["id"],
-                stored_key=row["stored_key"],
-                completed=summary["completed"],
-                unchanged=summary["unchanged"],
-                failed=summary["failed"],
-                errors=summary["errors"][:50],
-                model_usage=summary.get("model_usage"),
-            )
-            if all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs):
-                queue.finish(conn, row["id"], "done", summary, run_ids)
-                audit.record(conn, RequestFinished(**finished_event))
-            else:
-                error = "; ".join(summary["errors"][:5]) or "a reindex run failed"
-                decision = after_failure(row["attempts"], reindex_policy.max_attempts, datetime.now(UTC))
-                retry_ids = summary["failed_documents"] or None
-                queue.retry_or_fail(conn, row["id"], decision, error, summary, run_ids, retry_ids)
-                if decision.status == "failed":
-                    audit.record(conn, RequestFinished(**finished_event, error=error, attempts=decision.attempts))
+            succeeded = all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+            requests.conclude(conn, row, run_ids, succeeded, reindex_policy.max_attempts, datetime.now(UTC))
             conn.commit()
             finished += 1
     return dg.SensorResult(skip_reason=None if finished else "no request finished")
-
-
-def _summarise(conn, run_ids: list[str]) -> dict:
-    """Per-document counts of the runs, from the progress rows they wrote (``db.run_progress``)."""
-    progress = run_progress.of_runs(conn, run_ids)
-    errors = [f"{f['document_id']}: {f['error']}" for f in progress.failures]
-    unfinished = len(run_ids) - progress.finished_runs
-    if unfinished:
-        errors.append(f"{unfinished} run(s) ended without reporting their documents (see their logs in Dagster)")
-    usage = Usage()
-    for counts in progress.model_usage:
-        usage.add(Usage(**counts))
-    return {
-        "completed": progress.completed,
-        "unchanged": progress.unchanged,  # of the completed: nothing stale
-        "failed": progress.failed,
-        "errors": errors,
-        # a run that ended without its last report may have left any of its documents undone: then all again
-        "failed_documents": [] if unfinished else [f["document_id"] for f in progress.failures],
-        **({"model_usage": usage.as_dict()} if usage.calls else {}),
-    }

@@ -3,22 +3,20 @@
 ``extracted_data`` (Postgres), ``chunk_embeddings`` (Qdrant) and ``graph_entities`` (graph) all derive
 from ``preserved_ocr_output``. Reindex = re-materialise selected document partitions. A ranged run
 (a UI backfill) handles many documents in one run, up to ``max_documents_per_run``; every document
-is checked for eligibility and the requester's rights before anything is written.
+is checked for eligibility and the requester's rights before anything is written. The run's lifecycle
+(requester, selection, progress, audit) is ``reindex.run.ReindexRun``'s; this step turns its outcomes into
+Dagster events.
 """
 
 import os
 import time
 from collections.abc import Iterator
-from typing import NoReturn
 
 import dagster as dg
 from pydantic import Field
 
-from reindex_pipeline.db import audit, run_progress
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.db.heartbeats import Heartbeat
-from reindex_pipeline.db.run_progress import RunProgress
-from reindex_pipeline.domain.audit import Refused, RunFinished, RunInitiated
 from reindex_pipeline.domain.fingerprints import ALL_PHASES, EXTRACTION, GRAPH, VECTORS, Producers
 from reindex_pipeline.domain.ids import is_uuid
 from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG
@@ -27,10 +25,8 @@ from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.extractors import Extractor
-from reindex_pipeline.reindex.read_ahead import read_ahead
+from reindex_pipeline.reindex.run import ReindexRun, RunAsk
 from reindex_pipeline.reindex.runner import ReindexRunner
-from reindex_pipeline.reindex.runner import resolve_requester as resolve
-from reindex_pipeline.reindex.runner import select as select_for_run
 from reindex_pipeline.resources import (
     AppDatabase,
     GraphDatabase,
@@ -137,89 +133,58 @@ def build_reindex_asset(
             raise dg.Failure(f"unknown phases {sorted(unknown)}; use {list(ALL_PHASES)}")
         phases = [p for p in ALL_PHASES if p in selected and p in config.phases]
         run_id = context.run.run_id
-        with app_db.connect(autocommit=True) as conn:
-            try:
-                requester, source = resolve(conn, config.requester_id, reindex_policy.operator_user_id)
-            except RequesterRefused as exc:
-                _refuse(conn, context, config, reindex_policy, str(exc))
-            keys = _run_documents(context, config)
+        ask = RunAsk(
+            run_id=run_id,
+            requester_id=config.requester_id,
+            operator_id=reindex_policy.operator_user_id,
+            workspace_id=config.workspace_id,
+            document_ids=config.document_ids,
+            phases=phases,
+            stale_only=config.stale_only,
+            request_id=context.run.tags.get(REQUEST_TAG),
+            attempt=context.run.tags.get(ATTEMPT_TAG),
+        )
+        run = ReindexRun(app_db.connect, ask)
+        keys = _run_documents(context, config)
+        with app_db.connect() as conn:
             dead_runs = ended_runs(context.instance, db.indexing_runs(conn, keys) - {run_id})
-            if dead_runs:
-                context.log.warning(
-                    f"Taking over documents left 'indexing' by {len(dead_runs)} run(s) that ended without releasing "
-                    f"them: {', '.join(sorted(dead_runs))}"
-                )
-            selection = select_for_run(
-                conn, requester, keys, config.workspace_id, config.document_ids, run_id, dead_runs
+        if dead_runs:
+            context.log.warning(
+                f"Taking over documents left 'indexing' by {len(dead_runs)} run(s) that ended without releasing "
+                f"them: {', '.join(sorted(dead_runs))}"
             )
-            org_id = db.org_of(conn, requester.id)
-            recorded = db.recorded_fingerprints(
-                conn, [s.id for s in selection.skipped] + (selection.eligible_ids if config.dry_run else [])
-            )
-            run_audit = dict(
-                org_id=org_id,
-                workspace_id=config.workspace_id,
-                actor_id=requester.id,
-                run_id=run_id,
-                user_id=requester.id,
-                username=requester.username,
-                user_role=requester.role,
-                scope=requester.scope,
-                phases=phases,
-                requester_source=source,
-                mode="stale_only" if config.stale_only else "force",
-            )
-            context.log.info(f"{selection.confirmation()} Skipped: {selection.skipped_summary()}.")
+        try:
+            selection = run.open(keys, dead_runs, dry_run=config.dry_run)
+        except RequesterRefused as exc:
+            context.log.error(f"Reindex refused: {exc}")
+            raise dg.Failure(description=f"Reindex refused: {exc}", allow_retries=False) from None
+        requester = run.requester
+        assert requester is not None
+        context.log.info(f"{selection.confirmation()} Skipped: {selection.skipped_summary()}.")
         # Partitions left alone by design are reported as such, not as failures of the backfill.
-        yield from _left_alone(selection, phases, recorded, requester, dry_run=config.dry_run)
+        yield from _left_alone(selection, phases, run.recorded, requester, dry_run=config.dry_run)
         if config.dry_run:
             context.log.info(f"Dry run: nothing written; {len(selection.eligible)} documents would be reindexed.")
             return
-        progress = RunProgress(planned=len(selection.eligible), skipped=selection.skipped_by_reason())
-        with app_db.connect(autocommit=True) as conn:
-            audit.record(
-                conn,
-                RunInitiated(
-                    **run_audit, document_count=len(selection.eligible), skipped=selection.skipped_by_reason()
-                ),
-            )
-            tags = context.run.tags
-            run_progress.start(conn, run_id, tags.get(REQUEST_TAG), tags.get(ATTEMPT_TAG), progress)
+        run.begin()
 
         # A run worker killed without a word stops beating; reindex_run_watch then fails its run.
         with (
             Heartbeat(app_db.url, run_id),
             reindex_stores(app_db, extractor, embeddings, qdrant, graph, phases) as stores,
-            app_db.connect(autocommit=True) as progress_conn,
         ):
             filenames = {d.id: d.filename for d in selection.eligible}
             in_backfill = BACKFILL_TAG in context.run.tags
-            failed = progress.failures  # appended to as documents fail; every report writes them
-            done = 0
-            reported = time.monotonic()
-            unchanged = {p: 0 for p in phases}  # phases skipped by a stale-only run: fingerprint unchanged
-            untouched = 0  # documents with every phase unchanged: not even claimed
             events_s = 0.0  # time Dagster spends storing this step's materialisations
-            usage = Usage()  # what the model calls cost (an API's usage fields; nothing offline)
             started = time.monotonic()
             warnings: list[str] = []  # the runner works in a background thread; Dagster logs from this one
             runner = ReindexRunner(
                 stores, run_id, phases, warnings.append, force=not config.stale_only, dead_runs=dead_runs
             )
-            for outcome in read_ahead(runner.reindex(selection.eligible)):
+            for outcome in run.reindex(runner):
                 while warnings:
                     context.log.warning(warnings.pop(0))
-                # The runner hands a batch's outcomes over once the batch has committed: a report per batch
-                # (or per second, for slow ones), so `status` moves while the run works.
-                if (done + len(failed)) % runner.batch_size == 0 or time.monotonic() - reported >= 1.0:
-                    progress.completed, progress.unchanged = done, untouched
-                    run_progress.report(progress_conn, run_id, progress)
-                    reported = time.monotonic()
-                usage.add(outcome.usage)
                 if not outcome.ok:
-                    failed.append(
-                        {"document_id": outcome.document_id, "phase": outcome.failed_phase, "error": outcome.error}
-                    )
                     # On the partition's timeline in the UI: a queue run plans no partitions, so Dagster would not
                     # mark this one failed. An observation, not a materialisation: the previous index stays.
                     for phase in phases:
@@ -235,10 +200,7 @@ def build_reindex_asset(
                             },
                         )
                     continue
-                done += 1
-                untouched += not outcome.metadata
                 for phase in outcome.unchanged:
-                    unchanged[phase] += 1
                     if in_backfill:  # a backfill counts a partition it targeted and got nothing for as failed
                         yield _unchanged(phase, outcome.document_id, outcome.fingerprints[phase], requester)
                 for phase, metadata in outcome.metadata.items():
@@ -267,31 +229,16 @@ def build_reindex_asset(
             with app_db.connect() as conn:
                 missing = db.missing_vectors(conn, stores.vectors.collection, runner.producers.embedding_model)
             context.log.info(publish(stores.vectors.client, qdrant.collection, stores.vectors.collection, missing))
-        usage.add(getattr(stores.embedder, "usage", Usage()))
-        counts = {
-            "document_count": len(selection.eligible),
-            "completed": done,
-            "failed": len(failed),
-            "unchanged_documents": untouched,
-            "unchanged_phases": unchanged,
-            "skipped": selection.skipped_by_reason(),
-            "duration_s": round(time.monotonic() - started, 2),
-            "event_log_s": round(events_s, 2),
-            **({"model_usage": usage.as_dict()} if usage.calls else {}),
-        }
+        counts = run.finish(time.monotonic() - started, events_s, [getattr(stores.embedder, "usage", None) or Usage()])
+        usage, failed = run.counts.usage, run.progress.failures
         context.log.info(
-            f"{done} of {len(selection.eligible)} documents reindexed, {len(failed)} failed, "
-            f"{untouched} unchanged, in {counts['duration_s']} s "
+            f"{counts['completed']} of {len(selection.eligible)} documents reindexed, {len(failed)} failed, "
+            f"{counts['unchanged_documents']} unchanged, in {counts['duration_s']} s "
             f"({counts['event_log_s']} s of it recording materialisations in Dagster's event log)."
             + (f" Model calls: {usage.summary()}." if usage.calls else "")
         )
         if usage.calls:  # the run's cost, on the run itself (the UI's run list and page show its tags)
             context.instance.add_run_tags(run_id, {f"reindex/{k}": str(v) for k, v in usage.as_dict().items()})
-        progress.completed, progress.unchanged = done, untouched
-        progress.model_usage = usage.as_dict() if usage.calls else None
-        with app_db.connect(autocommit=True) as conn:
-            run_progress.report(conn, run_id, progress, finished=True)
-            audit.record(conn, RunFinished(**run_audit, **counts, failures=failed[:50]))
         if failed:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(selection.eligible)} documents failed; the others completed. "
@@ -344,25 +291,6 @@ def _unchanged(phase: str, document_id: str, fingerprint: str, requester: Reques
         metadata={"outcome": "unchanged", "requester": requester.username, "requester_id": requester.id},
         tags={DATA_VERSION_TAG: fingerprint},
     )
-
-
-def _refuse(
-    conn, context: dg.AssetExecutionContext, config: ReindexConfig, policy: ReindexPolicy, reason: str
-) -> NoReturn:
-    """A refused requester: an audit row, one error line, and the run fails without retrying."""
-    requester_id = config.requester_id or policy.operator_user_id
-    actor = requester_id if requester_id and is_uuid(requester_id) else None
-    event = Refused(
-        org_id=actor and db.org_of(conn, actor),
-        workspace_id=config.workspace_id,
-        actor_id=actor,
-        reason=reason,
-        run_id=context.run.run_id,
-        source="run",
-    )
-    audit.record(conn, event)
-    context.log.error(f"Reindex refused: {reason}")
-    raise dg.Failure(description=f"Reindex refused: {reason}", allow_retries=False) from None
 
 
 def ended_runs(instance: dg.DagsterInstance, run_ids: set[str]) -> frozenset[str]:
