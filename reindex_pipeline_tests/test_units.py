@@ -307,7 +307,7 @@ def test_stores_refuse_a_phase_whose_store_is_missing() -> None:
 
 
 def test_an_audit_event_keeps_its_envelope_out_of_its_details_and_names_its_kind() -> None:
-    from reindex_pipeline.domain.audit import RequestFinished, Refused
+    from reindex_pipeline.domain.audit import Refused, RequestFinished
 
     refused = Refused(org_id="o", workspace_id="w", actor_id="a", reason="busy", scope="workspace")
     assert refused.kind == "reindex.refused"
