@@ -23,7 +23,7 @@ from reindex_pipeline.invoices.currencies import (
     legal_form_countries,
     markers_in,
 )
-from reindex_pipeline.invoices.dates import find_dates
+from reindex_pipeline.invoices.dates import find_dates, month_first
 from reindex_pipeline.invoices.items import find_items
 from reindex_pipeline.invoices.matching import LabelHit, find_labels, starts_with_label, title_of
 from reindex_pipeline.invoices.parties import has_legal_form, org_key, organisation_in
@@ -472,7 +472,8 @@ def read_page(
             n += 1
     text = "\n".join(line.text for line in lines)
     languages = tuple(dict.fromkeys([language, "en"]))
-    return Page(lines, hits, by_line, rank, n, text, languages, language == "en" and "$" in text, _pair_columns(lines))
+    order = month_first(text, default=language == "en" and "$" in text)
+    return Page(lines, hits, by_line, rank, n, text, languages, order, _pair_columns(lines))
 
 
 def _before(hit: LabelHit, segment: Segment, start: int = 0) -> bool:
@@ -574,9 +575,31 @@ def total_candidates(page: Page) -> list[Candidate]:
 # --- dates ---------------------------------------------------------------------------------------------
 
 
+#: A browser's print margins: a page URL, or a page counter ("1/2") ending the line.
+PRINT_MARK = re.compile(r"https?://\S+|\b\d{1,3} ?/ ?\d{1,3}\s*$")
+
+
+def print_margins(page: Page) -> set[int]:
+    """The lines a browser added when the page was printed: the first and last line of a page whose first or
+    last line carries the page's URL or a page counter. Their date and time are when it was printed."""
+    by_page: dict[int, list[Line]] = {}
+    for line in page.lines:
+        if not line.blank:
+            by_page.setdefault(line.page, []).append(line)
+    out: set[int] = set()
+    for lines in by_page.values():
+        edges = [lines[0], lines[-1]]
+        if any(PRINT_MARK.search(edge.text) for edge in edges):
+            out.update(edge.index for edge in edges)
+    return out
+
+
 def date_candidates(page: Page) -> list[Candidate]:
     found = []
+    margins = print_margins(page)
     for line in page.lines:
+        if line.index in margins and TIME.search(line.text):
+            continue  # the date the page was printed, not the document's
         for segment in line.segments:
             for date in find_dates(segment.text, page.languages, page.month_first):
                 found.append((line, segment, date))

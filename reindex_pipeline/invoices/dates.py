@@ -30,6 +30,24 @@ class FoundDate:
     end: int
 
 
+_NUMERIC_DATE = re.compile(r"(?<![\d./-])(\d{1,2})[./-](\d{1,2})[./-](\d{2}|\d{4})(?![\d./-])")
+
+
+def month_first(text: str, default: bool) -> bool:
+    """Whether the document writes numeric dates month first: as its unambiguous ones do (a first part over 12
+    is a day, a second part over 12 is a day), when they agree; else ``default``."""
+    day_first = months_first = 0
+    for m in _NUMERIC_DATE.finditer(text):
+        first, second = int(m.group(1)), int(m.group(2))
+        day_first += first > 12 >= second >= 1
+        months_first += second > 12 >= first >= 1
+    if day_first and not months_first:
+        return False
+    if months_first and not day_first:
+        return True
+    return default
+
+
 def find_dates(text: str, languages: tuple[str, ...], month_first: bool = False) -> list[FoundDate]:
     out = []
     for m in DATE.finditer(text):
