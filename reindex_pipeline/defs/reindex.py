@@ -22,7 +22,6 @@ from reindex_pipeline.domain.ids import is_uuid
 from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG
 from reindex_pipeline.domain.selection import REASON_TEXT, Requester, RequesterRefused, Selection
 from reindex_pipeline.embeddings import EmbeddingModel
-from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.reindex.run import ReindexRun, RunAsk
@@ -229,7 +228,7 @@ def build_reindex_asset(
             with app_db.connect() as conn:
                 missing = db.missing_vectors(conn, stores.vectors.collection, runner.producers.embedding_model)
             context.log.info(publish(stores.vectors.client, qdrant.collection, stores.vectors.collection, missing))
-        counts = run.finish(time.monotonic() - started, events_s, [getattr(stores.embedder, "usage", None) or Usage()])
+        counts = run.finish(time.monotonic() - started, events_s, getattr(stores.embedder, "usage", None))
         usage, failed = run.counts.usage, run.progress.failures
         context.log.info(
             f"{counts['completed']} of {len(selection.eligible)} documents reindexed, {len(failed)} failed, "

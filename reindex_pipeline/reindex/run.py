@@ -10,7 +10,7 @@ the run's counts. The Dagster asset (``defs/reindex.py``) turns outcomes into ma
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,12 +145,13 @@ class ReindexRun:
         self.progress.completed, self.progress.unchanged = self.counts.completed, self.counts.untouched
         run_progress.report(conn, self.ask.run_id, self.progress, finished=finished)
 
-    def finish(self, duration_s: float, event_log_s: float, more_usage: Iterable[Usage] = ()) -> dict[str, Any]:
-        """The last report and the run's closing audit event; returns the run's counts."""
+    def finish(self, duration_s: float, event_log_s: float, embedder_usage: Usage | None = None) -> dict[str, Any]:
+        """The last report and the run's closing audit event (``embedder_usage``: what a remote embedder's calls
+        cost, added to the extractor's); returns the run's counts."""
         assert self.selection is not None
         usage = self.counts.usage
-        for extra in more_usage:
-            usage.add(extra)
+        if embedder_usage is not None:
+            usage.add(embedder_usage)
         failed = self.progress.failures
         counts = {
             "document_count": len(self.selection.eligible),
