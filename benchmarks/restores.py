@@ -29,7 +29,7 @@ import psycopg
 from reindex_pipeline.db import migrate
 from reindex_pipeline.defs.restores import restores_bucket_sensor
 from reindex_pipeline.demo.loader import load_demo_corpus
-from reindex_pipeline.ingest.bucket_listing import list_bucket
+from reindex_pipeline.ingest.bucket_listing import SWEEP_PER_TICK, list_bucket
 from reindex_pipeline.invoices.evaluation import DATASETS
 from reindex_pipeline.resources import AppDatabase, Bucket
 from reindex_pipeline.settings import Settings
@@ -133,31 +133,36 @@ def handled_ticks(url: str, bucket: Path, handled: int, targets: list[tuple[str,
     for i in range(handled):
         (folder / f"2026-01-01T00-00-00Z__old-{i:06d}.txt").write_bytes(b"Total 1.00 EUR\n")
     fs, root = Bucket(url=bucket.as_uri()).filesystem()
-    objects = [o for o in list_bucket(fs, root, None).objects if "__old-" in o[0]]
+    objects = [o for o in list_bucket(fs, root, {}, sweep=0).objects if "__old-" in o[0]]
     sql = "COPY restore_objects (stored_key, fingerprint, size_bytes, status) FROM STDIN"
     with psycopg.connect(url) as conn, conn.cursor() as cur, cur.copy(sql) as copy:
         for key, fp, size in objects:
             copy.write_row((key, fp, size, "ingested"))
     print(f"{len(objects):,} handled objects written and recorded in {time.perf_counter() - started:.0f} s")
     resources = {"app_db": AppDatabase(url=url), "bucket": Bucket(url=bucket.as_uri())}
-    cursor = None
     with dg.instance_for_test() as instance:
-        labels = (
-            "first tick (no cursor: a restarted daemon; a full listing compared with the database)",
-            "tick with nothing new (the changed folders only: none)",
-            "again",
-            "the full listing every 10 min, nothing new (its digest unchanged: not compared again)",
-        )
-        for label in labels:
-            if label.startswith("the full listing"):
-                cursor = json.dumps({**json.loads(cursor), "full_at": 0})
+
+        def tick(cursor: str | None) -> tuple[float, dg.SensorResult]:
             context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
             started = time.perf_counter()
             result = restores_bucket_sensor(context)
-            took = time.perf_counter() - started
-            cursor = result.cursor or cursor
-            runs = len(result.run_requests or [])
-            print(f"  {label}: {took * 1000:,.0f} ms, {runs} runs requested, cursor {'kept' if cursor else 'none'}")
+            return (time.perf_counter() - started) * 1000, result
+
+        took, result = tick(None)
+        print(f"  first tick, its folder never listed (all {handled:,} compared with the database): {took:,.0f} ms")
+        took, result = tick(None)
+        print(f"  a restarted daemon (no cursor), nothing new: {took:,.0f} ms")
+        times, cursor = [took], result.cursor
+        while json.loads(cursor).get("sweep_after") is not None:
+            took, result = tick(cursor)
+            times.append(took)
+            cursor = result.cursor
+            assert not result.run_requests
+        times.sort()
+        print(
+            f"  ticks with nothing new, until the sweep had checked every object: {len(times)} ticks of "
+            f"{SWEEP_PER_TICK:,} objects, median {times[len(times) // 2]:,.0f} ms, slowest {times[-1]:,.0f} ms"
+        )
 
 
 def main() -> None:
@@ -175,30 +180,35 @@ def main() -> None:
         targets = workspaces(app_url)
         with psycopg.connect(app_url) as conn:
             admin = conn.execute("SELECT id::text FROM users WHERE role = 'admin' ORDER BY username LIMIT 1").fetchone()
-        bucket = Path(tmp) / "bucket"
-        url = stack.start_dagster(processes.free_port(3300), extra_env={"REINDEX_OPERATOR_USER_ID": admin[0]})
-        print(f"stack up: {len(targets)} workspaces, Dagster at {url}; {len(files)} real files to repeat")
-        try:
-            time.sleep(5)  # the daemon's first sensor ticks (an empty bucket)
-            started = time.time()
-            t0 = time.perf_counter()
-            keys = drop(bucket, files, args.files, targets)
-            dropped = time.perf_counter()
-            print(f"{len(keys):,} files written into the bucket in {dropped - t0:.1f} s")
-            result = follow(app_url, keys, dropped, args.timeout)
-            print(
-                f"all handled {result['ingested']:.1f} s after the drop, all indexed after {result['indexed']:.1f} s: "
-                f"{len(keys) / result['indexed']:.1f} files/s from drop to indexed"
-            )
-            print(f"  outcome: {json.dumps(result['outcome'])}; reindex requests: {json.dumps(result['requests'])}")
-            print(f"  documents with extracted fields: {result['with_fields']:,}")
-            for error, n in result["errors"].most_common(5):
-                print(f"  {n:5d} x {error}")
-            for label, n in sorted(runs_of(dagster_url, started).items()):
-                print(f"  runs: {n:4d} {label}")
-        finally:
-            stack.stop_dagster()
+        if args.files:  # --files 0: the tick only
+            url = stack.start_dagster(processes.free_port(3300), extra_env={"REINDEX_OPERATOR_USER_ID": admin[0]})
+            print(f"stack up: {len(targets)} workspaces, Dagster at {url}; {len(files)} real files to repeat")
+            try:
+                dropped_backup(args, files, Path(tmp) / "bucket", targets, app_url, dagster_url)
+            finally:
+                stack.stop_dagster()
         handled_ticks(app_url, Path(tmp) / f"bucket-{uuid.uuid4().hex[:6]}", args.handled, targets)
+
+
+def dropped_backup(args, files, bucket: Path, targets, app_url: str, dagster_url: str) -> None:
+    """``--files`` real files dropped at once; followed until every one is indexed."""
+    time.sleep(5)  # the daemon's first sensor ticks (an empty bucket)
+    started = time.time()
+    t0 = time.perf_counter()
+    keys = drop(bucket, files, args.files, targets)
+    dropped = time.perf_counter()
+    print(f"{len(keys):,} files written into the bucket in {dropped - t0:.1f} s")
+    result = follow(app_url, keys, dropped, args.timeout)
+    print(
+        f"all handled {result['ingested']:.1f} s after the drop, all indexed after {result['indexed']:.1f} s: "
+        f"{len(keys) / result['indexed']:.1f} files/s from drop to indexed"
+    )
+    print(f"  outcome: {json.dumps(result['outcome'])}; reindex requests: {json.dumps(result['requests'])}")
+    print(f"  documents with extracted fields: {result['with_fields']:,}")
+    for error, n in result["errors"].most_common(5):
+        print(f"  {n:5d} x {error}")
+    for label, n in sorted(runs_of(dagster_url, started).items()):
+        print(f"  runs: {n:4d} {label}")
 
 
 if __name__ == "__main__":

@@ -145,26 +145,46 @@ def test_a_restored_pdf_is_ingested_once_and_its_chunks_are_searchable(r: Restor
     assert r.q.tick() == []
 
 
-def test_a_tick_lists_only_the_folders_that_changed_and_a_full_listing_sees_the_rest(r: Restores) -> None:
-    from reindex_pipeline.ingest.bucket_listing import list_bucket
+def test_a_tick_lists_the_folders_that_changed_and_sweeps_a_slice_of_the_rest(r: Restores) -> None:
+    from reindex_pipeline.db import restores
+    from reindex_pipeline.ingest.bucket_listing import list_bucket, sweep_slice
 
     r.put(key("a.md"), b"# Receipt\nTotal 1.00 EUR")
     first = r.tick()
     fs, root = r.bucket.filesystem()
     with psycopg.connect(r.q.url) as conn:
-        from reindex_pipeline.db import restores
-
         known = restores.folder_times(conn)
     assert list(known) == [key("a.md").rsplit("/", 1)[0]]
-    assert list_bucket(fs, root, known).objects == []  # nothing changed: no folder listed, no object compared
+    assert list_bucket(fs, root, known, sweep=0).objects == []  # nothing changed: no folder listed
     r.put(key("b.md", workspace="Receipts"), b"# Receipt\nTotal 2.00 EUR")
-    r.put("org/stray.pdf", b"%PDF-")  # not in a restores folder: only a full listing sees it
-    changed = list_bucket(fs, root, known)
+    r.put("org/stray.pdf", b"%PDF-")  # not in a restores folder: only the sweep sees it
+    changed = list_bucket(fs, root, known, sweep=0)
     assert [k for k, _, _ in changed.objects] == [key("b.md", workspace="Receipts")] and not changed.full
-    r.tick(first.cursor)
-    assert {k: s for k, s, _, _ in r.objects()} == {key("a.md"): "ingested", key("b.md", "Receipts"): "ingested"}
-    r.tick(None)  # a full listing (the first tick after a start, and every FULL_LISTING_S)
-    assert {k: s for k, s, _, _ in r.objects()}["org/stray.pdf"] == "rejected"
+
+    # The sweep goes through the whole bucket a slice at a time, in key order, and says when it is done.
+    swept, after = [], None
+    for _ in range(5):
+        objects, after = sweep_slice(r.root, after, 2)
+        swept += [k for k, _, _ in objects]
+        if after is None:
+            break
+    everything = sorted([key("a.md"), key("b.md", workspace="Receipts"), "org/stray.pdf"])
+    assert swept == everything and after is None
+    assert [k for k, _, _ in sweep_slice(r.root, everything[0], 10)[0]] == everything[1:]
+
+    second = r.tick(first.cursor)
+    objects = {k: s for k, s, _, _ in r.objects()}
+    assert objects == {key("a.md"): "ingested", key("b.md", "Receipts"): "ingested", "org/stray.pdf": "rejected"}
+
+    # A file overwritten in place leaves its folder's time as it was: the sweep sees its new version.
+    folder = (r.root / key("a.md")).parent
+    times = folder.stat()
+    (r.root / key("a.md")).write_bytes(b"# Receipt\nTotal 3.00 EUR")
+    os.utime(folder, ns=(times.st_atime_ns, times.st_mtime_ns))
+    with psycopg.connect(r.q.url) as conn:
+        assert list_bucket(fs, root, restores.folder_times(conn), sweep=0).objects == []
+    r.tick(second.cursor)
+    assert [s for k, s, _, _ in r.objects() if k == key("a.md")] == ["ingested", "ingested"]
 
 
 def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restores) -> None:

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from reindex_pipeline.db import audit, restores
 from reindex_pipeline.domain.audit import RestoreRejected
-from reindex_pipeline.ingest.bucket_listing import FULL_LISTING_S, list_bucket
+from reindex_pipeline.ingest.bucket_listing import Listing, list_bucket
 from reindex_pipeline.ingest.parsing import UnreadableFile, check_size
 from reindex_pipeline.ingest.restore_keys import InvalidRestoreKey, parse_restore_key
 from reindex_pipeline.ingest.restores import batches, ingest_objects, queue_unqueued
@@ -82,11 +82,10 @@ def restore_ingest() -> None:
 )
 def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatabase, bucket: Bucket) -> dg.SensorResult:
     state = json.loads(context.cursor) if context.cursor and context.cursor.startswith("{") else {}
-    full = time.time() - state.get("full_at", 0) > FULL_LISTING_S
     fs, root = bucket.filesystem()
     recorded, more = 0, False
     with app_db.connect() as conn:
-        listing = list_bucket(fs, root, None if full else restores.folder_times(conn))
+        listing = list_bucket(fs, root, restores.folder_times(conn), state.get("sweep_after"))
         digest = hashlib.sha256(json.dumps(listing.objects).encode()).hexdigest() if listing.full else None
         if digest is None or digest != state.get("listing"):  # an unchanged full listing is not compared again
             done = restores.seen(conn, [(k, f) for k, f, _ in listing.objects])
@@ -119,12 +118,23 @@ def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatab
             )
             restores.mark_launched(conn, ids)
         conn.commit()
-    if listing.full and not more:
-        state = {"full_at": time.time(), "listing": digest}
+    if not more:  # else the same folders and the same sweep slice again next tick
+        state = _next_state(context, state, listing, digest)
     cursor = json.dumps(state)
     if not recorded and not run_requests and not orphans:
         return dg.SensorResult(cursor=cursor, skip_reason="no new restored files")
     return dg.SensorResult(run_requests=run_requests, cursor=cursor)
+
+
+def _next_state(context: dg.SensorEvaluationContext, state: dict, listing: Listing, digest: str | None) -> dict:
+    """An object store's listing digest, or where a local bucket's sweep goes on (and when its pass began)."""
+    if listing.full:
+        return {"listing": digest}
+    began = state.get("sweep_began", time.time())
+    if listing.swept_to is None:
+        context.log.info(f"restores bucket swept: every object checked in {time.time() - began:,.0f} s")
+        return {"sweep_after": None, "sweep_began": time.time()}
+    return {"sweep_after": listing.swept_to, "sweep_began": began}
 
 
 def _ended(instance: dg.DagsterInstance, run_id: str) -> bool:

@@ -4,9 +4,11 @@ Objects are ``org/<org>/project/<workspace>/restores/<ts>__<file>``: one *folder
 folder (the default bucket), a folder's modification time changes whenever a file is added, removed or
 renamed into it (the way backup tools write: a temporary name, then renamed), so a tick stats the folders
 (one ``stat`` per workspace) and lists only those whose time differs from the one recorded when they were
-last listed (table ``restore_folders``). A full listing — every object, wherever it lies, so a key of the
-wrong shape is still seen and rejected, and a file overwritten in place is seen again — runs on the first
-tick after a start and every ``FULL_LISTING_S``.
+last listed (table ``restore_folders``). What a folder's time does not show — a file overwritten in place, a
+key of the wrong shape outside any restores folder — the *sweep* finds: every tick also checks the next
+:data:`SWEEP_PER_TICK` objects of the whole bucket, in key order from where the last tick stopped, and starts
+again at the beginning once it reached the end. A tick's work is bounded whatever the bucket holds; a bucket
+of N objects is swept in N / SWEEP_PER_TICK ticks (100,000 objects: 10 ticks).
 
 On an object store (S3, GCS, Azure through fsspec) there is no folder time: every tick lists the bucket,
 1,000 keys per request on S3. The database work stays bounded by the cursor (an unchanged listing is not
@@ -20,15 +22,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Seconds between two full listings of a local bucket (the ticks in between list changed folders only).
-FULL_LISTING_S = 600
+#: Objects of a local bucket a tick's sweep checks (beside the folders whose time changed).
+SWEEP_PER_TICK = 10_000
+
+Object = tuple[str, str, int | None]  # (key, fingerprint, size)
 
 
 @dataclass
 class Listing:
-    objects: list[tuple[str, str, int | None]] = field(default_factory=list)  # (key, fingerprint, size), sorted
+    objects: list[Object] = field(default_factory=list)  # sorted by key, each key once
     folders: dict[str, int] = field(default_factory=dict)  # folder key -> its mtime (ns) when listed
-    full: bool = True
+    full: bool = True  # every object of the bucket (an object store's listing)
+    swept_to: str | None = None  # local: the last key the sweep checked; None once it reached the end
 
 
 def fingerprint(info: dict) -> str:
@@ -40,19 +45,53 @@ def fingerprint(info: dict) -> str:
     return f"size:{info.get('size')}:mtime:{changed}"
 
 
-def list_bucket(fs, root: str, known: dict[str, int] | None) -> Listing:
-    """Every object (``known`` None: a full listing), or on a local folder only the objects of folders whose
-    time differs from ``known``'s."""
+def list_bucket(
+    fs, root: str, known: dict[str, int], sweep_after: str | None = None, sweep: int = SWEEP_PER_TICK
+) -> Listing:
+    """On a local folder: the objects of the restores folders whose time differs from ``known``'s, and the
+    sweep's next ``sweep`` objects after the key ``sweep_after`` (None: from the beginning). On an object
+    store: every object."""
     local = _local_root(fs, root)
     if local is None:
         return _list_any(fs, root)
-    if known is None:
-        objects = _walk(local, local)
-        return Listing(objects, _folder_times(local), full=True)
     folders = _folder_times(local)
     changed = {f: t for f, t in folders.items() if known.get(f) != t}
-    objects = [o for folder in sorted(changed) for o in _walk(local / folder, local)]
-    return Listing(sorted(objects), changed, full=False)
+    objects = {o[0]: o for folder in sorted(changed) for o in _walk(local / folder, folder + "/")}
+    swept, swept_to = sweep_slice(local, sweep_after, sweep)
+    objects.update((o[0], o) for o in swept)
+    return Listing(sorted(objects.values()), changed, full=False, swept_to=swept_to)
+
+
+def sweep_slice(root: Path, after: str | None, limit: int) -> tuple[list[Object], str | None]:
+    """Up to ``limit`` objects under ``root`` that come after the key ``after`` in key order (path parts
+    compared one by one), and the last key taken, or None when the walk reached the end of the bucket. Only
+    the objects taken are stat'ed; a folder wholly before ``after`` is not opened."""
+    if limit <= 0:
+        return [], after
+    cursor = tuple(after.split("/")) if after else ()
+    out: list[Object] = []
+
+    def visit(folder: str, parts: tuple[str, ...]) -> bool:
+        try:
+            with os.scandir(folder) as entries:
+                ordered = sorted(entries, key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        for entry in ordered:
+            here = (*parts, entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                if here < cursor[: len(here)]:
+                    continue  # every key below it comes before the cursor
+                if not visit(entry.path, here):
+                    return False
+            elif here > cursor and (found := _object(entry, "/".join(here))):
+                out.append(found)
+                if len(out) >= limit:
+                    return False
+        return True
+
+    finished = visit(str(root), ())
+    return out, None if finished else out[-1][0]
 
 
 def _local_root(fs, root: str) -> Path | None:
@@ -93,27 +132,35 @@ def _dirs(path: Path) -> list[os.DirEntry]:
         return []
 
 
-def _walk(folder: Path, root: Path) -> list[tuple[str, str, int | None]]:
-    """Every file under ``folder``, keyed relative to ``root``, fingerprinted as fsspec's local listing does
-    (its ``mtime`` is the float ``st_mtime``), so objects recorded before are recognised."""
+def _walk(folder: Path, prefix: str) -> list[Object]:
+    """Every file under ``folder``, keyed ``prefix`` + its path below ``folder``."""
     out = []
-    stack = [folder]
+    stack = [(str(folder), prefix)]
     while stack:
+        path, keys = stack.pop()
         try:
-            with os.scandir(stack.pop()) as entries:
+            with os.scandir(path) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append(Path(entry.path))
-                        continue
-                    st = entry.stat(follow_symlinks=False)
-                    size = st.st_size
-                    if entry.is_symlink():
-                        try:
-                            size = entry.stat(follow_symlinks=True).st_size
-                        except OSError:
-                            size = 0
-                    key = Path(entry.path).relative_to(root).as_posix()
-                    out.append((key, fingerprint({"size": size, "mtime": st.st_mtime}), size))
+                        stack.append((entry.path, f"{keys}{entry.name}/"))
+                    elif found := _object(entry, keys + entry.name):
+                        out.append(found)
         except (FileNotFoundError, NotADirectoryError):
             continue
     return sorted(out)
+
+
+def _object(entry: os.DirEntry, key: str) -> Object | None:
+    """A file fingerprinted as fsspec's local listing does (its ``mtime`` is the float ``st_mtime``), so
+    objects recorded before are recognised; a symlink has its target's size. None if it is gone."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    size = st.st_size
+    if entry.is_symlink():
+        try:
+            size = entry.stat(follow_symlinks=True).st_size
+        except OSError:
+            size = 0
+    return key, fingerprint({"size": size, "mtime": st.st_mtime}), size
