@@ -115,13 +115,14 @@ def follow(url: str, keys: list[str], dropped: float, timeout: float) -> dict:
     return {**seen, "outcome": dict(outcome), "errors": errors, "requests": requests, "with_fields": indexed}
 
 
-def runs_of(dagster_url: str, since: float) -> Counter:
+def runs_of(dagster_url: str, since: float) -> list[tuple[str, str, float | None, float | None]]:
+    """The runs created since ``since``: job, status, start and end (epoch seconds), in order of start."""
     with psycopg.connect(dagster_url) as conn:
-        rows = conn.execute(
-            "SELECT pipeline_name, status FROM runs WHERE create_timestamp >= to_timestamp(%s) AT TIME ZONE 'UTC'",
+        return conn.execute(
+            "SELECT pipeline_name, status, start_time, end_time FROM runs "
+            "WHERE create_timestamp >= to_timestamp(%s) AT TIME ZONE 'UTC' ORDER BY start_time NULLS LAST",
             (since,),
         ).fetchall()
-    return Counter(f"{name} {status}" for name, status in rows)
 
 
 def handled_ticks(url: str, bucket: Path, handled: int, targets: list[tuple[str, str]]) -> None:
@@ -207,8 +208,13 @@ def dropped_backup(args, files, bucket: Path, targets, app_url: str, dagster_url
     print(f"  documents with extracted fields: {result['with_fields']:,}")
     for error, n in result["errors"].most_common(5):
         print(f"  {n:5d} x {error}")
-    for label, n in sorted(runs_of(dagster_url, started).items()):
+    runs = runs_of(dagster_url, started)
+    for label, n in sorted(Counter(f"{name} {status}" for name, status, _, _ in runs).items()):
         print(f"  runs: {n:4d} {label}")
+    at = dropped - t0 + started  # the drop's end, in epoch seconds
+    for name, status, start, end in runs:
+        span = f"{start - at:6.1f} s -> {end - at:6.1f} s" if start and end else "not run"
+        print(f"    {span}  {name} {status}")
 
 
 if __name__ == "__main__":

@@ -64,8 +64,10 @@ def currencies_in(text: str) -> list[str]:
     return [code for token, _ in markers_in(text) if (code := currency_code(token))]
 
 
-def find_money(text: str) -> list[Money]:
-    """Every amount in ``text``; bare integers (``2023``, ``4``) are returned with ``explicit=False``."""
+@lru_cache(maxsize=65536)
+def find_money(text: str) -> tuple[Money, ...]:
+    """Every amount in ``text``; bare integers (``2023``, ``4``) are returned with ``explicit=False``. Cached:
+    a line is read for amounts by several fields."""
     out = []
     for m in _money().finditer(text):
         number = m["number"]
@@ -94,7 +96,7 @@ def find_money(text: str) -> list[Money]:
                 codes,
             )
         )
-    return out
+    return tuple(out)
 
 
 def _decimal_separator(number: str) -> str | None:

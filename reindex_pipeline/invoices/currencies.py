@@ -9,9 +9,11 @@ its organisations' legal forms (``cleanco``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
 #: where nothing names a country, ``$`` is read as the US dollar (a weaker candidate than a printed code)
 DOLLAR_DEFAULT = "USD"
@@ -27,10 +29,29 @@ def iso_codes() -> frozenset[str]:
     return frozenset(list_currencies())
 
 
+#: :func:`symbols` as computed from the babel release named in the file: reading every locale of babel takes
+#: ~2.5 s, which every new process (each reindex run) would pay on its first document.
+SYMBOLS_FILE = Path(__file__).with_name("currency_symbols.json")
+
+
 @lru_cache(maxsize=1)
 def symbols() -> dict[str, frozenset[str]]:
-    """Printed symbol -> the currencies it may stand for. Single letters (R, K, P, ...) are left out: a
-    letter beside a number is far more often a unit or a column than money."""
+    """Printed symbol -> the currencies it may stand for: :data:`SYMBOLS_FILE` when it was computed from
+    the babel installed, else computed now (:func:`symbols_from_babel`)."""
+    import babel
+
+    try:
+        stored = json.loads(SYMBOLS_FILE.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    if stored.get("babel") == babel.__version__:
+        return {s: frozenset(codes) for s, codes in stored["symbols"].items()}
+    return symbols_from_babel()
+
+
+def symbols_from_babel() -> dict[str, frozenset[str]]:
+    """What every locale of a territory prints for the currencies it uses. Single letters (R, K, P, ...)
+    are left out: a letter beside a number is far more often a unit or a column than money."""
     from babel import Locale
     from babel.localedata import locale_identifiers
     from babel.numbers import get_currency_symbol, get_territory_currencies
@@ -45,6 +66,18 @@ def symbols() -> dict[str, frozenset[str]]:
             if symbol and symbol != code and len(symbol) <= 4 and not (len(symbol) == 1 and symbol.isalpha()):
                 found.setdefault(symbol, set()).add(code)
     return {s: frozenset(codes) for s, codes in found.items()}
+
+
+def write_symbols_file() -> Path:
+    """Computes :data:`SYMBOLS_FILE` again from the babel installed (after a babel upgrade)."""
+    import babel
+
+    rows = ",\n".join(
+        f"  {json.dumps(s, ensure_ascii=False)}: {json.dumps(sorted(codes))}"
+        for s, codes in sorted(symbols_from_babel().items())
+    )
+    SYMBOLS_FILE.write_text(f'{{"babel": {json.dumps(babel.__version__)}, "symbols": {{\n{rows}\n}}}}\n')
+    return SYMBOLS_FILE
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +107,11 @@ def symbol_pattern() -> str:
     return "|".join(re.escape(m) + (r"(?![A-Za-z])" if m[-1:].isalpha() else "") for m in marks)
 
 
+@lru_cache(maxsize=1)
+def _upper_symbols() -> dict[str, frozenset[str]]:
+    return {s.upper(): codes for s, codes in symbols().items() if s.isalpha()}
+
+
 def read_marker(marker: str | None) -> frozenset[str]:
     """The currencies a printed code, symbol or name may be (empty when it is none)."""
     if not marker:
@@ -83,7 +121,7 @@ def read_marker(marker: str | None) -> frozenset[str]:
         return frozenset({marker})
     if marker in symbols():
         return symbols()[marker]
-    upper = {s.upper(): codes for s, codes in symbols().items() if s.isalpha()}
+    upper = _upper_symbols()
     if marker.upper() in upper and len(marker) >= 2:  # "rm", "KR": receipts print upper case
         return upper[marker.upper()]
     code = names().get(marker.casefold())
@@ -99,7 +137,7 @@ def part_of_legal_form(text: str, start: int, token: str) -> bool:
 
 @lru_cache(maxsize=16384)
 def _ends_legal_form(word: str, token: str) -> bool:
-    from cleanco import basename
+    from reindex_pipeline.invoices.parties import basename
 
     return basename(f"x {word} {token}") == "x"
 
@@ -218,3 +256,7 @@ def _english_territories() -> dict[str, str]:
     english = {n.casefold(): code for code, n in Locale("en").territories.items()}
     english.update({"united states of america": "US", "united kingdom": "GB"})
     return english
+
+
+if __name__ == "__main__":
+    print(f"written {write_symbols_file()}")

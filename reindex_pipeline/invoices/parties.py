@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cleanco import basename
+from cleanco import basename as _cleanco_basename
 
 from reindex_pipeline.invoices.matching import LabelHit, starts_with_label, value_on_line, values_below
 from reindex_pipeline.invoices.text import Line
@@ -24,6 +24,12 @@ _SPLIT = re.compile(r"\s*(?:,\s+(?=\d)|\s[-–—]\s|\s•\s|;\s|,\s+(?=[A-Z][a-
 class Party:
     name: str
     confidence: float
+
+
+@lru_cache(maxsize=65536)
+def basename(name: str) -> str:
+    """``cleanco``'s name without its legal form, cached (names are read again by several fields)."""
+    return _cleanco_basename(name)
 
 
 @lru_cache(maxsize=8192)
