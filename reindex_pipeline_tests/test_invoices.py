@@ -21,10 +21,10 @@ DATASET = Path(os.environ.get("INVOICES_DEV_DIR", DEV_SET))
 #: field -> dev set -> (least share of documents with a right stored value, most wrong stored values),
 #: leave-issuer-out, as measured by ./dev bench extraction (docs/benchmarks.md)
 FLOORS = {
-    "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.69, 9), "einvoices-dev": (0.75, 1)},
+    "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 4), "einvoices-dev": (0.75, 1)},
     "invoice_date": {"invoices-dev": (1.0, 0), "sroie-dev": (0.95, 1), "einvoices-dev": (1.0, 0)},
-    "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.87, 6), "einvoices-dev": (0.91, 0)},
-    "vendor_name": {"invoices-dev": (0.53, 1), "sroie-dev": (0.64, 4), "einvoices-dev": (0.5, 4)},
+    "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.82, 2), "einvoices-dev": (0.91, 0)},
+    "vendor_name": {"invoices-dev": (0.53, 1), "sroie-dev": (0.64, 3), "einvoices-dev": (0.5, 4)},
     "invoice_number": {"einvoices-dev": (0.91, 0)},
 }
 
@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.3")
+    assert RULES_VERSION.startswith("rules-3.4")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -265,7 +265,7 @@ def test_dev_sets_reach_the_measured_leave_issuer_out_figures() -> None:
 
     samples = load_sets()
     reads = training.readings(samples)
-    # measured 2026-12-02 (docs/benchmarks.md): share of documents with a right stored value, at most so many
+    # measured 2026-12-03 (docs/benchmarks.md): share of documents with a right stored value, at most so many
     # wrong stored values, per set and field
     floors = FLOORS
     for field, by_set in floors.items():
@@ -541,3 +541,21 @@ def test_the_shipped_currency_symbols_are_what_babel_gives() -> None:
     assert currencies.symbols() == computed
     if stored["babel"] == babel.__version__:
         assert {s: frozenset(codes) for s, codes in stored["symbols"].items()} == computed
+
+
+def test_a_receipt_rounded_to_the_coin_stores_the_rounded_total() -> None:
+    """The amount under a total label that the rounding adjustment makes is what was due; the one before the
+    rounding is not (rule features ``rounded_total`` / ``rounded_away``, weighted by the ranker)."""
+    from reindex_pipeline.invoices.extractor import read_candidates, read_invoice
+
+    receipt = (
+        "KEDAI MAKAN SRI MURNI SDN BHD\nTAX INVOICE\nNASI LEMAK\n2 X\n12.00\n24.00\nSR\n"
+        "TOTAL (EXCLUDING GST) :\n26.60\nGST PAYABLE:\n1.60\nTOTAL (INCLUSIVE OF GST) :\n28.22\n"
+        "ROUNDING ADJ :\n-0.02\nTOTAL :\n28.20\nCASH :\n50.00\nCHANGE :\n21.80\n"
+    )
+    features = {c.value: c.features for c in read_candidates([receipt]).candidates["total"]}
+    assert features["28.20"]["rounded_total"] == 1 and features["28.20"]["rounded_away"] == 0
+    assert features["28.22"]["rounded_away"] == 1 and features["28.22"]["rounded_total"] == 0
+    assert features["50.00"]["rounded_total"] == features["21.80"]["rounded_total"] == 0
+    assert read_invoice([receipt]).values["total"][0] == "28.20"  # the ranker's choice, stored or not
+    assert extract_rules([receipt]).total in (None, "28.20")

@@ -523,6 +523,21 @@ def total_candidates(page: Page) -> list[Candidate]:
             or page.label_above(line, segment, "total") is not None
         )
     ]
+    # A receipt rounded to the coin: "TOTAL (INCL GST) 31.02 / ROUNDING ADJ -0.02 / TOTAL 31.00". The rounded
+    # amount under a total label is what was due; the one before it was not (a tender rounded is no total).
+    adjustments = {r for r in rounding if 0 < abs(r) < 1}
+    rounded = {
+        m.amount
+        for line, segment, m in found
+        if m.amount > 0
+        and not TENDER.search(context[line.index])
+        and any(m.amount - r in pool for r in adjustments)
+        and (
+            any(_before(h, segment, m.start) for h in page.labels(line, "total"))
+            or page.paired_labels(line, "total")
+            or page.label_above(line, segment, "total") is not None
+        )
+    }
     largest_labelled = max((a for _, a in labelled), default=None)
     last_labelled = labelled[-1][1] if labelled else None
     out = []
@@ -567,6 +582,8 @@ def total_candidates(page: Page) -> list[Candidate]:
             "last_segment": float(segment is line.segments[-1]),
             "rounding_word": float(bool(re.search(r"(?<!\w)round", words, re.IGNORECASE))),
             "after_rounding": float(any(amount - r in pool for r in rounding if r != 0)),
+            "rounded_total": float(amount in rounded),
+            "rounded_away": float(any(amount + r in rounded for r in adjustments)),
         }
         out.append(Candidate("total", money.text, features))
     return out

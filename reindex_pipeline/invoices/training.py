@@ -22,6 +22,9 @@ from reindex_pipeline.invoices.extractor import RANKED, Reading, read_candidates
 from reindex_pipeline.invoices.ranker import FieldModel, Ranker
 
 PRECISION = 0.95
+#: The least confidence a value is stored at, whatever share of the values above it were right: a stored value
+#: is one its ranker gives at least even odds ("Thank you! See you soon: 12.50" stores no total at 0.40).
+MIN_CONFIDENCE = 0.5
 #: the demo corpus weighs as one more dev set: its layout is learned beside the real ones
 DEMO_WEIGHT = 1.0
 FOLDS = 5
@@ -209,7 +212,8 @@ def out_of_fold(
 
 def choose(field: str, samples: list[Sample], reads: list[Reading | None], k: int) -> tuple[float, float]:
     """The penalty (of :data:`STRENGTHS`) and threshold under which most documents, scored leave-issuer-out,
-    get a right value stored at :data:`PRECISION`; on a tie the stronger penalty (the simpler model)."""
+    get a right value stored at :data:`PRECISION`; on a tie the stronger penalty (the simpler model). The
+    threshold is at least :data:`MIN_CONFIDENCE`."""
     best_key, chosen = (-1, 0.0), (STRENGTHS[-1], 1.0)
     for strength in STRENGTHS:
         scored = out_of_fold(field, samples, reads, k, nested=False, strength=strength)
@@ -217,7 +221,7 @@ def choose(field: str, samples: list[Sample], reads: list[Reading | None], k: in
         key = (sum(s.right for s in scored if s.value is not None and s.probability >= threshold), strength)
         if key > best_key:
             best_key, chosen = key, (strength, threshold)
-    return chosen
+    return chosen[0], max(chosen[1], MIN_CONFIDENCE)
 
 
 def train(samples: list[Sample], reads: list[Reading | None]) -> Ranker:
