@@ -710,6 +710,8 @@ def currency_candidates(page: Page, organisations: list[str] = ()) -> list[Candi
             "country": _log_count(national[code]),
             "country_top": float(bool(national) and code == _most(national)),
             "foreign": float(bool(national) and not national[code]),  # the page's countries pay in others
+            # a page that names no currency at all pays in the currency of the country it names most
+            "country_unnamed": float(not votes and bool(national) and code == _most(national)),
             "most_named": float(code == _most(unique or votes)) if (unique or votes) else 0.0,
         }
         out.append(Candidate("currency", code, features))
