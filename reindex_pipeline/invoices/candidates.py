@@ -337,6 +337,16 @@ COURTESY = _words(
     r"dziękujemy",
     r"gracias",
     r"terima kasih",
+    # the reader addressed ("YOUR ORDER NUMBER IS", "Votre commande"): a line to the customer, not a name
+    r"your",
+    r"you",
+    r"votre",
+    r"vos",
+    r"vous",
+    r"ihre?",
+    r"uw",
+    r"twój",
+    r"twoja",
 )
 TITLE = _words(
     r"invoice",

@@ -96,13 +96,18 @@ def read_candidates(pages: list[str]) -> Reading:
         "invoice_date": date_candidates(page),
         "currency": currency_candidates(page, organisation_names(page)),
         "vendor_name": [
-            c
-            for c in issuer_candidates(page, customer_lines)
-            if not customer or org_key(c.value) != org_key(customer.name)
+            c for c in issuer_candidates(page, customer_lines) if not customer or not _holds(c.value, customer.name)
         ],
         "invoice_number": number_candidates(page),
     }
     return Reading(page, language, sure, kind, customer, candidates)
+
+
+def _holds(candidate: str, customer: str) -> bool:
+    """The candidate is the customer's name, or holds it whole ("Felix Wolf SimFin Analytics GmbH" under
+    "Billed to" holds the customer "SimFin Analytics GmbH"): the customer's block, not the issuer."""
+    have, want = org_key(candidate), org_key(customer)
+    return bool(want) and (have == want or f" {want} " in f" {have} ")
 
 
 def read_invoice(pages: list[str], ranker: Ranker | None = None) -> Found:
