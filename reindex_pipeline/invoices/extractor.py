@@ -105,9 +105,10 @@ def read_candidates(pages: list[str]) -> Reading:
 
 def _holds(candidate: str, customer: str) -> bool:
     """The candidate is the customer's name, or holds it whole ("Felix Wolf SimFin Analytics GmbH" under
-    "Billed to" holds the customer "SimFin Analytics GmbH"): the customer's block, not the issuer."""
+    "Billed to" holds the customer "SimFin Analytics GmbH"): the customer's block, not the issuer. A name of
+    one word is only ever the same name (a customer misread as "Company" takes no "Seller Company" with it)."""
     have, want = org_key(candidate), org_key(customer)
-    return bool(want) and (have == want or f" {want} " in f" {have} ")
+    return bool(want) and (have == want or " " in want and f" {want} " in f" {have} ")
 
 
 def read_invoice(pages: list[str], ranker: Ranker | None = None) -> Found:
