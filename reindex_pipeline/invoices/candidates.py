@@ -780,6 +780,16 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
                 for b in block
             ):
                 raw.append((" ".join(b.segments[0].text for b in block), line, {"joined": span - 1.0}))
+    # a party's address block: the name on the line above its street ("TeamGantt / 1810 York Road / Suite 317")
+    for above, below in zip(nonblank, nonblank[1:], strict=False):
+        street = below.segments[0].text if below.segments else ""
+        if (
+            above.segments
+            and _name_like(above.segments[0].text)
+            and ADDRESS.search(street)
+            and any(c.isdigit() for c in street)
+        ):
+            raw.append((_CUT.split(above.segments[0].text)[0], above, {"above_address": 1.0}))
     counts = Counter(org_key(line.text) for line in nonblank)
     text_key = " " + org_key(page.text) + " "
     best: dict[str, Candidate] = {}
@@ -793,6 +803,7 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             "vendor_label": 0.0,
             "legal_form": float(has_legal_form(name)),
             "joined": 0.0,
+            "above_address": 0.0,
             **extra,
             "first_line": float(page.rank.get(line.index, 99) == 0),
             "top": 1 / (1 + page.rank.get(line.index, 99)),
@@ -818,8 +829,10 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
         candidate = Candidate("vendor_name", name, features)
         if previous is None or _strength(features) > _strength(previous.features):
             best[key] = candidate
+    addressed = {org_key(_clean_name(name)) for name, _, extra in raw if extra.get("above_address")}
     for key, candidate in best.items():  # a piece of a longer name (its last line) is not the name
         candidate.features["inside_longer"] = float(any(f" {key} " in f" {other} " for other in best if other != key))
+        candidate.features["above_address"] = float(key in addressed)  # however else the name was found
     return list(best.values())
 
 
