@@ -132,7 +132,8 @@ def _next_state(context: dg.SensorEvaluationContext, state: dict, listing: Listi
         return {"listing": digest}
     began = state.get("sweep_began", time.time())
     if listing.swept_to is None:
-        context.log.info(f"restores bucket swept: every object checked in {time.time() - began:,.0f} s")
+        if state.get("sweep_after"):  # a pass of several ticks (a small bucket is swept whole by every tick)
+            context.log.info(f"restores bucket swept: every object checked in {time.time() - began:,.0f} s")
         return {"sweep_after": None, "sweep_began": time.time()}
     return {"sweep_after": listing.swept_to, "sweep_began": began}
 
