@@ -134,13 +134,15 @@ def handled_ticks(url: str, bucket: Path, handled: int, targets: list[tuple[str,
     for i in range(handled):
         (folder / f"2026-01-01T00-00-00Z__old-{i:06d}.txt").write_bytes(b"Total 1.00 EUR\n")
     fs, root = Bucket(url=bucket.as_uri()).filesystem()
-    objects = [o for o in list_bucket(fs, root, {}, sweep=0).objects if "__old-" in o[0]]
+    objects = [o for o in list_bucket(fs, root, {}, sweep=0, settle=0).objects if "__old-" in o[0]]
     sql = "COPY restore_objects (stored_key, fingerprint, size_bytes, status) FROM STDIN"
     with psycopg.connect(url) as conn, conn.cursor() as cur, cur.copy(sql) as copy:
         for key, fp, size in objects:
             copy.write_row((key, fp, size, "ingested"))
     print(f"{len(objects):,} handled objects written and recorded in {time.perf_counter() - started:.0f} s")
-    resources = {"app_db": AppDatabase(url=url), "bucket": Bucket(url=bucket.as_uri())}
+    # settle_seconds=0: the handled files were just written, whole (the sensor's default leaves files changed in
+    # the last seconds to a later tick)
+    resources = {"app_db": AppDatabase(url=url), "bucket": Bucket(url=bucket.as_uri(), settle_seconds=0)}
     with dg.instance_for_test() as instance:
 
         def tick(cursor: str | None) -> tuple[float, dg.SensorResult]:

@@ -19,6 +19,7 @@ from pydantic import Field
 from reindex_pipeline.domain.fingerprints import GRAPH, VECTORS
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.graph.store import FalkorGraph, GraphStore, Neo4jGraph
+from reindex_pipeline.ingest.bucket_listing import SETTLE_S
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.reindex.runner import Stores
 from reindex_pipeline.settings import Settings, env_default
@@ -175,6 +176,11 @@ class Bucket(dg.ConfigurableResource):
     """The restores bucket: any fsspec URL (a local folder by default)."""
 
     url: str = Field(description="fsspec URL, e.g. file:///srv/bucket or s3://bucket/prefix")
+    settle_seconds: float = Field(
+        default=SETTLE_S,
+        description="a local file changed more lately than this is recorded by a later tick (it may be being "
+        "written in place)",
+    )
 
     def filesystem(self):
         import fsspec

@@ -535,7 +535,7 @@ def test_the_shipped_currency_symbols_are_what_babel_gives() -> None:
 
     from reindex_pipeline.invoices import currencies
 
-    stored = json.loads(currencies.SYMBOLS_FILE.read_text())
+    stored = json.loads(currencies.SYMBOLS_FILE.read_text(encoding="utf-8"))
     computed = currencies.symbols_from_babel()
     assert {"RM", "zł", "Kč", "₹", "$"} <= set(computed)
     assert currencies.symbols() == computed

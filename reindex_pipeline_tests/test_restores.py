@@ -67,7 +67,7 @@ INVOICE = [
 class Restores:
     def __init__(self, q: Queue, root: Path):
         self.q, self.root = q, root
-        self.bucket = Bucket(url=root.as_uri())
+        self.bucket = Bucket(url=root.as_uri(), settle_seconds=0)  # files here are written whole
 
     def put(self, key: str, data: bytes) -> str:
         path = self.root / key
@@ -155,10 +155,10 @@ def test_a_tick_lists_the_folders_that_changed_and_sweeps_a_slice_of_the_rest(r:
     with psycopg.connect(r.q.url) as conn:
         known = restores.folder_times(conn)
     assert list(known) == [key("a.md").rsplit("/", 1)[0]]
-    assert list_bucket(fs, root, known, sweep=0).objects == []  # nothing changed: no folder listed
+    assert list_bucket(fs, root, known, sweep=0, settle=0).objects == []  # nothing changed: no folder listed
     r.put(key("b.md", workspace="Receipts"), b"# Receipt\nTotal 2.00 EUR")
     r.put("org/stray.pdf", b"%PDF-")  # not in a restores folder: only the sweep sees it
-    changed = list_bucket(fs, root, known, sweep=0)
+    changed = list_bucket(fs, root, known, sweep=0, settle=0)
     assert [k for k, _, _ in changed.objects] == [key("b.md", workspace="Receipts")] and not changed.full
 
     # The sweep goes through the whole bucket a slice at a time, in key order, and says when it is done.
@@ -182,7 +182,7 @@ def test_a_tick_lists_the_folders_that_changed_and_sweeps_a_slice_of_the_rest(r:
     (r.root / key("a.md")).write_bytes(b"# Receipt\nTotal 3.00 EUR")
     os.utime(folder, ns=(times.st_atime_ns, times.st_mtime_ns))
     with psycopg.connect(r.q.url) as conn:
-        assert list_bucket(fs, root, restores.folder_times(conn), sweep=0).objects == []
+        assert list_bucket(fs, root, restores.folder_times(conn), sweep=0, settle=0).objects == []
     r.tick(second.cursor)
     assert [s for k, s, _, _ in r.objects() if k == key("a.md")] == ["ingested", "ingested"]
 
@@ -430,3 +430,15 @@ def test_files_a_killed_ingest_run_stored_but_never_queued_are_queued_once_it_en
     r.tick()
     with psycopg.connect(r.q.url) as conn:
         assert conn.execute("SELECT count(*) FROM reindex_queue").fetchone()[0] == 2  # once
+
+
+def test_a_file_still_being_written_is_recorded_once_it_is_left_alone(r: Restores) -> None:
+    r.bucket = Bucket(url=r.root.as_uri(), settle_seconds=60)
+    path = r.root / r.put(key("slow.md"), b"# Receipt\nTotal 1.")  # a copy in place, half done
+    first = r.tick()
+    assert r.objects() == [] and first.skip_reason.skip_message == "no new restored files"
+    path.write_bytes(b"# Receipt\nTotal 1.00 EUR")
+    old = path.stat().st_mtime - 120  # the copy ended two minutes ago
+    os.utime(path, (old, old))
+    r.tick(first.cursor)
+    assert [(k, s) for k, s, _, _ in r.objects()] == [(key("slow.md"), "ingested")]  # its whole version, once

@@ -85,7 +85,9 @@ def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatab
     fs, root = bucket.filesystem()
     recorded, more = 0, False
     with app_db.connect() as conn:
-        listing = list_bucket(fs, root, restores.folder_times(conn), state.get("sweep_after"))
+        listing = list_bucket(
+            fs, root, restores.folder_times(conn), state.get("sweep_after"), settle=bucket.settle_seconds
+        )
         digest = hashlib.sha256(json.dumps(listing.objects).encode()).hexdigest() if listing.full else None
         if digest is None or digest != state.get("listing"):  # an unchanged full listing is not compared again
             done = restores.seen(conn, [(k, f) for k, f, _ in listing.objects])

@@ -19,11 +19,16 @@ or point ``BUCKET_URL`` at a prefix per restore.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Objects of a local bucket a tick's sweep checks (beside the folders whose time changed).
 SWEEP_PER_TICK = 10_000
+#: Seconds a local file must have been left unchanged before it is recorded (the default of the Bucket
+#: resource's ``settle_seconds``): one still being written in place (a copy without a temporary name) would
+#: be recorded, and ingested, at every size it passes through.
+SETTLE_S = 5.0
 
 Object = tuple[str, str, int | None]  # (key, fingerprint, size)
 
@@ -34,6 +39,7 @@ class Listing:
     folders: dict[str, int] = field(default_factory=dict)  # folder key -> its mtime (ns) when listed
     full: bool = True  # every object of the bucket (an object store's listing)
     swept_to: str | None = None  # local: the last key the sweep checked; None once it reached the end
+    unsettled: set[str] = field(default_factory=set)  # local: keys changed too lately (left out of objects)
 
 
 def fingerprint(info: dict) -> str:
@@ -46,11 +52,16 @@ def fingerprint(info: dict) -> str:
 
 
 def list_bucket(
-    fs, root: str, known: dict[str, int], sweep_after: str | None = None, sweep: int = SWEEP_PER_TICK
+    fs,
+    root: str,
+    known: dict[str, int],
+    sweep_after: str | None = None,
+    sweep: int = SWEEP_PER_TICK,
+    settle: float = SETTLE_S,
 ) -> Listing:
     """On a local folder: the objects of the restores folders whose time differs from ``known``'s, and the
-    sweep's next ``sweep`` objects after the key ``sweep_after`` (None: from the beginning). On an object
-    store: every object."""
+    sweep's next ``sweep`` objects after the key ``sweep_after`` (None: from the beginning), less those
+    changed in the last ``settle`` seconds. On an object store: every object."""
     local = _local_root(fs, root)
     if local is None:
         return _list_any(fs, root)
@@ -59,7 +70,18 @@ def list_bucket(
     objects = {o[0]: o for folder in sorted(changed) for o in _walk(local / folder, folder + "/")}
     swept, swept_to = sweep_slice(local, sweep_after, sweep)
     objects.update((o[0], o) for o in swept)
-    return Listing(sorted(objects.values()), changed, full=False, swept_to=swept_to)
+    # A file still being written is left for a later tick: its folder's time is not recorded, so the folder
+    # is listed again (a stray key is seen again by the next sweep).
+    settled_before = time.time() - settle
+    unsettled = {k for k, fp, _ in objects.values() if _mtime(fp) > settled_before}
+    folders = {f: t for f, t in changed.items() if not any(k.startswith(f + "/") for k in unsettled)}
+    kept = sorted(o for k, o in objects.items() if k not in unsettled)
+    return Listing(kept, folders, full=False, swept_to=swept_to, unsettled=unsettled)
+
+
+def _mtime(fp: str) -> float:
+    """The modification time a local fingerprint (``size:<n>:mtime:<t>``) holds."""
+    return float(fp.rsplit(":", 1)[1])
 
 
 def sweep_slice(root: Path, after: str | None, limit: int) -> tuple[list[Object], str | None]:

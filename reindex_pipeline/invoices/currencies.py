@@ -41,7 +41,7 @@ def symbols() -> dict[str, frozenset[str]]:
     import babel
 
     try:
-        stored = json.loads(SYMBOLS_FILE.read_text())
+        stored = json.loads(SYMBOLS_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         stored = {}
     if stored.get("babel") == babel.__version__:
@@ -76,7 +76,8 @@ def write_symbols_file() -> Path:
         f"  {json.dumps(s, ensure_ascii=False)}: {json.dumps(sorted(codes))}"
         for s, codes in sorted(symbols_from_babel().items())
     )
-    SYMBOLS_FILE.write_text(f'{{"babel": {json.dumps(babel.__version__)}, "symbols": {{\n{rows}\n}}}}\n')
+    text = f'{{"babel": {json.dumps(babel.__version__)}, "symbols": {{\n{rows}\n}}}}\n'
+    SYMBOLS_FILE.write_text(text, encoding="utf-8")
     return SYMBOLS_FILE
 
 
