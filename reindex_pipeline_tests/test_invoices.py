@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.7")
+    assert RULES_VERSION.startswith("rules-3.8")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -558,6 +558,10 @@ def test_a_receipt_rounded_to_the_coin_stores_the_rounded_total() -> None:
     assert features["28.22"]["rounded_away"] == 1 and features["28.22"]["rounded_total"] == 0
     assert features["50.00"]["rounded_total"] == features["21.80"]["rounded_total"] == 0
     assert read_invoice([receipt]).values["total"][0] == "28.20"  # the ranker's choice, stored or not
+    unsigned = {c.value: c.features for c in read_candidates([receipt.replace("-0.02", "0.02")]).candidates["total"]}
+    assert unsigned["28.20"]["rounded_total"] == 1 and unsigned["28.22"]["rounded_away"] == 1  # printed unsigned
+    tender = read_candidates(["SHOP\nTOTAL\nRM1.38\nROUNDING\nRM0.02\nCASH\nRM1.40\n"]).candidates["total"]
+    assert all(c.features["rounded_total"] == 0 for c in tender)  # a tender rounded is no total
     assert extract_rules([receipt]).total in (None, "28.20")
 
 

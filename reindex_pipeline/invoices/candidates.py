@@ -533,21 +533,33 @@ def total_candidates(page: Page) -> list[Candidate]:
             or page.label_above(line, segment, "total") is not None
         )
     ]
-    # A receipt rounded to the coin: "TOTAL (INCL GST) 31.02 / ROUNDING ADJ -0.02 / TOTAL 31.00". The rounded
-    # amount under a total label is what was due; the one before it was not (a tender rounded is no total).
-    adjustments = {r for r in rounding if 0 < abs(r) < 1}
-    rounded = {
-        m.amount
-        for line, segment, m in found
-        if m.amount > 0
-        and not TENDER.search(context[line.index])
-        and any(m.amount - r in pool for r in adjustments)
-        and (
+    # A receipt rounded to the coin: "TOTAL (INCL GST) 31.02 / ROUNDING ADJ -0.02 / TOTAL 31.00". The amount under
+    # a total label after the rounding line, the adjustment away (signed or not) from one printed before it, is
+    # what was due; that one was not (a tender rounded is no total).
+    adjustments = [
+        (line.index, abs(m.amount))
+        for line, _, m in found
+        if 0 < abs(m.amount) < 1 and re.search(r"(?<!\w)round", context[line.index], re.IGNORECASE)
+    ]
+    lines_of: dict[Decimal, list[int]] = {}
+    for line, _, m in found:
+        lines_of.setdefault(m.amount, []).append(line.index)
+    rounded: set[Decimal] = set()
+    rounded_from: set[Decimal] = set()
+    for line, segment, m in found:
+        if m.amount <= 0 or TENDER.search(context[line.index]) or not adjustments:
+            continue
+        if not (
             any(_before(h, segment, m.start) for h in page.labels(line, "total"))
             or page.paired_labels(line, "total")
             or page.label_above(line, segment, "total") is not None
-        )
-    }
+        ):
+            continue
+        for at, r in adjustments:
+            for before in (m.amount - r, m.amount + r):
+                if at < line.index and any(i < at for i in lines_of.get(before, ())):
+                    rounded.add(m.amount)
+                    rounded_from.add(before)
     largest_labelled = max((a for _, a in labelled), default=None)
     last_labelled = labelled[-1][1] if labelled else None
     out = []
@@ -593,7 +605,7 @@ def total_candidates(page: Page) -> list[Candidate]:
             "rounding_word": float(bool(re.search(r"(?<!\w)round", words, re.IGNORECASE))),
             "after_rounding": float(any(amount - r in pool for r in rounding if r != 0)),
             "rounded_total": float(amount in rounded),
-            "rounded_away": float(any(amount + r in rounded for r in adjustments)),
+            "rounded_away": float(amount in rounded_from and amount not in rounded),
         }
         out.append(Candidate("total", money.text, features))
     return out
