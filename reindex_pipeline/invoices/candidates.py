@@ -927,5 +927,11 @@ def number_candidates(page: Page) -> list[Candidate]:
 
 
 def organisation_names(page: Page) -> list[str]:
-    """Every organisation the page names by its legal form (for the countries of the legal forms)."""
-    return [n for line in page.lines for s in line.segments if (n := organisation_in(s.text))]
+    """Every organisation the page names by its legal form (for the countries of the legal forms). A courtesy
+    line is none: "THANK YOU FOR SHOPPING AT" ends in a word that is a legal form somewhere (AT, Ukraine)."""
+    return [
+        n
+        for line in page.lines
+        for s in line.segments
+        if not COURTESY.search(s.text) and (n := organisation_in(s.text)) and not COURTESY.search(n)
+    ]

@@ -13,12 +13,12 @@ from reindex_pipeline.invoices.extractor import read_invoice
 
 RULES_EXTRACTOR = "rules"
 #: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
-RANKER_VERSION = "ranker-8d47a4fb4e"
+RANKER_VERSION = "ranker-354d4840dd"
 #: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
 #: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
 #: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read;
 #: 3.3: a browser's print header date is no candidate; numeric dates read in the order of the unambiguous ones
-RULES_VERSION = f"rules-3.8+{RANKER_VERSION}"
+RULES_VERSION = f"rules-3.9+{RANKER_VERSION}"
 
 
 def extract_rules(pages: list[str]) -> Extraction:
