@@ -39,7 +39,6 @@ class Listing:
     folders: dict[str, int] = field(default_factory=dict)  # folder key -> its mtime (ns) when listed
     full: bool = True  # every object of the bucket (an object store's listing)
     swept_to: str | None = None  # local: the last key the sweep checked; None once it reached the end
-    unsettled: set[str] = field(default_factory=set)  # local: keys changed too lately (left out of objects)
 
 
 def fingerprint(info: dict) -> str:
@@ -76,7 +75,7 @@ def list_bucket(
     unsettled = {k for k, fp, _ in objects.values() if _mtime(fp) > settled_before}
     folders = {f: t for f, t in changed.items() if not any(k.startswith(f + "/") for k in unsettled)}
     kept = sorted(o for k, o in objects.items() if k not in unsettled)
-    return Listing(kept, folders, full=False, swept_to=swept_to, unsettled=unsettled)
+    return Listing(kept, folders, full=False, swept_to=swept_to)
 
 
 def _mtime(fp: str) -> float:

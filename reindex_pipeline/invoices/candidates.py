@@ -498,6 +498,18 @@ def _log_count(n: int) -> float:
 # --- amounts -------------------------------------------------------------------------------------------
 
 
+ROUNDING = re.compile(r"(?<!\w)round", re.IGNORECASE)
+
+
+def _under_total_label(page: Page, line: Line, segment: Segment, money: Money) -> bool:
+    """A total label before the amount on its line, paired with its line, or above it in its column."""
+    return bool(
+        any(_before(h, segment, money.start) for h in page.labels(line, "total"))
+        or page.paired_labels(line, "total")
+        or page.label_above(line, segment, "total") is not None
+    )
+
+
 def total_candidates(page: Page) -> list[Candidate]:
     found: list[tuple[Line, Segment, Money]] = []
     for line in page.lines:
@@ -520,18 +532,14 @@ def total_candidates(page: Page) -> list[Candidate]:
     pool = set(positive)
     items = [Decimal(i.amount) for i in find_items(page.lines) if i.amount]
     items_sum = sum(items) if len(items) >= 1 else None
-    rounding = {m.amount for line, _, m in found if re.search(r"(?<!\w)round", context[line.index], re.IGNORECASE)}
+    rounding = {m.amount for line, _, m in found if ROUNDING.search(context[line.index])}
     last_total_line = max((h.line.index for h in page.hits if h.field == "total" and h.strong), default=-1)
     labelled = [
         (line.index, m.amount)
         for line, segment, m in found
         if m.amount > 0
         and not (NET.search(context[line.index]) or TENDER.search(context[line.index]) or "%" in context[line.index])
-        and (
-            any(_before(h, segment, m.start) for h in page.labels(line, "total"))
-            or page.paired_labels(line, "total")
-            or page.label_above(line, segment, "total") is not None
-        )
+        and _under_total_label(page, line, segment, m)
     ]
     # A receipt rounded to the coin: "TOTAL (INCL GST) 31.02 / ROUNDING ADJ -0.02 / TOTAL 31.00". The amount under
     # a total label after the rounding line, the adjustment away (signed or not) from one printed before it, is
@@ -539,7 +547,7 @@ def total_candidates(page: Page) -> list[Candidate]:
     adjustments = [
         (line.index, abs(m.amount))
         for line, _, m in found
-        if 0 < abs(m.amount) < 1 and re.search(r"(?<!\w)round", context[line.index], re.IGNORECASE)
+        if 0 < abs(m.amount) < 1 and ROUNDING.search(context[line.index])
     ]
     lines_of: dict[Decimal, list[int]] = {}
     for line, _, m in found:
@@ -549,11 +557,7 @@ def total_candidates(page: Page) -> list[Candidate]:
     for line, segment, m in found:
         if m.amount <= 0 or TENDER.search(context[line.index]) or not adjustments:
             continue
-        if not (
-            any(_before(h, segment, m.start) for h in page.labels(line, "total"))
-            or page.paired_labels(line, "total")
-            or page.label_above(line, segment, "total") is not None
-        ):
+        if not _under_total_label(page, line, segment, m):
             continue
         for at, r in adjustments:
             for before in (m.amount - r, m.amount + r):
@@ -602,7 +606,7 @@ def total_candidates(page: Page) -> list[Candidate]:
             "part_of_sum": float(part),
             "negative": float(amount < 0),
             "last_segment": float(segment is line.segments[-1]),
-            "rounding_word": float(bool(re.search(r"(?<!\w)round", words, re.IGNORECASE))),
+            "rounding_word": float(bool(ROUNDING.search(words))),
             "after_rounding": float(any(amount - r in pool for r in rounding if r != 0)),
             "rounded_total": float(amount in rounded),
             "rounded_away": float(amount in rounded_from and amount not in rounded),
