@@ -12,7 +12,9 @@ Usage: ./dev bench reindex [--documents 1000] [--rounds 3] [--indexed 1000,50000
      in ``--rounds`` rounds, in turn first; each way runs between two plain commands and its ratio is taken
      against their mean (the machine drifts over minutes);
    - one run per partition, as a naive partitioned asset would launch them (a few, then per document);
-   - a "stale only" reindex with nothing changed, as a fraction of a full one.
+   - a "stale only" reindex with nothing changed, as a fraction of a full one;
+   - the plain loop with the local model embedding each batch before it is written, against embedding the
+     next batch while this one is written (the runner's way), in turn.
 2. Store size: the per-document cost of the Postgres, Qdrant and graph work for the same sample of
    documents with 1,000 and with 50,000 documents already indexed, in two stores built side by side and
    measured in alternating passes (a deterministic hash embedder stands in for the model here, so the
@@ -97,7 +99,7 @@ def open_stores(resources: dict, embedder=None) -> Iterator[Stores]:
 
 
 def plain_loop(
-    resources: dict, requester_id: str, keys: list[str], force: bool = True, embedder=None
+    resources: dict, requester_id: str, keys: list[str], force: bool = True, embedder=None, send_ahead: bool = True
 ) -> tuple[float, list[DocumentOutcome]]:
     """Selection and the per-document phases, exactly as the asset calls them, minus Dagster."""
     started = time.perf_counter()
@@ -106,7 +108,7 @@ def plain_loop(
         requester, _ = resolve_requester(conn, requester_id, None)
         selection = select(conn, requester, keys, None, None, run_id)
     with open_stores(resources, embedder) as stores:
-        runner = ReindexRunner(stores, run_id, ALL_PHASES, print, force=force)
+        runner = ReindexRunner(stores, run_id, ALL_PHASES, print, force=force, send_ahead=send_ahead)
         outcomes = list(runner.reindex(selection.eligible))
     failed = [o for o in outcomes if not o.ok]
     assert not failed, f"{len(failed)} documents failed, e.g. {failed[0].error}"
@@ -137,6 +139,15 @@ def throughput(stack: Stack, documents: int, skip_dagster: bool, rounds: int) ->
         f"stale only, nothing changed         : {n} documents in {stale:6.2f} s = {stale / plain:.2%} of a full "
         f"reindex ({written} documents written)"
     )
+    # The local model embeds the next batch while this one is written; before, one after the other. In turn,
+    # twice each, so the machine's drift falls on both alike.
+    ratios = []
+    for _ in range(2):
+        before, _ = plain_loop(resources, admin, keys, send_ahead=False)
+        ahead, _ = plain_loop(resources, admin, keys)
+        ratios.append(before / ahead)
+        print(f"  embedded after / ahead of the writes: {n / before:5.1f} / {n / ahead:5.1f} docs/s")
+    print(f"embedding the next batch while one is written: {statistics.mean(ratios):.2f}x the documents a second")
     close_local_qdrant(str(Settings.from_env(env).qdrant_path))  # the next process opens it
     if skip_dagster:
         command, loop = plain_command(env, admin)
