@@ -25,13 +25,16 @@ from reindex_pipeline.domain.queue_rules import (
     RUN_CREATION_GRACE_S,
     after_failure,
     backoff_seconds,
+    own_failures,
     refusal_reason,
     run_sizes,
     runs_lost,
+    sharing_runs,
     tries,
 )
 from reindex_pipeline.embeddings import EmbeddingModel
 from reindex_pipeline.partitions import apply_requests
+from reindex_pipeline.reindex import requests
 from reindex_pipeline.reindex.extractors import Extractor
 from reindex_pipeline.resources import AppDatabase, GraphDatabase, QdrantStore, ReindexPolicy
 
@@ -445,3 +448,78 @@ def test_only_documents_named_one_by_one_get_their_partitions_from_the_queue(q: 
     q.request(requested_by=None, scope="restore", document_ids=[eligible[1]], source="restore")
     assert q.tick()
     assert q.instance.has_dynamic_partition("documents", eligible[1])
+
+
+def test_restores_with_the_same_phases_share_runs_and_the_others_run_alone() -> None:
+    def row(i: str, scope: str = "restore", phases=("extraction",), dry_run=False, stale_only=False) -> dict:
+        return {"id": i, "scope": scope, "phases": list(phases), "dry_run": dry_run, "stale_only": stale_only}
+
+    rows = [row("a"), row("w", "workspace"), row("b"), row("c", phases=("graphrag_indexing",)), row("d", dry_run=True)]
+    assert [[r["id"] for r in g] for g in sharing_runs(rows)] == [["a", "b"], ["w"], ["c"], ["d"]]
+    assert own_failures(["x", "y", "z"], ["z", "x", "q"]) == ["x", "z"] and own_failures(["x"], None) == []
+    one = requests.Launch(["d1", "d2"], {"workspace_id": "w1", "phases": ["extraction"]}, ["extraction"], {})
+    two = requests.Launch(["d2", "d3"], {"workspace_id": "w2", "phases": ["extraction"]}, ["extraction"], {})
+    both = requests.together([one, two])
+    assert both.eligible_ids == ["d1", "d2", "d3"] and both.config["workspace_id"] is None
+    assert requests.together([one, one]).config["workspace_id"] == "w1" and requests.together([one]) is one
+
+
+@dg.op
+def _waits() -> None:
+    pass
+
+
+@dg.job(tags={"reindex/source": "restore"})
+def _a_restore_reindex() -> None:
+    _waits()
+
+
+def test_restores_queued_while_one_of_their_runs_waits_go_in_one_run_and_each_ends_done(q: Queue) -> None:
+    docs = sorted(_eligible(q.url, workspace=WORKSPACES["Invoices"]))[:3]
+    other = sorted(_eligible(q.url, workspace=WORKSPACES["Receipts"]))[:2]
+    assert len(docs) == 3 and len(other) == 2
+    # A restore's run is created, not started (queued for its slot): restores wait, a person's request does not.
+    waiting = q.instance.create_run_for_job(
+        _a_restore_reindex,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        tags={REQUEST_TAG: "earlier", "reindex/source": "restore"},
+    )
+    ids = [
+        q.request(
+            requested_by=None,
+            scope="restore",
+            workspace_id=WORKSPACES["Invoices"],
+            document_ids=docs[:2],
+            source="restore",
+        ),
+        q.request(
+            requested_by=None,
+            scope="restore",
+            workspace_id=WORKSPACES["Invoices"],
+            document_ids=docs[2:],
+            source="restore",
+        ),
+        q.request(
+            requested_by=None,
+            scope="restore",
+            workspace_id=WORKSPACES["Receipts"],
+            document_ids=other,
+            source="restore",
+        ),
+    ]
+    person = q.request(requested_by=USERS["admin"], scope="documents", document_ids=other[:1])
+    [alone] = q.tick()
+    assert alone.tags[REQUEST_TAG] == person and all(q.row(i)["status"] == "pending" for i in ids)
+    q.instance.report_run_failed(waiting)  # the waiting run is gone: the restores go, in one run
+    [shared] = q.tick()
+    config = shared.run_config["ops"]["reindex_documents"]["config"]
+    assert shared.tags[REQUEST_TAG] == ids[0] and config["workspace_id"] is None
+    assert sorted(config["document_ids"]) == sorted(docs + other)
+    assert all(q.row(i)["status"] == "running" for i in ids)
+    assert q.execute(shared).success and q.execute(alone).success
+    q.follow()
+    for i in ids:
+        row = q.row(i)
+        assert row["status"] == "done" and row["counts"]["carrier"] == ids[0] and row["counts"]["shared_runs"]
+        assert row["counts"]["failed"] == 0 and len(row["run_ids"]) == 1
+    assert q.row(person)["status"] == "done" and not q.row(person)["counts"].get("carrier")

@@ -58,9 +58,14 @@ def insert_request(
 
 
 def claim_due(
-    conn: psycopg.Connection, owner: str, limit: int = 20, lease_seconds: int = LEASE_SECONDS
+    conn: psycopg.Connection,
+    owner: str,
+    limit: int = 20,
+    lease_seconds: int = LEASE_SECONDS,
+    skip_scopes: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
-    """Take due pending rows, and running rows whose lease expired (a crashed daemon), exactly once.
+    """Take due pending rows, and running rows whose lease expired (a crashed daemon), exactly once; rows of
+    ``skip_scopes`` wait (pending ones only: an expired lease is always taken).
 
     ``FOR UPDATE SKIP LOCKED``: two evaluations racing each get different rows, never the same one.
     """
@@ -69,7 +74,7 @@ def claim_due(
             """
             WITH due AS (
                 SELECT id FROM reindex_queue
-                 WHERE (status = 'pending' AND scheduled_at <= now())
+                 WHERE (status = 'pending' AND scheduled_at <= now() AND NOT scope = ANY(%s::text[]))
                     OR (status = 'running' AND lease_expires_at < now())
                  ORDER BY priority DESC, scheduled_at, created_at
                  LIMIT %s
@@ -86,7 +91,7 @@ def claim_due(
                    q.scope, q.document_ids::text[], q.phases, q.dry_run, q.stale_only, q.source, q.priority, q.attempts,
                    q.stored_key, q.created_at
             """,
-            (limit, owner, lease_seconds),
+            (list(skip_scopes), limit, owner, lease_seconds),
         ).fetchall()
 
 

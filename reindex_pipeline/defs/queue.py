@@ -16,7 +16,7 @@ import dagster as dg
 
 from reindex_pipeline.db import queue
 from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
-from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG, run_sizes, runs_lost
+from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG, run_sizes, runs_lost, sharing_runs
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import requests
 from reindex_pipeline.reindex.runner import ALL_PHASES
@@ -50,27 +50,43 @@ def reindex_queue_sensor(
     with app_db.connect() as conn:
         # Batches of due rows until none is left or the tick's time is spent: a burst of requests is decided
         # in one tick or a few, not 20 rows every 5 s.
+        # Restores wait while a run of theirs waits for its slot: what they queue meanwhile goes in one run
+        # when that one starts, instead of a run (and its start) per batch of a restored backup.
+        skip = ("restore",) if _restore_run_waiting(context.instance) else ()
         while time.monotonic() - started < TICK_BUDGET_S:
-            batch = queue.claim_due(conn, owner, limit=CLAIM_BATCH)
+            batch = queue.claim_due(conn, owner, limit=CLAIM_BATCH, skip_scopes=skip)
             conn.commit()
             if not batch:
                 break
             claimed += batch
-            for row in batch:
-                launch = requests.plan(
-                    conn, row, reindex_policy.operator_user_id, lambda ids: ended_runs(context.instance, ids)
-                )
-                if isinstance(launch, str):
-                    context.log.info(f"request {row['id']}: {launch}")
+            for rows in sharing_runs(batch):
+                planned = []
+                for row in rows:
+                    launch = requests.plan(
+                        conn, row, reindex_policy.operator_user_id, lambda ids: ended_runs(context.instance, ids)
+                    )
+                    if isinstance(launch, str):
+                        context.log.info(f"request {row['id']}: {launch}")
+                    else:
+                        planned.append((row, launch))
                     conn.commit()
+                if not planned:
                     continue
-                if row["scope"] in ("documents", "restore"):
-                    new_keys += launch.eligible_ids
+                carrier, together = planned[0][0], requests.together([launch for _, launch in planned])
+                if carrier["scope"] in ("documents", "restore"):
+                    new_keys += together.eligible_ids
                 # A fresh tag per claim: a requeued or reclaimed request never mistakes older runs for its own.
-                attempt = f"{row['attempts']}-{uuid.uuid4().hex[:6]}"
-                chunks = _run_requests(row, attempt, launch, reindex_policy)
+                attempt = f"{carrier['attempts']}-{uuid.uuid4().hex[:6]}"
+                chunks = _run_requests(carrier, attempt, together, reindex_policy)
                 run_requests += chunks
-                requests.launched(conn, row, attempt, len(chunks), launch)
+                shared = carrier["id"] if len(planned) > 1 else None
+                for row, launch in planned:
+                    requests.launched(conn, row, attempt, len(chunks), launch, carrier=shared)
+                if shared:
+                    context.log.info(
+                        f"requests {', '.join(r['id'] for r, _ in planned)} share {len(chunks)} run(s) tagged "
+                        f"{carrier['id']}: {len(together.eligible_ids)} documents"
+                    )
                 conn.commit()
     # Documents named one by one (a restore's, just created) may be newer than the partition sync: they get their
     # partitions now, so the UI shows them with their runs (the instance skips the keys it has, ~2.5 s a batch of
@@ -81,6 +97,13 @@ def reindex_queue_sensor(
     if not run_requests and not claimed:
         return dg.SensorResult(skip_reason="no due requests")
     return dg.SensorResult(run_requests=run_requests)
+
+
+def _restore_run_waiting(instance: dg.DagsterInstance) -> bool:
+    """Whether a restore's reindex run is created but not started (queued for its pool's slot)."""
+    waiting = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING]
+    runs = instance.get_run_records(dg.RunsFilter(statuses=waiting, tags={"reindex/source": "restore"}), limit=100)
+    return any(REQUEST_TAG in r.dagster_run.tags for r in runs)  # not its ingest runs (same tag, no request)
 
 
 def _run_requests(row: dict, attempt: str, launch: requests.Launch, policy: ReindexPolicy) -> list[dg.RunRequest]:
@@ -125,7 +148,8 @@ def reindex_queue_outcomes(
     with app_db.connect() as conn:
         for row in queue.running_requests(conn):
             attempt = row["counts"].get("attempt_tag", str(row["attempts"]))
-            runs = context.instance.get_runs(dg.RunsFilter(tags={REQUEST_TAG: row["id"], ATTEMPT_TAG: attempt}))
+            tagged = row["counts"].get("carrier") or row["id"]  # runs shared with other requests carry one's id
+            runs = context.instance.get_runs(dg.RunsFilter(tags={REQUEST_TAG: tagged, ATTEMPT_TAG: attempt}))
             run_ids = [r.run_id for r in runs]
             expected = int(row["counts"].get("runs_expected") or 0)
             if runs_lost(len(runs), expected, row["counts"].get("planned_at"), time.time()):

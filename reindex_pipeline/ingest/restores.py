@@ -4,8 +4,8 @@ Each object is claimed (its row locked, so two runs never take the same file), r
 (scanned pages through OCR, see :mod:`reindex_pipeline.ingest.parsing`) and stored as a document with its
 pages and chunks, or marked ``failed`` with one line that says why. One file's failure is that file's: the
 others go on. The documents ingested are then reindexed by one queue request per workspace (as few reindex
-runs as the run-size cap allows), as REINDEX_OPERATOR_USER_ID: at the end of the run, and every minute
-before it for a long one. Objects a killed run stored but never queued are queued by the sensor
+runs as the run-size cap allows), as REINDEX_OPERATOR_USER_ID: at the end of the run, and every 15 s
+before it. Objects a killed run stored but never queued are queued by the sensor
 (:func:`queue_unqueued`) once Dagster reports that run ended.
 """
 
@@ -25,8 +25,10 @@ from reindex_pipeline.domain.audit import RequestQueued, RestoreIngested, Restor
 from reindex_pipeline.ingest.parsing import UnreadableFile, check_size, parse_document
 from reindex_pipeline.ingest.restore_keys import parse_restore_key
 
-#: Seconds after which a run queues the reindex of the files it has stored so far (and again at its end).
-QUEUE_EVERY_S = 60.0
+#: Seconds after which a run queues the reindex of the files it has stored so far (and again at its end), so
+#: the reindex of a restored backup starts while it is still being ingested. The queue lets requests queued
+#: while a restore's run waits for its slot share one run (``queue_rules.sharing_runs``).
+QUEUE_EVERY_S = 15.0
 
 
 @dataclass

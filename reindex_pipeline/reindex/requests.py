@@ -15,7 +15,7 @@ from reindex_pipeline.db import audit, queue, run_progress
 from reindex_pipeline.db import documents as db
 from reindex_pipeline.domain.audit import Refused, RequestFinished, RequestStarted
 from reindex_pipeline.domain.fingerprints import ALL_PHASES
-from reindex_pipeline.domain.queue_rules import after_failure
+from reindex_pipeline.domain.queue_rules import after_failure, own_failures
 from reindex_pipeline.domain.selection import acting_as, select_documents
 from reindex_pipeline.llm.calls import Usage
 from reindex_pipeline.reindex import admission
@@ -125,15 +125,32 @@ def summarise(conn: psycopg.Connection, run_ids: list[str]) -> dict:
         "unchanged": progress.unchanged,  # of the completed: nothing stale
         "failed": progress.failed,
         "errors": errors,
+        "unfinished_runs": unfinished,
         # a run that ended without its last report may have left any of its documents undone: then all again
         "failed_documents": [] if unfinished else [f["document_id"] for f in progress.failures],
         **({"model_usage": usage.as_dict()} if usage.calls else {}),
     }
 
 
-def launched(conn: psycopg.Connection, row: dict, attempt: str, runs: int, launch: Launch) -> None:
-    """The row is running under ``attempt`` with ``runs`` runs."""
-    queue.launched(conn, row["id"], attempt, runs, launch.counts)
+def together(launches: list[Launch]) -> Launch:
+    """One launch for requests that share runs (``queue_rules.sharing_runs``: same phases and mode): their
+    documents, each once; one workspace in the config if they all name the same, else none (the documents
+    are named)."""
+    first = launches[0]
+    if len(launches) == 1:
+        return first
+    ids = list(dict.fromkeys(i for launch in launches for i in launch.eligible_ids))
+    workspaces = {launch.config["workspace_id"] for launch in launches}
+    config = {**first.config, "workspace_id": workspaces.pop() if len(workspaces) == 1 else None}
+    return Launch(ids, config, first.phases, {"eligible": len(ids)})
+
+
+def launched(
+    conn: psycopg.Connection, row: dict, attempt: str, runs: int, launch: Launch, carrier: str | None = None
+) -> None:
+    """The row is running under ``attempt`` with ``runs`` runs; ``carrier``: the request whose id tags runs it
+    shares with others (``queue_rules.sharing_runs``), its own for the first of them."""
+    queue.launched(conn, row["id"], attempt, runs, {**launch.counts, "carrier": carrier})
     event = RequestStarted(
         **_about(row), request_id=row["id"], runs=runs, stored_key=row["stored_key"], **launch.counts
     )
@@ -146,6 +163,13 @@ def conclude(
     """The row's runs all ended: done, or (a run failed) pending again with backoff for its failed documents,
     or failed for good after ``max_attempts``."""
     summary = summarise(conn, run_ids)
+    if row["counts"].get("carrier"):  # runs shared with other requests: what failed of its own documents decides
+        own = own_failures(summary["failed_documents"], row["document_ids"])
+        summary["errors"] = [e for e in summary["errors"] if e.split(":", 1)[0] in set(own)] + (
+            summary["errors"][-1:] if summary["unfinished_runs"] else []
+        )
+        summary["failed_documents"], summary["failed"], summary["shared_runs"] = own, len(own), True
+        succeeded = succeeded or (not own and not summary["unfinished_runs"])
     finished = dict(
         _about(row),
         request_id=row["id"],
