@@ -518,7 +518,8 @@ def request_status(
             while True:
                 row = queue.get_request(conn, request_id)
                 counts = _request_counts(conn, row)
-                done, total = counts.get("completed", 0) + counts.get("failed", 0), counts.get("eligible", 0)
+                done = (counts.get("completed") or 0) + (counts.get("failed") or 0)
+                total = counts.get("eligible", 0)
                 bar.update(task, description=f"{request_id[:8]} {row['status']}", completed=done, total=total or None)
                 if row["status"] in final or not follow or time.monotonic() > deadline:
                     break
@@ -526,14 +527,18 @@ def request_status(
     ran = queue_rules.tries(row["status"], row["attempts"])
     tries = f", after {ran} attempts" if ran > 1 else ""
     unchanged = f" ({counts['unchanged']} of them unchanged: nothing stale)" if counts.get("unchanged") else ""
+    completed = counts.get("completed", 0)
+    completed = "? (not known alone: its shared runs skipped some documents)" if completed is None else completed
     skipped = counts.get("skipped") or {}
     reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(skipped.items()))
     skipped_text = f", {sum(skipped.values())} skipped ({reasons})" if skipped else ""
     line = (
-        f"Request {request_id}: {row['status']}; {counts.get('completed', 0)} completed{unchanged}, "
+        f"Request {request_id}: {row['status']}; {completed} completed{unchanged}, "
         f"{counts.get('failed', 0)} failed, {counts.get('eligible', 0)} eligible{skipped_text}{tries}."
     )
     console.print(line, soft_wrap=True)
+    if shared := _shared_runs_line(row, counts):
+        console.print(shared, soft_wrap=True)
     if counts.get("model_usage"):
         console.print(f"model calls: {Usage(**counts['model_usage']).summary()}", soft_wrap=True)
     if row["last_error"]:
@@ -570,7 +575,7 @@ def history(limit: Annotated[int, typer.Option(metavar="N", help="how many reque
             r["scope"],
             r["status"],
             str(c.get("eligible", "")),
-            str(c.get("completed", "")),
+            "?" if c.get("completed", "") is None else str(c.get("completed", "")),
             str(c.get("failed", "")),
             str(queue_rules.tries(r["status"], r["attempts"])),
             f"{took:.0f}s" if took is not None else "",
@@ -633,9 +638,27 @@ def _request_counts(conn, row: dict) -> dict:
     counts = dict(row["counts"] or {})
     attempt = counts.get("attempt_tag")
     if row["status"] == "running" and attempt:
-        so_far = run_progress.of_attempt(conn, row["id"], attempt)
+        # runs shared with other requests are tagged with the first's id; their progress is theirs together
+        so_far = run_progress.of_attempt(conn, counts.get("carrier") or row["id"], attempt)
         counts.update(completed=so_far.completed, unchanged=so_far.unchanged, failed=so_far.failed)
+        if counts.get("carrier"):
+            counts["eligible"] = counts.get("shared_eligible", counts.get("eligible"))
     return counts
+
+
+def _shared_runs_line(row: dict, counts: dict) -> str | None:
+    """What a request that shared its runs (restores queued together) did alone and with the others."""
+    carrier = counts.get("carrier")
+    if not carrier:
+        return None
+    whose = "its own" if carrier == str(row["id"]) else f"request {carrier}'s"
+    if row["status"] == "running":
+        return f"runs shared with other restore requests ({whose}): the counts above are theirs together."
+    totals = counts.get("shared_totals") or {}
+    return (
+        f"runs shared with other restore requests ({whose}): together {totals.get('completed', 0)} completed "
+        f"({totals.get('unchanged', 0)} unchanged), {totals.get('failed', 0)} failed."
+    )
 
 
 def _require_request_id(value: str) -> None:

@@ -276,3 +276,22 @@ def test_restores_lists_each_restored_file_with_its_outcome_and_why(q: Queue, tm
     assert code == 0 and "broken.pdf" in out and "good.pdf" not in out
     code, out = cli("restores", "--status", "lost")
     assert code == 1 and "unknown status 'lost'" in out
+
+
+def test_status_of_restores_that_shared_runs_shows_each_its_own_and_the_runs_together(q: Queue) -> None:
+    from reindex_pipeline_tests.test_queue import WORKSPACES
+
+    docs = sorted(_eligible(q.url, workspace=WORKSPACES["Invoices"]))[:3]
+    first = q.request(requested_by=None, scope="restore", document_ids=docs[:1], source="restore")
+    second = q.request(requested_by=None, scope="restore", document_ids=docs[1:], source="restore")
+    [run] = q.tick()
+    assert q.execute(run).success
+    code, out = cli("status", second, "--no-follow")  # the runs' progress, tagged with the first request
+    assert code == 0 and f"Request {second}: running; 3 completed, 0 failed, 3 eligible" in out, out
+    assert f"runs shared with other restore requests (request {first}'s)" in out
+    q.follow()
+    code, out = cli("status", second, "--no-follow")
+    assert code == 0 and f"Request {second}: done; 2 completed, 0 failed, 2 eligible" in out, out
+    assert "together 3 completed (0 unchanged), 0 failed" in out
+    code, out = cli("status", first, "--no-follow")
+    assert code == 0 and "done; 1 completed" in out and "(its own)" in out

@@ -17,11 +17,13 @@ from reindex_pipeline.defs.queue import (
     REQUEST_TAG,
     reindex_queue_outcomes,
     reindex_queue_sensor,
+    restore_run_waiting,
 )
 from reindex_pipeline.defs.reindex import build_reindex_asset
 from reindex_pipeline.demo.corpus import build_users, build_workspaces, stable_id
 from reindex_pipeline.demo.loader import load_demo_corpus
 from reindex_pipeline.domain.queue_rules import (
+    QUEUE_SOURCE_TAG,
     RUN_CREATION_GRACE_S,
     after_failure,
     backoff_seconds,
@@ -232,11 +234,20 @@ def test_a_running_row_with_an_expired_lease_is_reclaimed(q: Queue) -> None:
     rid = q.request(requested_by=USERS["admin"], scope="documents", document_ids=[sorted(_eligible(q.url))[0]])
     with psycopg.connect(q.url) as conn:
         assert [r["id"] for r in queue.claim_due(conn, owner="crashed-daemon")] == [rid]
+        assert queue.launched(conn, rid, "crashed-daemon", "0-old", 1, {})
         assert queue.claim_due(conn, owner="other") == []  # leased: not claimable
         conn.execute("UPDATE reindex_queue SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (rid,))
         reclaimed = queue.claim_due(conn, owner="new-daemon")
+        conn.commit()
+        # Until the new claim launches, the outcomes sensor does not follow the old claim's runs; the old
+        # claimer, if it comes back, records nothing.
+        assert "runs_expected" not in q.row(rid)["counts"]
+        assert not queue.launched(conn, rid, "crashed-daemon", "0-late", 1, {})
+        assert queue.launched(conn, rid, "new-daemon", "0-new", 1, {})
     assert [r["id"] for r in reclaimed] == [rid]
-    assert q.row(rid)["counts"]["reclaimed"] is True and q.row(rid)["lease_owner"] == "new-daemon"
+    row = q.row(rid)
+    assert row["counts"]["reclaimed"] is True and row["lease_owner"] == "new-daemon"
+    assert row["counts"]["attempt_tag"] == "0-new"
 
 
 def test_rules_refuse_a_busy_workspace_and_a_second_request_within_a_minute(q: Queue) -> None:
@@ -451,11 +462,27 @@ def test_only_documents_named_one_by_one_get_their_partitions_from_the_queue(q: 
 
 
 def test_restores_with_the_same_phases_share_runs_and_the_others_run_alone() -> None:
-    def row(i: str, scope: str = "restore", phases=("extraction",), dry_run=False, stale_only=False) -> dict:
-        return {"id": i, "scope": scope, "phases": list(phases), "dry_run": dry_run, "stale_only": stale_only}
+    def row(i: str, scope: str = "restore", phases=("extraction",), dry_run=False, org="o1", by=None) -> dict:
+        return {
+            "id": i,
+            "scope": scope,
+            "phases": list(phases),
+            "dry_run": dry_run,
+            "stale_only": False,
+            "org_id": org,
+            "requested_by": by,
+        }
 
-    rows = [row("a"), row("w", "workspace"), row("b"), row("c", phases=("graphrag_indexing",)), row("d", dry_run=True)]
-    assert [[r["id"] for r in g] for g in sharing_runs(rows)] == [["a", "b"], ["w"], ["c"], ["d"]]
+    rows = [
+        row("a"),
+        row("w", "workspace"),
+        row("b"),
+        row("c", phases=("graphrag_indexing",)),
+        row("d", dry_run=True),
+        row("e", org="o2"),  # another organisation: its own runs, its own audit
+        row("f", by="u1"),
+    ]
+    assert [[r["id"] for r in g] for g in sharing_runs(rows)] == [["a", "b"], ["w"], ["c"], ["d"], ["e"], ["f"]]
     assert own_failures(["x", "y", "z"], ["z", "x", "q"]) == ["x", "z"] and own_failures(["x"], None) == []
     one = requests.Launch(["d1", "d2"], {"workspace_id": "w1", "phases": ["extraction"]}, ["extraction"], {})
     two = requests.Launch(["d2", "d3"], {"workspace_id": "w2", "phases": ["extraction"]}, ["extraction"], {})
@@ -482,8 +509,13 @@ def test_restores_queued_while_one_of_their_runs_waits_go_in_one_run_and_each_en
     waiting = q.instance.create_run_for_job(
         _a_restore_reindex,
         status=dg.DagsterRunStatus.NOT_STARTED,
-        tags={REQUEST_TAG: "earlier", "reindex/source": "restore"},
+        tags={REQUEST_TAG: "earlier", "reindex/source": "restore", QUEUE_SOURCE_TAG: "restore"},
     )
+    # A restore's ingest run waiting too (it serves no request) holds nothing back.
+    q.instance.create_run_for_job(
+        _a_restore_reindex, status=dg.DagsterRunStatus.NOT_STARTED, tags={"reindex/source": "restore"}
+    )
+    assert restore_run_waiting(q.instance) and not restore_run_waiting(q.instance, within_s=0)
     ids = [
         q.request(
             requested_by=None,
@@ -523,3 +555,51 @@ def test_restores_queued_while_one_of_their_runs_waits_go_in_one_run_and_each_en
         assert row["status"] == "done" and row["counts"]["carrier"] == ids[0] and row["counts"]["shared_runs"]
         assert row["counts"]["failed"] == 0 and len(row["run_ids"]) == 1
     assert q.row(person)["status"] == "done" and not q.row(person)["counts"].get("carrier")
+
+
+class FailsOnOneDocument(EmbeddingModel):
+    """Fault injection at the model boundary: a call embedding any chunk of one document fails."""
+
+    poisoned: list[str]
+
+    def embedder(self):
+        real, poisoned = super().embedder(), set(self.poisoned)
+
+        class Embedder:
+            model, dimensions = real.model, real.dimensions
+
+            def embed(self, texts):
+                if poisoned & set(texts):
+                    raise TimeoutError("embedding service timed out")
+                return real.embed(texts)
+
+        return Embedder()
+
+
+def test_a_document_failing_in_shared_runs_retries_only_its_own_request(q: Queue) -> None:
+    docs = sorted(_eligible(q.url, workspace=WORKSPACES["Invoices"]))[:4]
+    with psycopg.connect(q.url) as conn:
+        chunks = [r[0] for r in conn.execute("SELECT chunk_content FROM chunks WHERE document_id = %s", (docs[3],))]
+    assert chunks
+    ids = [
+        q.request(requested_by=None, scope="restore", document_ids=docs[:2], source="restore"),
+        q.request(requested_by=None, scope="restore", document_ids=docs[2:], source="restore"),
+    ]
+    [shared] = q.tick()
+    assert not q.execute(shared, embeddings=FailsOnOneDocument(poisoned=chunks)).success
+    q.follow()
+    ok, failing = q.row(ids[0]), q.row(ids[1])
+    assert ok["status"] == "done" and ok["counts"]["completed"] == 2 and ok["counts"]["failed"] == 0
+    assert ok["counts"]["shared_totals"]["failed"] == 1 and ok["counts"]["unchanged"] is None
+    assert failing["status"] == "pending" and [str(d) for d in failing["document_ids"]] == [docs[3]]
+    assert failing["counts"]["failed"] == 1 and failing["counts"]["completed"] == 1
+    assert failing["last_error"].startswith(f"{docs[3]}: ") and docs[2] not in failing["last_error"]
+    q.make_due(ids[1])
+    [again] = q.tick()  # alone now: only its failed document
+    assert again.tags[REQUEST_TAG] == ids[1]
+    assert again.run_config["ops"]["reindex_documents"]["config"]["document_ids"] == [docs[3]]
+    assert q.execute(again).success
+    q.follow()
+    row = q.row(ids[1])
+    assert row["status"] == "done" and row["counts"]["failed"] == 0 and row["counts"]["completed"] == 1
+    assert not row["counts"]["carrier"] and "shared_totals" not in row["counts"]

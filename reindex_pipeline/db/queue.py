@@ -84,7 +84,7 @@ def claim_due(
                SET status = 'running', lease_owner = %s, heartbeat_at = now(),
                    lease_expires_at = now() + make_interval(secs => %s),
                    started_at = COALESCE(q.started_at, now()), updated_at = now(),
-                   counts = q.counts || jsonb_build_object('reclaimed', q.status = 'running')
+                   counts = (q.counts - 'runs_expected') || jsonb_build_object('reclaimed', q.status = 'running')
               FROM due
              WHERE q.id = due.id
          RETURNING q.id::text, q.org_id::text, q.project_id::text AS workspace_id, q.requested_by::text,
@@ -122,12 +122,20 @@ def previous_request_at(
     return row[0]
 
 
-def launched(conn: psycopg.Connection, request_id: str, attempt_tag: str, runs_expected: int, counts: dict) -> None:
-    conn.execute(
-        "UPDATE reindex_queue SET counts = counts || %s"
-        " || jsonb_build_object('planned_at', extract(epoch FROM now())), "
-        "updated_at = now() WHERE id = %s",
-        (Jsonb({**counts, "runs_expected": runs_expected, "attempt_tag": attempt_tag}), request_id),
+def launched(
+    conn: psycopg.Connection, request_id: str, owner: str, attempt_tag: str, runs_expected: int, counts: dict
+) -> bool:
+    """Record the runs of this claim; False when ``owner`` no longer holds the row (its lease ran out while it
+    was planned and another claim took it, whose runs count instead). What an earlier claim's shared runs
+    recorded goes (``reindex.requests.launched`` says whether this claim's runs are shared)."""
+    return (
+        conn.execute(
+            "UPDATE reindex_queue SET counts = (counts - 'shared_runs' - 'shared_totals' - 'shared_eligible') || %s"
+            " || jsonb_build_object('planned_at', extract(epoch FROM now())), "
+            "updated_at = now() WHERE id = %s AND status = 'running' AND lease_owner = %s",
+            (Jsonb({**counts, "runs_expected": runs_expected, "attempt_tag": attempt_tag}), request_id, owner),
+        ).rowcount
+        == 1
     )
 
 

@@ -10,13 +10,20 @@ its conclusion are is ``reindex.requests``'s; these sensors claim, launch and as
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from reindex_pipeline.db import queue
 from reindex_pipeline.defs.reindex import ASSET_OF, ended_runs
-from reindex_pipeline.domain.queue_rules import ATTEMPT_TAG, REQUEST_TAG, run_sizes, runs_lost, sharing_runs
+from reindex_pipeline.domain.queue_rules import (
+    ATTEMPT_TAG,
+    QUEUE_SOURCE_TAG,
+    REQUEST_TAG,
+    run_sizes,
+    runs_lost,
+    sharing_runs,
+)
 from reindex_pipeline.partitions import documents
 from reindex_pipeline.reindex import requests
 from reindex_pipeline.reindex.runner import ALL_PHASES
@@ -30,6 +37,9 @@ CLAIM_BATCH, TICK_BUDGET_S = 50, 20.0
 #: started a little later in its loop than the one before was "too soon" and waited for the next loop (10 s);
 #: below the loop time, the queue is read on every loop.
 EVERY_DAEMON_LOOP_S = 1
+#: A restore's reindex run created longer ago than this and still not started holds no more restores back (the
+#: run queue may be paused, or its pool's slot held by a run that hangs): they get runs of their own.
+RESTORE_RUN_WAIT_S = 600
 
 
 @dg.sensor(
@@ -52,7 +62,7 @@ def reindex_queue_sensor(
         # in one tick or a few, not 20 rows every 5 s.
         # Restores wait while a run of theirs waits for its slot: what they queue meanwhile goes in one run
         # when that one starts, instead of a run (and its start) per batch of a restored backup.
-        skip = ("restore",) if _restore_run_waiting(context.instance) else ()
+        skip = ("restore",) if restore_run_waiting(context.instance) else ()
         while time.monotonic() - started < TICK_BUDGET_S:
             batch = queue.claim_due(conn, owner, limit=CLAIM_BATCH, skip_scopes=skip)
             conn.commit()
@@ -78,16 +88,33 @@ def reindex_queue_sensor(
                 # A fresh tag per claim: a requeued or reclaimed request never mistakes older runs for its own.
                 attempt = f"{carrier['attempts']}-{uuid.uuid4().hex[:6]}"
                 chunks = _run_requests(carrier, attempt, together, reindex_policy)
+                shared = len(planned) > 1
+                held = [
+                    row
+                    for row, launch in planned
+                    if requests.launched(
+                        conn,
+                        row,
+                        owner,
+                        attempt,
+                        len(chunks),
+                        launch,
+                        shared=together if shared else None,
+                        carrier=carrier["id"] if shared else None,
+                    )
+                ]
+                conn.commit()
+                for row, _ in planned:
+                    if row not in held:
+                        context.log.warning(f"request {row['id']}: its lease ran out while it was planned")
+                if not held:
+                    continue  # every row was claimed again: those claims launch the runs
                 run_requests += chunks
-                shared = carrier["id"] if len(planned) > 1 else None
-                for row, launch in planned:
-                    requests.launched(conn, row, attempt, len(chunks), launch, carrier=shared)
                 if shared:
                     context.log.info(
                         f"requests {', '.join(r['id'] for r, _ in planned)} share {len(chunks)} run(s) tagged "
                         f"{carrier['id']}: {len(together.eligible_ids)} documents"
                     )
-                conn.commit()
     # Documents named one by one (a restore's, just created) may be newer than the partition sync: they get their
     # partitions now, so the UI shows them with their runs (the instance skips the keys it has, ~2.5 s a batch of
     # 20,000 at 1M partitions). A workspace's or everyone's documents are the sync's: checking 740,000 keys took
@@ -99,11 +126,13 @@ def reindex_queue_sensor(
     return dg.SensorResult(run_requests=run_requests)
 
 
-def _restore_run_waiting(instance: dg.DagsterInstance) -> bool:
-    """Whether a restore's reindex run is created but not started (queued for its pool's slot)."""
+def restore_run_waiting(instance: dg.DagsterInstance, within_s: float = RESTORE_RUN_WAIT_S) -> bool:
+    """Whether a restore request's reindex run was created in the last ``within_s`` seconds and has not started
+    (it waits for its pool's slot). A restore's ingest runs serve no request and do not count."""
     waiting = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING]
-    runs = instance.get_run_records(dg.RunsFilter(statuses=waiting, tags={"reindex/source": "restore"}), limit=100)
-    return any(REQUEST_TAG in r.dagster_run.tags for r in runs)  # not its ingest runs (same tag, no request)
+    since = datetime.now(UTC) - timedelta(seconds=within_s)
+    runs = dg.RunsFilter(statuses=waiting, tags={QUEUE_SOURCE_TAG: "restore"}, created_after=since)
+    return bool(instance.get_run_records(runs, limit=1))
 
 
 def _run_requests(row: dict, attempt: str, launch: requests.Launch, policy: ReindexPolicy) -> list[dg.RunRequest]:
@@ -129,6 +158,7 @@ def _run_requests(row: dict, attempt: str, launch: requests.Launch, policy: Rein
                     ATTEMPT_TAG: attempt,
                     "dagster/priority": str(row["priority"]),
                     "reindex/source": row["source"],
+                    QUEUE_SOURCE_TAG: row["source"],
                 },
             )
         )

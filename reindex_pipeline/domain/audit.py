@@ -83,8 +83,8 @@ class RequestFinished(AuditEvent):
 
     request_id: str
     stored_key: str | None = None
-    completed: int = 0
-    unchanged: int = 0
+    completed: int | None = 0  # None (and unchanged): not known for the request alone (it shared its runs)
+    unchanged: int | None = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
     error: str | None = None  # set: the request failed for good

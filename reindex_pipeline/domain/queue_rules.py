@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-#: Tags of a queue run: the request it serves, and which claim of it (a fresh tag each time it is claimed).
-REQUEST_TAG, ATTEMPT_TAG = "reindex/request_id", "reindex/attempt"
+#: Tags of a queue run: the request it serves, which claim of it (a fresh tag each time it is claimed), and the
+#: source of the request (``reindex/source`` alone also marks a restore's ingest runs, which serve no request).
+REQUEST_TAG, ATTEMPT_TAG, QUEUE_SOURCE_TAG = "reindex/request_id", "reindex/attempt", "reindex/queue_source"
 #: People's requests before restores, restores before scheduled ones. Dagster's run queue dequeues higher first.
 PRIORITY = {"app": 10, "cli": 10, "ui": 10, "restore": 5, "schedule": -10}
 USER_REQUEST_INTERVAL = timedelta(minutes=1)
@@ -24,12 +25,14 @@ def sharing_runs(rows: Iterable[dict]) -> list[list[dict]]:
     for the same phases in the same mode share runs: a restored backup is ingested in batches and each batch
     queues a request per workspace, and one reindex run per request would pay a run's start (~4.5 s) for every
     one of them. Their documents are named one by one and reindexed as the operator, so runs over several of
-    them select exactly what each asked. Every other row has runs of its own. The first row of a group is its
-    carrier: its id tags the runs."""
+    them select exactly what each asked. Only rows of one organisation and requester share (a run's audit names
+    one of each); workspaces may differ (the run's config then names none). Every other row has runs of its own.
+    The first row of a group is its carrier: its id tags the runs."""
     groups: dict[object, list[dict]] = {}
     for row in rows:
         shares = row["scope"] == "restore" and not row["dry_run"]
-        key = ("restore", tuple(row["phases"]), bool(row["stale_only"])) if shares else ("own", row["id"])
+        mode = (tuple(row["phases"]), bool(row["stale_only"]), row["org_id"], row["requested_by"])
+        key = ("restore", *mode) if shares else ("own", row["id"])
         groups.setdefault(key, []).append(row)
     return list(groups.values())
 

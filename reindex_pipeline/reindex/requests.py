@@ -121,6 +121,7 @@ def summarise(conn: psycopg.Connection, run_ids: list[str]) -> dict:
     for counts in progress.model_usage:
         usage.add(Usage(**counts))
     return {
+        "planned": progress.planned,
         "completed": progress.completed,
         "unchanged": progress.unchanged,  # of the completed: nothing stale
         "failed": progress.failed,
@@ -146,15 +147,28 @@ def together(launches: list[Launch]) -> Launch:
 
 
 def launched(
-    conn: psycopg.Connection, row: dict, attempt: str, runs: int, launch: Launch, carrier: str | None = None
-) -> None:
-    """The row is running under ``attempt`` with ``runs`` runs; ``carrier``: the request whose id tags runs it
-    shares with others (``queue_rules.sharing_runs``), its own for the first of them."""
-    queue.launched(conn, row["id"], attempt, runs, {**launch.counts, "carrier": carrier})
+    conn: psycopg.Connection,
+    row: dict,
+    owner: str,
+    attempt: str,
+    runs: int,
+    launch: Launch,
+    shared: Launch | None = None,
+    carrier: str | None = None,
+) -> bool:
+    """The row, claimed by ``owner``, is running under ``attempt`` with ``runs`` runs; ``shared``: the launch of
+    all the requests whose runs it shares (``queue_rules.sharing_runs``), whose ``carrier``'s id tags them.
+    False (nothing recorded) when the claim was lost meanwhile."""
+    counts = {**launch.counts, "carrier": carrier}
+    if shared is not None:
+        counts["shared_eligible"] = len(shared.eligible_ids)
+    if not queue.launched(conn, row["id"], owner, attempt, runs, counts):
+        return False
     event = RequestStarted(
         **_about(row), request_id=row["id"], runs=runs, stored_key=row["stored_key"], **launch.counts
     )
     audit.record(conn, event)
+    return True
 
 
 def conclude(
@@ -163,13 +177,8 @@ def conclude(
     """The row's runs all ended: done, or (a run failed) pending again with backoff for its failed documents,
     or failed for good after ``max_attempts``."""
     summary = summarise(conn, run_ids)
-    if row["counts"].get("carrier"):  # runs shared with other requests: what failed of its own documents decides
-        own = own_failures(summary["failed_documents"], row["document_ids"])
-        summary["errors"] = [e for e in summary["errors"] if e.split(":", 1)[0] in set(own)] + (
-            summary["errors"][-1:] if summary["unfinished_runs"] else []
-        )
-        summary["failed_documents"], summary["failed"], summary["shared_runs"] = own, len(own), True
-        succeeded = succeeded or (not own and not summary["unfinished_runs"])
+    if row["counts"].get("carrier"):
+        summary, succeeded = _own_part(summary, row, succeeded)
     finished = dict(
         _about(row),
         request_id=row["id"],
@@ -190,3 +199,32 @@ def conclude(
     queue.retry_or_fail(conn, row["id"], decision, error, summary, run_ids, retry_ids)
     if decision.status == "failed":
         audit.record(conn, RequestFinished(**finished, error=error, attempts=decision.attempts))
+
+
+def _own_part(summary: dict, row: dict, succeeded: bool) -> tuple[dict, bool]:
+    """What of shared runs' summary is this request's: its own failed documents and their errors decide it, and
+    it completed the rest of its eligible documents when the runs took every document they were given (else
+    which were skipped is not known: ``completed`` is None). How many were unchanged and what the models cost are
+    known for the runs only: they are kept under ``shared_totals``, and the model usage counted on the carrier
+    alone (summed over the requests, it is the runs')."""
+    own = own_failures(summary["failed_documents"], row["document_ids"])
+    unfinished = summary["unfinished_runs"]
+    errors = [e for e in summary["errors"] if e.split(":", 1)[0] in set(own)] + (
+        summary["errors"][-1:] if unfinished else []
+    )
+    totals = {k: summary.get(k) for k in ("planned", "completed", "unchanged", "failed", "model_usage")}
+    eligible = int(row["counts"].get("eligible") or 0)
+    took_all = not unfinished and summary["planned"] == row["counts"].get("shared_eligible")
+    part = {
+        **{k: v for k, v in summary.items() if k != "model_usage"},
+        "errors": errors,
+        "failed_documents": own,
+        "failed": len(own),
+        "completed": eligible - len(own) if took_all else None,
+        "unchanged": None,
+        "shared_runs": True,
+        "shared_totals": totals,
+    }
+    if row["counts"]["carrier"] == row["id"] and summary.get("model_usage"):
+        part["model_usage"] = summary["model_usage"]
+    return part, succeeded or (not own and not unfinished)
