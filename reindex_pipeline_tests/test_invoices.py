@@ -24,7 +24,7 @@ FLOORS = {
     "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 4), "einvoices-dev": (0.75, 1)},
     "invoice_date": {"invoices-dev": (1.0, 0), "sroie-dev": (0.95, 1), "einvoices-dev": (1.0, 0)},
     "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.9, 3), "einvoices-dev": (1.0, 0)},
-    "vendor_name": {"invoices-dev": (0.6, 0), "sroie-dev": (0.72, 2), "einvoices-dev": (0.5, 4)},
+    "vendor_name": {"invoices-dev": (0.6, 0), "sroie-dev": (0.75, 2), "einvoices-dev": (0.5, 4)},
     "invoice_number": {"einvoices-dev": (0.91, 0)},
 }
 
@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.9")
+    assert RULES_VERSION.startswith("rules-3.10")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -265,7 +265,7 @@ def test_dev_sets_reach_the_measured_leave_issuer_out_figures() -> None:
 
     samples = load_sets()
     reads = training.readings(samples)
-    # measured 2026-12-03 (docs/benchmarks.md): share of documents with a right stored value, at most so many
+    # measured 2026-12-04 (docs/benchmarks.md): share of documents with a right stored value, at most so many
     # wrong stored values, per set and field
     floors = FLOORS
     for field, by_set in floors.items():
@@ -275,6 +275,16 @@ def test_dev_sets_reach_the_measured_leave_issuer_out_figures() -> None:
             right = sum(s.right and s.stored for s in rows) / len(rows)
             wrong = sum(s.stored and not s.right for s in rows)
             assert right >= least_right and wrong <= most_wrong, (field, dataset, right, wrong)
+
+
+def test_a_month_before_a_day_is_a_date_not_a_legal_form() -> None:
+    from reindex_pipeline.invoices.parties import month_names, organisation_in
+
+    assert {"sep", "sept", "september", "wrz", "mrt", "mei"} <= month_names()
+    assert organisation_in("Next Billing Date Sep 13, 2023") is None  # SEP: a French legal form
+    assert organisation_in("Billing Period Sep 13, 2022 to Sep 13, 2023") is None
+    assert organisation_in("Calendly LLC Invoice Amount $144.00") == "Calendly LLC"
+    assert organisation_in("Lumière SEP, 12 rue de la Paix") == "Lumière SEP"  # not followed by a day
 
 
 def test_currencies_come_from_babel_and_a_legal_form_is_never_one() -> None:

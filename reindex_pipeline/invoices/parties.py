@@ -66,9 +66,27 @@ def has_legal_form(name: str) -> bool:
     )
 
 
+@lru_cache(maxsize=1)
+def month_names() -> frozenset[str]:
+    """Month names and their abbreviations in the languages the extractor reads, from ``babel`` (casefolded,
+    without a final dot)."""
+    from babel import Locale
+
+    from reindex_pipeline.invoices.currencies import NAME_LANGUAGES
+
+    names = set()
+    for language in NAME_LANGUAGES:
+        months = Locale.parse(language).months
+        for context in ("format", "stand-alone"):
+            for width in ("abbreviated", "wide"):
+                names |= {m.casefold().rstrip(".") for m in months[context][width].values()}
+    return frozenset(names)
+
+
 def organisation_in(text: str) -> str | None:
     """The organisation name a piece of text starts with ("Atlassian Pty Ltd, Level 6, ..." -> "Atlassian
-    Pty Ltd"), or None."""
+    Pty Ltd"), or None. A legal form that is a month before a number is a date ("Next Billing Date Sep 13":
+    SEP is a French legal form)."""
     for part in _SPLIT.split(text):
         part = part.strip(" ,;:|")
         words = part.split()
@@ -78,8 +96,11 @@ def organisation_in(text: str) -> str | None:
         for n in range(len(words), 0, -1):
             candidate = " ".join(words[:n]).rstrip(",;:")
             if has_legal_form(candidate):
-                # "... through Fiverr Limited": the name is the capitalised words before the legal form
                 base = len(basename(candidate).split())
+                form = " ".join(words[base:n]).casefold().rstrip(".,;:")
+                if n < len(words) and words[n][:1].isdigit() and form in month_names():
+                    continue
+                # "... through Fiverr Limited": the name is the capitalised words before the legal form
                 start = base
                 while start > 0 and _capitalised(words[start - 1]):
                     start -= 1
