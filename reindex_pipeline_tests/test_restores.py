@@ -187,6 +187,33 @@ def test_a_tick_lists_the_folders_that_changed_and_sweeps_a_slice_of_the_rest(r:
     assert [s for k, s, _, _ in r.objects() if k == key("a.md")] == ["ingested", "ingested"]
 
 
+def test_a_name_that_is_not_utf8_and_a_folder_that_cannot_be_read_fail_alone(r: Restores, monkeypatch) -> None:
+    """Both ended the whole tick (the database refused the key; scandir raised): every other file waited."""
+    good = r.put(key("good.pdf"), make_pdf(INVOICE))
+    folder = os.fsencode((r.root / good).parent)
+    with open(folder + b"/2026-11-23T10-00-00Z__caf\xe9.pdf", "wb") as f:  # Latin-1, as an old backup names it
+        f.write(make_pdf(INVOICE))
+    locked = r.root / "org" / "locked"
+    (locked / "inside").mkdir(parents=True)
+    (locked / "inside" / "x.pdf").write_bytes(b"%PDF-")
+    scandir = os.scandir
+
+    def refusing(path):  # root reads any folder, so the refusal is made at the OS boundary
+        if os.fspath(path).startswith(str(locked)):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    r.tick()
+    objects = {k.rsplit("__", 1)[-1]: (status, error) for k, status, error, _ in r.objects()}
+    assert objects["good.pdf"] == ("ingested", None)
+    assert objects["caf\\xe9.pdf"][0] == "rejected" and "is not UTF-8" in objects["caf\\xe9.pdf"][1]
+    assert not any("x.pdf" in k for k in objects)  # not lost: listed once it can be read
+    monkeypatch.setattr(os, "scandir", scandir)
+    r.tick()
+    assert [s for k, s, _, _ in r.objects() if k == "org/locked/inside/x.pdf"] == ["rejected"]
+
+
 def test_bad_keys_and_unreadable_files_are_rejected_and_change_nothing(r: Restores) -> None:
     """On an object store (here fsspec's memory filesystem, which keeps keys verbatim like S3)."""
     import fsspec

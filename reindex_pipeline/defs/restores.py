@@ -88,6 +88,8 @@ def restores_bucket_sensor(context: dg.SensorEvaluationContext, app_db: AppDatab
         listing = list_bucket(
             fs, root, restores.folder_times(conn), state.get("sweep_after"), settle=bucket.settle_seconds
         )
+        for problem in listing.unreadable[:20]:  # passed over, not lost: listed again once it can be read
+            context.log.warning(f"restores bucket: cannot list {problem}")
         digest = hashlib.sha256(json.dumps(listing.objects).encode()).hexdigest() if listing.full else None
         if digest is None or digest != state.get("listing"):  # an unchanged full listing is not compared again
             done = restores.seen(conn, [(k, f) for k, f, _ in listing.objects])

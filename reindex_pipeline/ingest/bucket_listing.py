@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reindex_pipeline.ingest.restore_keys import printable_key
+
 #: Objects of a local bucket a tick's sweep checks (beside the folders whose time changed).
 SWEEP_PER_TICK = 10_000
 #: Seconds a local file must have been left unchanged before it is recorded (the default of the Bucket
@@ -39,6 +41,7 @@ class Listing:
     folders: dict[str, int] = field(default_factory=dict)  # folder key -> its mtime (ns) when listed
     full: bool = True  # every object of the bucket (an object store's listing)
     swept_to: str | None = None  # local: the last key the sweep checked; None once it reached the end
+    unreadable: list[str] = field(default_factory=list)  # local folders that could not be listed, and why
 
 
 def fingerprint(info: dict) -> str:
@@ -64,18 +67,21 @@ def list_bucket(
     local = _local_root(fs, root)
     if local is None:
         return _list_any(fs, root)
-    folders = _folder_times(local)
+    unreadable: list[str] = []
+    folders = _folder_times(local, unreadable)
     changed = {f: t for f, t in folders.items() if known.get(f) != t}
-    objects = {o[0]: o for folder in sorted(changed) for o in _walk(local / folder, folder + "/")}
-    swept, swept_to = sweep_slice(local, sweep_after, sweep)
+    objects = {o[0]: o for folder in sorted(changed) for o in _walk(local / folder, folder + "/", unreadable)}
+    swept, swept_to = sweep_slice(local, sweep_after, sweep, unreadable)
     objects.update((o[0], o) for o in swept)
     # A file still being written is left for a later tick: its folder's time is not recorded, so the folder
     # is listed again (a stray key is seen again by the next sweep).
     settled_before = time.time() - settle
     unsettled = {k for k, fp, _ in objects.values() if _mtime(fp) > settled_before}
     folders = {f: t for f, t in changed.items() if not any(k.startswith(f + "/") for k in unsettled)}
-    kept = sorted(o for k, o in objects.items() if k not in unsettled)
-    return Listing(kept, folders, full=False, swept_to=swept_to)
+    # a name that is not UTF-8 is listed as text the database takes (and rejected for it), not as the tick's end
+    kept = sorted((printable_key(k), fp, size) for k, (_, fp, size) in objects.items() if k not in unsettled)
+    unreadable = sorted(set(unreadable))
+    return Listing(kept, folders, full=False, swept_to=swept_to, unreadable=unreadable)
 
 
 def _mtime(fp: str) -> float:
@@ -83,10 +89,13 @@ def _mtime(fp: str) -> float:
     return float(fp.rsplit(":", 1)[1])
 
 
-def sweep_slice(root: Path, after: str | None, limit: int) -> tuple[list[Object], str | None]:
+def sweep_slice(
+    root: Path, after: str | None, limit: int, unreadable: list[str] | None = None
+) -> tuple[list[Object], str | None]:
     """Up to ``limit`` objects under ``root`` that come after the key ``after`` in key order (path parts
     compared one by one), and the last key taken, or None when the walk reached the end of the bucket. Only
-    the objects taken are stat'ed; a folder wholly before ``after`` is not opened."""
+    the objects taken are stat'ed; a folder wholly before ``after`` is not opened; one that cannot be read
+    is passed over and named in ``unreadable``."""
     if limit <= 0:
         return [], after
     cursor = tuple(after.split("/")) if after else ()
@@ -97,6 +106,9 @@ def sweep_slice(root: Path, after: str | None, limit: int) -> tuple[list[Object]
             with os.scandir(folder) as entries:
                 ordered = sorted(entries, key=lambda e: e.name)
         except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError as exc:
+            _unreadable(unreadable, "/".join(parts), exc)
             return True
         for entry in ordered:
             here = (*parts, entry.name)
@@ -132,28 +144,36 @@ def _list_any(fs, root: str) -> Listing:
     return Listing(sorted(out))
 
 
-def _folder_times(root: Path) -> dict[str, int]:
-    """``org/<org>/project/<ws>/restores`` -> its mtime in ns, for every such folder."""
+def _folder_times(root: Path, unreadable: list[str]) -> dict[str, int]:
+    """``org/<org>/project/<ws>/restores`` -> its mtime in ns, for every such folder (a name that is not
+    UTF-8 is no org or workspace id: the sweep finds, and rejects, the files under it)."""
     out: dict[str, int] = {}
-    for org in _dirs(root / "org"):
-        for project in _dirs(Path(org.path) / "project"):
-            for entry in _dirs(Path(project.path)):
-                if entry.name == "restores":
-                    out[f"org/{org.name}/project/{project.name}/restores"] = entry.stat(
-                        follow_symlinks=False
-                    ).st_mtime_ns
+    for org in _dirs(root / "org", "org", unreadable):
+        for project in _dirs(Path(org.path) / "project", f"org/{org.name}/project", unreadable):
+            for entry in _dirs(Path(project.path), f"org/{org.name}/project/{project.name}", unreadable):
+                key = f"org/{org.name}/project/{project.name}/restores"
+                if entry.name == "restores" and printable_key(key) == key:
+                    out[key] = entry.stat(follow_symlinks=False).st_mtime_ns
     return out
 
 
-def _dirs(path: Path) -> list[os.DirEntry]:
+def _unreadable(found: list[str] | None, key: str, exc: OSError) -> None:
+    if found is not None:
+        found.append(f"{printable_key(key) or '(the bucket)'}: {exc.strerror or exc}")
+
+
+def _dirs(path: Path, key: str, unreadable: list[str]) -> list[os.DirEntry]:
     try:
         with os.scandir(path) as entries:
             return [e for e in entries if e.is_dir(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as exc:
+        _unreadable(unreadable, key, exc)
+        return []
 
 
-def _walk(folder: Path, prefix: str) -> list[Object]:
+def _walk(folder: Path, prefix: str, unreadable: list[str] | None = None) -> list[Object]:
     """Every file under ``folder``, keyed ``prefix`` + its path below ``folder``."""
     out = []
     stack = [(str(folder), prefix)]
@@ -168,6 +188,8 @@ def _walk(folder: Path, prefix: str) -> list[Object]:
                         out.append(found)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as exc:
+            _unreadable(unreadable, keys.rstrip("/"), exc)
     return sorted(out)
 
 
@@ -176,7 +198,7 @@ def _object(entry: os.DirEntry, key: str) -> Object | None:
     objects recorded before are recognised; a symlink has its target's size. None if it is gone."""
     try:
         st = entry.stat(follow_symlinks=False)
-    except FileNotFoundError:
+    except OSError:  # gone, or not ours to read: the ingest run would say so, but it cannot be fingerprinted
         return None
     size = st.st_size
     if entry.is_symlink():

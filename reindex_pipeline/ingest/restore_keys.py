@@ -34,6 +34,7 @@ _ISO = re.compile(
     r"(?:T(?P<H>\d{2})(?:[-:]?(?P<M>\d{2})(?:[-:]?(?P<S>\d{2})(?:[.,]\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$"
 )
 _EPOCH = re.compile(r"^\d{10}(?:\d{3})?$")
+_NOT_UTF8 = re.compile(r"\\x[0-9a-f]{2}")
 
 
 class InvalidRestoreKey(ValueError):
@@ -57,9 +58,23 @@ class RestoreKey:
         return SUPPORTED[self.extension]
 
 
+def printable_key(key: str) -> str:
+    """A key as text the database takes: the bytes of a local file name that are not UTF-8 (which Python
+    reads as lone surrogates) written as ``\\xNN``, a key :func:`parse_restore_key` rejects for it."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return key
+
+
 def parse_restore_key(key: str) -> RestoreKey:
     if not key:
         raise InvalidRestoreKey("empty key")
+    if _NOT_UTF8.search(key):
+        raise InvalidRestoreKey(
+            f"the name is not UTF-8 (its other bytes shown as \\xNN): rename the file to restore it: {key!r}"
+        )
     if key.startswith("/") or re.match(r"^[A-Za-z]:", key):
         raise InvalidRestoreKey(f"absolute path: {key!r}")
     if "\\" in key or any(ord(c) < 32 or ord(c) == 127 for c in key):
