@@ -61,9 +61,9 @@ class BrokenEmbeddingModel(EmbeddingModel):
 
 
 class Queue:
-    def __init__(self, url: str, max_attempts: int = 4):
+    def __init__(self, url: str, max_attempts: int = 4, instance: dg.DagsterInstance | None = None):
         self.url = url
-        self.instance = dg.DagsterInstance.ephemeral()
+        self.instance = instance or dg.DagsterInstance.ephemeral()
         self.policy = ReindexPolicy(operator_user_id=USERS["admin"], max_attempts=max_attempts)
         self.graph = f"q_{uuid.uuid4().hex[:8]}"
         self.collection = f"q_{uuid.uuid4().hex[:8]}"

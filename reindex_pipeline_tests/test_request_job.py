@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import dagster as dg
 import pytest
@@ -14,9 +15,12 @@ from reindex_pipeline_tests.test_queue import SEED, USERS, Queue, _eligible
 
 
 @pytest.fixture()
-def q(app_db: str) -> Queue:
+def q(app_db: str) -> Iterator[Queue]:
     load_demo_corpus(app_db, 60, SEED)
-    return Queue(app_db)
+    # The job and the sensor run in two threads at once, as a run worker and the daemon do: they share a
+    # file-backed instance, as those do (the in-memory one is one SQLite connection and not for two threads).
+    with dg.instance_for_test() as instance:
+        yield Queue(app_db, instance=instance)
 
 
 def _launch(q: Queue, config: dict) -> dg.ExecuteInProcessResult:
