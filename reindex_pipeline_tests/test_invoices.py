@@ -24,7 +24,7 @@ FLOORS = {
     "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 4), "einvoices-dev": (0.75, 1)},
     "invoice_date": {"invoices-dev": (1.0, 0), "sroie-dev": (0.95, 1), "einvoices-dev": (1.0, 0)},
     "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.9, 3), "einvoices-dev": (1.0, 0)},
-    "vendor_name": {"invoices-dev": (0.6, 0), "sroie-dev": (0.75, 2), "einvoices-dev": (0.5, 4)},
+    "vendor_name": {"invoices-dev": (0.66, 0), "sroie-dev": (0.75, 2), "einvoices-dev": (0.5, 4)},
     "invoice_number": {"einvoices-dev": (0.91, 0)},
 }
 
@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.10")
+    assert RULES_VERSION.startswith("rules-3.11")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -618,6 +618,17 @@ def test_the_name_above_a_street_address_is_an_issuer_candidate() -> None:
     assert issuers["Northwind Traders"]["above_address"] == 1
     # (a street above its suite is flagged too: the ranker weighs the flag beside "address" and the rest)
     assert issuers["Timonium"]["above_address"] == issuers["Address"]["above_address"] == 0
+
+
+def test_a_german_or_dutch_street_is_one_word_before_its_house_number() -> None:
+    from reindex_pipeline.invoices.candidates import ADDRESS
+
+    assert ADDRESS.search("Hofstraße 12, 10115 Berlin")
+    assert ADDRESS.search("Keizersgracht 221")
+    assert ADDRESS.search("Lindenallee 4a")
+    # the same endings without a house number name a place or a company, not a street
+    assert not ADDRESS.search("Norweg Shipping")
+    assert not ADDRESS.search("Hauptstraße")
 
 
 def test_a_courtesy_line_names_no_organisation_for_the_currency() -> None:

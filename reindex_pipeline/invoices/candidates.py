@@ -231,6 +231,8 @@ ADDRESS = _words(
     r"strasse",
     r"straße",
     r"str\.",
+    # a German or Dutch street is one word ending in its kind, before the house number ("Hofstraße 12")
+    r"\w+(?:straße|strasse|gasse|weg|platz|allee|damm|ufer|straat|laan|plein|gracht|kade|dijk)(?=\s\d)",
     r"weg",
     r"platz",
     r"allee",

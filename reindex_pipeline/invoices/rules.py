@@ -13,7 +13,7 @@ from reindex_pipeline.invoices.extractor import read_invoice
 
 RULES_EXTRACTOR = "rules"
 #: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
-RANKER_VERSION = "ranker-766658c586"
+RANKER_VERSION = "ranker-292cc6a05c"
 #: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
 #: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
 #: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read;
@@ -21,8 +21,9 @@ RANKER_VERSION = "ranker-766658c586"
 #: 3.4: a receipt rounded to the coin stores its rounded total, nothing is stored below 0.5; 3.5: a page naming
 #: no currency pays in its country's; 3.6: the customer's block and lines to the reader are no issuer; 3.7: the
 #: name above a street address is an issuer candidate; 3.8: unsigned rounding; 3.9: courtesy lines name no company;
-#: 3.10: a legal form that is a month before a number is a date ("Next Billing Date Sep 13")
-RULES_VERSION = f"rules-3.10+{RANKER_VERSION}"
+#: 3.10: a legal form that is a month before a number is a date ("Next Billing Date Sep 13"); 3.11: a German or
+#: Dutch street is one word ending in its kind before a house number ("Hofstraße 12")
+RULES_VERSION = f"rules-3.11+{RANKER_VERSION}"
 
 
 def extract_rules(pages: list[str]) -> Extraction:
