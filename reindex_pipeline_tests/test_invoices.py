@@ -24,7 +24,7 @@ FLOORS = {
     "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 4), "einvoices-dev": (0.75, 1)},
     "invoice_date": {"invoices-dev": (1.0, 0), "sroie-dev": (0.95, 1), "einvoices-dev": (1.0, 0)},
     "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.9, 3), "einvoices-dev": (1.0, 0)},
-    "vendor_name": {"invoices-dev": (0.66, 0), "sroie-dev": (0.75, 2), "einvoices-dev": (0.5, 4)},
+    "vendor_name": {"invoices-dev": (0.6, 0), "sroie-dev": (0.75, 1), "einvoices-dev": (0.5, 2)},
     "invoice_number": {"einvoices-dev": (0.91, 0)},
 }
 
@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.11")
+    assert RULES_VERSION.startswith("rules-3.12")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -637,3 +637,27 @@ def test_a_courtesy_line_names_no_organisation_for_the_currency() -> None:
 
     assert organisation_names(read_page(["SHOP\nTOTAL 12.00\nTHANK YOU FOR SHOPPING AT\n"], "en")) == []
     assert organisation_names(read_page(["Kunden AG\nTOTAL 12.00\n"], "de")) == ["Kunden AG"]
+
+
+def test_a_domain_that_names_a_role_is_no_evidence_of_a_name() -> None:
+    from reindex_pipeline.invoices.extractor import read_candidates
+
+    def in_domain(text: str) -> dict[str, float]:
+        found = read_candidates([text]).candidates["vendor_name"]
+        return {c.value: c.features["in_domain"] for c in found}
+
+    page = "Acme Seller Shop\n12 Harbour Road, Leeds\n{mail}\nInvoice No: 7\nTotal 10.00\n"
+    assert in_domain(page.format(mail="contact@seller.com"))["Acme Seller Shop"] == 0.0  # a template's placeholder
+    assert in_domain(page.format(mail="contact@acme.com"))["Acme Seller Shop"] == 1.0
+
+
+def test_a_sentence_of_the_terms_is_no_issuer() -> None:
+    from reindex_pipeline.invoices.extractor import read_candidates
+
+    sentence = (
+        "Support covers technical service requests for implementation and configuration assistance of our products"
+    )
+    page = f"{sentence}\nAcme Widgets Ltd\n12 Harbour Road, Leeds\nTotal 10.00\n"
+    names = [c.value for c in read_candidates([page]).candidates["vendor_name"]]
+    assert "Acme Widgets Ltd" in names
+    assert not any(len(name.split()) > 12 for name in names)

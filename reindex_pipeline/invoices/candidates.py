@@ -756,7 +756,11 @@ def _most(counts: Counter[str]) -> str:
 
 _DOMAIN = re.compile(r"(?:https?://|www\.|@)([a-z0-9-]+(?:\.[a-z0-9-]+)*)\.[a-z]{2,}", re.IGNORECASE)
 _FREE_MAIL = {"gmail", "outlook", "hotmail", "yahoo", "gmx", "web", "icloud", "proton", "protonmail", "wp", "onet"}
+#: domains that name a role, not a party ("seller@seller.com", "info@example.com" in a template): no name evidence
+_ROLE_DOMAINS = {"example", "seller", "buyer", "vendor", "supplier", "customer", "client", "company", "domain", "test"}
 _CUT = re.compile(r"\s(?:[-–—|•·]|\()\s?|,\s|\s{2,}")
+#: the most words a party's name has; a longer line is a sentence of the terms, not a name
+_NAME_WORDS = 12
 
 
 def _name_like(text: str) -> bool:
@@ -771,7 +775,7 @@ def _clean_name(text: str) -> str:
 
 
 def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
-    domains = {d.split(".")[-1].lower() for d in _DOMAIN.findall(page.text)} - _FREE_MAIL
+    domains = {d.split(".")[-1].lower() for d in _DOMAIN.findall(page.text)} - _FREE_MAIL - _ROLE_DOMAINS
     registration_lines = {line.index for line in page.lines if REGISTRATION.search(line.text)}
     raw: list[tuple[str, Line, dict[str, float]]] = []
     nonblank = [line for line in page.lines if not line.blank]
@@ -816,6 +820,8 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
         key = org_key(name)
         if len(key) < 2 or not any(c.isalpha() for c in key) or name.count("(") != name.count(")"):
             continue  # an unclosed bracket: a piece of a name broken over lines, not a name
+        if len(name.split()) > _NAME_WORDS:
+            continue
         letters = sum(c.isalpha() for c in name)
         features = {
             "vendor_label": 0.0,
