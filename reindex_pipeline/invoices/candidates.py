@@ -26,7 +26,7 @@ from reindex_pipeline.invoices.currencies import (
 from reindex_pipeline.invoices.dates import find_dates, month_first
 from reindex_pipeline.invoices.items import find_items
 from reindex_pipeline.invoices.matching import LabelHit, find_labels, starts_with_label, title_of
-from reindex_pipeline.invoices.parties import has_legal_form, org_key, organisation_in
+from reindex_pipeline.invoices.parties import has_legal_form, org_key, organisation_in, place_names
 from reindex_pipeline.invoices.text import Line, Segment, document_lines
 
 
@@ -769,6 +769,12 @@ def _name_like(text: str) -> bool:
     return letters >= 2 and ":" not in text and not starts_with_label(text) and sum(c.isdigit() for c in text) < letters
 
 
+def _before_colon(name: str, text: str) -> bool:
+    """The name is followed by a colon on its line ("COMPANY NO:", "TELEPHONE:"): a label whose value is
+    elsewhere (the colon is not part of a segment's text, nor of the cleaned name)."""
+    return bool(re.search(re.escape(name) + r"\s*:", re.sub(r"\s+", " ", text)))
+
+
 def _clean_name(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" ,;:-|*#")
     return text
@@ -777,6 +783,7 @@ def _clean_name(text: str) -> str:
 def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
     domains = {d.split(".")[-1].lower() for d in _DOMAIN.findall(page.text)} - _FREE_MAIL - _ROLE_DOMAINS
     registration_lines = {line.index for line in page.lines if REGISTRATION.search(line.text)}
+    places = place_names()
     raw: list[tuple[str, Line, dict[str, float]]] = []
     nonblank = [line for line in page.lines if not line.blank]
     for hit in page.hits:
@@ -820,8 +827,8 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
         key = org_key(name)
         if len(key) < 2 or not any(c.isalpha() for c in key) or name.count("(") != name.count(")"):
             continue  # an unclosed bracket: a piece of a name broken over lines, not a name
-        if len(name.split()) > _NAME_WORDS:
-            continue
+        if len(name.split()) > _NAME_WORDS or key in places:
+            continue  # a sentence of the terms, or an address's country or state alone
         letters = sum(c.isalpha() for c in name)
         features = {
             "vendor_label": 0.0,
@@ -842,7 +849,7 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             "own_line_twice": float(counts[key] > 1),
             "digits": sum(c.isdigit() for c in name) / max(len(name), 1),
             "address": float(bool(ADDRESS.search(name) or POSTCODE.search(name))),
-            "label": float(starts_with_label(name) or bool(TITLE.search(name)) or name.endswith(":")),
+            "label": float(starts_with_label(name) or bool(TITLE.search(name)) or _before_colon(name, line.text)),
             "upper": sum(c.isupper() for c in name) / max(letters, 1),
             "words": min(len(name.split()), 10) / 10,
             "near_registration": float(any(abs(line.index - i) <= 4 for i in registration_lines)),

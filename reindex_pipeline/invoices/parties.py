@@ -83,6 +83,22 @@ def month_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@lru_cache(maxsize=1)
+def place_names() -> frozenset[str]:
+    """Names of countries (``babel``, in the languages the extractor reads) and of their subdivisions (ISO
+    3166-2 from ``pycountry``: states, provinces, regions), as :func:`org_key` spells them: a line that is
+    only one of these is part of an address ("MALAYSIA", "JOHOR."), never a party's name."""
+    import pycountry
+    from babel import Locale
+
+    from reindex_pipeline.invoices.currencies import NAME_LANGUAGES
+
+    names = {s.name for s in pycountry.subdivisions} | {c.name for c in pycountry.countries}
+    for language in NAME_LANGUAGES:
+        names |= set(Locale.parse(language).territories.values())
+    return frozenset(key for key in map(org_key, names) if key)
+
+
 def organisation_in(text: str) -> str | None:
     """The organisation name a piece of text starts with ("Atlassian Pty Ltd, Level 6, ..." -> "Atlassian
     Pty Ltd"), or None. A legal form that is a month before a number is a date ("Next Billing Date Sep 13":
