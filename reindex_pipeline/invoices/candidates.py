@@ -20,6 +20,7 @@ from reindex_pipeline.invoices.currencies import (
     DOLLAR_DEFAULT,
     countries_in,
     country_currencies,
+    is_legal_form,
     legal_form_countries,
     markers_in,
 )
@@ -948,9 +949,15 @@ def number_candidates(page: Page) -> list[Candidate]:
 def organisation_names(page: Page) -> list[str]:
     """Every organisation the page names by its legal form (for the countries of the legal forms). A courtesy
     line is none: "THANK YOU FOR SHOPPING AT" ends in a word that is a legal form somewhere (AT, Ukraine)."""
-    return [
+    names = [
         n
         for line in page.lines
         for s in line.segments
         if not COURTESY.search(s.text) and (n := organisation_in(s.text)) and not COURTESY.search(n)
     ]
+    # a name broken before its legal form: "MPH BOOKSTORES" / "SDN BHD"
+    nonblank = [line for line in page.lines if not line.blank]
+    for above, line in zip(nonblank, nonblank[1:], strict=False):
+        if len(line.segments) == 1 and is_legal_form(line.text) and _name_like(above.text):
+            names.append(f"{above.segments[0].text} {line.text.strip()}")
+    return names

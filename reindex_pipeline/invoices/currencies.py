@@ -232,6 +232,11 @@ def legal_form_countries(name: str) -> tuple[str, ...]:
     return tuple(found) if len(found) <= 3 else ()
 
 
+def is_legal_form(text: str) -> bool:
+    """The text is a legal form and nothing else ("SDN BHD", "GmbH", "sp. z o.o.")."""
+    return "".join(_form_words(text)) in _forms()
+
+
 def _form_words(text: str) -> list[str]:
     return re.sub(r"[^\w&/]+", " ", text.replace(".", " ").casefold()).split()
 
