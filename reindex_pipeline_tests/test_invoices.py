@@ -24,7 +24,7 @@ FLOORS = {
     "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 4), "einvoices-dev": (0.75, 1)},
     "invoice_date": {"invoices-dev": (1.0, 0), "sroie-dev": (0.95, 1), "einvoices-dev": (1.0, 0)},
     "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 2), "einvoices-dev": (1.0, 0)},
-    "vendor_name": {"invoices-dev": (0.66, 0), "sroie-dev": (0.76, 2), "einvoices-dev": (0.5, 2)},
+    "vendor_name": {"invoices-dev": (0.66, 0), "sroie-dev": (0.78, 1), "einvoices-dev": (0.5, 1)},
     "invoice_number": {"einvoices-dev": (0.91, 0)},
 }
 
@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.14")
+    assert RULES_VERSION.startswith("rules-3.15")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -692,3 +692,15 @@ def test_a_name_followed_by_a_colon_is_a_label() -> None:
     label = {c.value: c.features["label"] for c in read_candidates([page]).candidates["vendor_name"]}
     assert label["COMPANY NO"] == 1.0
     assert label["HASHA PETROKIOSK"] == 0.0
+
+
+def test_a_legal_form_that_comes_first_in_its_country_ends_no_name() -> None:
+    """PT (Indonesia), OOO (Russia), TOV and AT (Ukraine) stand before the name; at a line's end they are
+    other words: "MANDATE PT", "THANK YOU FOR SHOPPING AT", "Total incl. VAT"."""
+    from reindex_pipeline.invoices.parties import has_legal_form, organisation_in
+
+    assert not has_legal_form("MANDATE PT")
+    assert not has_legal_form("Total incl. VAT")
+    assert organisation_in("MPH AT ONE UTAMA") is None
+    assert has_legal_form("Atlassian Pty Ltd") and has_legal_form("Kraxi GmbH")
+    assert organisation_in("Blue Sky Sdn Bhd, Lot 5") == "Blue Sky Sdn Bhd"

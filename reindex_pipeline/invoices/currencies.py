@@ -232,6 +232,17 @@ def legal_form_countries(name: str) -> tuple[str, ...]:
     return tuple(found) if len(found) <= 3 else ()
 
 
+#: countries whose legal forms stand before the name ("PT Bank Mandiri", "OOO Romashka", "ТОВ «Світанок»")
+PREFIX_FORM_COUNTRIES = frozenset({"ID", "RU", "UA"})
+
+
+@lru_cache(maxsize=1)
+def prefix_forms() -> frozenset[str]:
+    """Legal forms (without dots and spaces) that cleanco lists only for countries where the form comes first:
+    at a name's end they are another word ("MANDATE PT", "SHOPPING AT", "incl. VAT")."""
+    return frozenset(form for form, codes in _forms().items() if set(codes) <= PREFIX_FORM_COUNTRIES)
+
+
 def is_legal_form(text: str) -> bool:
     """The text is a legal form and nothing else ("SDN BHD", "GmbH", "sp. z o.o.")."""
     return "".join(_form_words(text)) in _forms()

@@ -58,9 +58,13 @@ def same_organisation(a: str, b: str) -> bool:
 @lru_cache(maxsize=16384)
 def has_legal_form(name: str) -> bool:
     """The name ends in a legal form (cleanco removes whole words for it) and has a name before it."""
+    from reindex_pipeline.invoices.currencies import prefix_forms
+
     words = name.strip().split()
     base = basename(name.strip()).split()
     removed = " ".join(words[len(base) :])
+    if re.sub(r"[^\w&/]+", "", removed.casefold()) in prefix_forms():
+        return False  # a form that comes before the name in its country ("PT", "OOO") is not a suffix
     return (
         0 < len(base) < len(words) <= 9 and any(c.isalpha() for c in base[0]) and sum(c.isalpha() for c in removed) >= 2
     )
