@@ -9,7 +9,8 @@ share of documents whose stored value is right and how many stored values are wr
   documents (group k-fold over issuers; the threshold from an inner leave-issuer-out over the training
   folds). Only this one says how the extractor does on issuers it has never seen.
 
-Then a calibration table (stored confidence bucket -> share right, leave-issuer-out). ``--write`` writes
+Then a calibration table (stored confidence bucket -> share right, leave-issuer-out), and the customer
+(read by rules, nothing fitted) where a set has its answers. ``--write`` writes
 the ranker fitted on every document to ``reindex_pipeline/invoices/ranker.json`` (bump ``RANKER_VERSION``
 in ``reindex_pipeline/invoices/rules.py`` to the printed version). With OPENAI_API_KEY set, the OpenAI
 structured-output extractor is scored on the same documents (nothing to fit: one figure).
@@ -24,7 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from reindex_pipeline.invoices import training
-from reindex_pipeline.invoices.evaluation import DATASETS, DEMO, FIELDS, SETS, evaluate, load_sets
+from reindex_pipeline.invoices.evaluation import DATASETS, DEMO, FIELDS, SETS, evaluate, load_sets, matches
 from reindex_pipeline.invoices.extractor import RANKED
 from reindex_pipeline.invoices.ranker import MODEL_FILE
 
@@ -92,6 +93,25 @@ def corroboration(totals: list[training.Scored], samples: list, reads: list) -> 
     print()
 
 
+def customers(samples: list, reads: list) -> None:
+    """The customer (a rule, nothing fitted): right and stored wrong where a set has the answer."""
+    print("== customer (rules, nothing fitted): right among all documents (wrong among stored)")
+    for dataset in SETS:
+        rows = [(s, r) for s, r in zip(samples, reads, strict=True) if s.dataset == dataset]
+        answered = [(s, r) for s, r in rows if s.expected.get("customer")]
+        if not answered:
+            stored = sum(1 for _, r in rows if r and r.customer)
+            print(f"{dataset:<15}{len(rows):>5}   no answers; a customer stored for {stored} documents")
+            continue
+        got = [(s, r.customer.name if r and r.customer else None) for s, r in answered]
+        right = sum(1 for s, name in got if name and matches("issuer", s.expected["customer"], name))
+        stored = sum(1 for _, name in got if name)
+        wrong = stored - right
+        share = f"{right / len(answered):.0%}"
+        print(f"{dataset:<15}{len(answered):>5}{share:>8} ({wrong}/{stored} {wrong / max(stored, 1):.0%})")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(os.environ.get("DATASETS_DIR", DATASETS)))
@@ -117,6 +137,7 @@ def main() -> None:
     table("leave-issuer-out (the figure that counts)", lio)
     calibration(lio)
     corroboration(lio["total"], samples, reads)
+    customers(samples, reads)
     print("thresholds of the fitted ranker: " + ", ".join(f"{f} {m.threshold:.2f}" for f, m in ranker.fields.items()))
     print(f"fitted ranker: {ranker.version}")
     if args.write:

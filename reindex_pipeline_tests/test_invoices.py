@@ -24,7 +24,7 @@ FLOORS = {
     "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 4), "einvoices-dev": (0.75, 1)},
     "invoice_date": {"invoices-dev": (1.0, 0), "sroie-dev": (0.95, 1), "einvoices-dev": (1.0, 0)},
     "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 2), "einvoices-dev": (1.0, 0)},
-    "vendor_name": {"invoices-dev": (0.66, 0), "sroie-dev": (0.78, 1), "einvoices-dev": (0.5, 1)},
+    "vendor_name": {"invoices-dev": (0.86, 0), "sroie-dev": (0.77, 1), "einvoices-dev": (0.5, 1)},
     "invoice_number": {"einvoices-dev": (0.91, 0)},
 }
 
@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.15")
+    assert RULES_VERSION.startswith("rules-3.16")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -275,6 +275,13 @@ def test_dev_sets_reach_the_measured_leave_issuer_out_figures() -> None:
             right = sum(s.right and s.stored for s in rows) / len(rows)
             wrong = sum(s.stored and not s.right for s in rows)
             assert right >= least_right and wrong <= most_wrong, (field, dataset, right, wrong)
+    # the customer (rules, nothing fitted): e-invoices are the set with its answers
+    from reindex_pipeline.invoices.evaluation import matches
+
+    got = [(s, r.customer.name if r and r.customer else None) for s, r in zip(samples, reads, strict=True)]
+    got = [(s, name) for s, name in got if s.expected.get("customer")]
+    right = sum(1 for s, name in got if name and matches("issuer", s.expected["customer"], name))
+    assert right >= 5 and right == sum(1 for _, name in got if name)
 
 
 def test_a_month_before_a_day_is_a_date_not_a_legal_form() -> None:
@@ -704,3 +711,47 @@ def test_a_legal_form_that_comes_first_in_its_country_ends_no_name() -> None:
     assert organisation_in("MPH AT ONE UTAMA") is None
     assert has_legal_form("Atlassian Pty Ltd") and has_legal_form("Kraxi GmbH")
     assert organisation_in("Blue Sky Sdn Bhd, Lot 5") == "Blue Sky Sdn Bhd"
+
+
+def test_a_customer_label_inside_a_phrase_names_no_customer() -> None:
+    from reindex_pipeline.invoices.extractor import read_candidates
+
+    def customer(text: str) -> str | None:
+        found = read_candidates([text]).customer
+        return found.name if found else None
+
+    assert customer("SHOP\nTOTAL RM 50.00\nCUSTOMER COPY\nTHANK YOU\n") is None
+    assert customer("SHOP\nCUSTOMER SERVICE HOTLINE : 03-2726-5600\nTOTAL 5.00\n") is None
+    assert customer("Acme Ltd\nUSt-IdNr. Kunde:  US-TAXID-7890123\nTotal 5.00\n") is None
+    assert customer("Acme Ltd\nCustomer ID\n16BQW0THJ6n0471Rd\nTotal 5.00\n") is None
+    assert customer("Acme Ltd\nBill to\nBlue Yonder Airlines\n2 Harbour Road\nTotal 5.00\n") == "Blue Yonder Airlines"
+    # two columns read as one: the name once
+    assert customer("Acme Ltd\nBill to\nSimFin Analytics GmbH SimFin Analytics GmbH\nTotal 5.00\n") == (
+        "SimFin Analytics GmbH"
+    )
+
+
+def test_an_identifier_a_currency_a_legal_form_or_a_place_is_no_party() -> None:
+    from reindex_pipeline.invoices.parties import plausible_party
+
+    for junk in ("CUST-IE-001", "RM", "Company", "GmbH", "Germany", "SERVICE HOTLINE : 03-2726-5600"):
+        assert not plausible_party(junk), junk
+    for name in ("Prime Tech Solutions", "Paul Peter", "3M Deutschland GmbH", "Kraxi GmbH"):
+        assert plausible_party(name), name
+
+
+def test_a_letters_addressee_is_the_line_under_its_sender_line() -> None:
+    """DIN 5008: the sender's name, street and town on one line over the address window, the addressee's
+    name first under it; no label says "customer"."""
+    from reindex_pipeline.invoices.extractor import read_candidates
+
+    page = (
+        "    Global Goods Inc. · 789 Commerce Street · M1 1AA Manchester\n"
+        "    Prime Tech Solutions                 Rechnungsnummer:  INV-2023-EASY-001\n"
+        "    10 Tech Park Avenue                  Rechnungsdatum:   1. Oktober 2023\n"
+        "    D02 XA00 Dublin\n\n    Rechnung\n    Gesamtbetrag Brutto      160,65 €\n"
+    )
+    reading = read_candidates([page])
+    assert reading.customer is not None and reading.customer.name == "Prime Tech Solutions"
+    # a line of parts without a street or a postcode is no sender line
+    assert read_candidates(["Home · Pricing · Blog\nPrime Tech Solutions\nTotal 5.00\n"]).customer is None

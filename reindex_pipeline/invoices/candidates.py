@@ -946,6 +946,32 @@ def number_candidates(page: Page) -> list[Candidate]:
     return list(best.values())
 
 
+#: the parts of a sender line ("Muster GmbH · Musterstraße 17 · 654321 Musterort")
+_SENDER_PARTS = re.compile(r"\s[·•|–—]\s")
+
+
+def addressee_below_sender(page: Page) -> tuple[str, str] | None:
+    """(sender, addressee) from a letter's sender line: the one line over the address window that holds the
+    sender's name, street and town in parts (DIN 5008 and the layouts that follow it); the addressee's
+    name is the first line under it in the same column."""
+    nonblank = [line for line in page.lines if not line.blank]
+    for i, line in enumerate(nonblank[: max(len(nonblank) // 3, 12)]):
+        if not line.segments:
+            continue
+        first = line.segments[0]
+        parts = _SENDER_PARTS.split(line.text.strip())
+        if len(parts) < 3 or not _name_like(parts[0]):
+            continue
+        if not any(ADDRESS.search(p) or POSTCODE.search(p) for p in parts[1:]):
+            continue
+        for below in nonblank[i + 1 : i + 3]:
+            under = [s for s in below.segments if abs(s.column - first.column) <= 4]
+            if under:
+                return parts[0].strip(), under[0].text.strip()
+        return None
+    return None
+
+
 def organisation_names(page: Page) -> list[str]:
     """Every organisation the page names by its legal form (for the countries of the legal forms). A courtesy
     line is none: "THANK YOU FOR SHOPPING AT" ends in a word that is a legal form somewhere (AT, Ukraine)."""

@@ -145,12 +145,18 @@ _ADDRESS_OR_LABEL = re.compile(
 
 
 def plausible_party(name: str) -> bool:
-    """A party's name, not a label, an address line or a phone number ("Address", "Ship To",
-    "Fremont CA 94538", "Tel: 0123")."""
+    """A party's name, not a label, an address line, a phone number, an identifier, a currency or a legal form
+    alone ("Address", "Ship To", "Fremont CA 94538", "Tel: 0123", "CUST-IE-001", "RM", "Company")."""
+    from reindex_pipeline.invoices.currencies import is_legal_form, read_marker
+
     letters = sum(c.isalpha() for c in name)
     digits = sum(c.isdigit() for c in name)
     if letters < 2 or digits > letters or starts_with_label(name) or _ADDRESS_OR_LABEL.search(name):
         return False
+    if ":" in name or (digits and " " not in name.strip()):
+        return False  # "label: value", or one token with digits: an identifier
+    if is_legal_form(name) or read_marker(name) or org_key(name) in place_names():
+        return False  # "Company", "RM", "Germany"
     return not re.search(r"(?<![\w-])\d{4,6}(?![\w-])", name)
 
 
@@ -159,18 +165,50 @@ def customer_from(
 ) -> tuple[Party | None, set[int]]:
     """The customer and the line numbers of its block."""
     for hit in hits:
-        if hit.field != "customer" or not hit.strong:
+        if hit.field != "customer" or not hit.strong or _in_phrase(hit):
             continue
-        if hit.label == "to" and (hit.prefix.strip() or hit.segment.text[hit.end :].strip()[:1].isalpha()):
-            continue  # "to" inside a phrase ("Apr 13 to May 13"), not a label
-        same = value_on_line(hit, by_line[hit.line.index])
+        same = value_on_line(hit, by_line[hit.line.index]) if _value_beside(hit) else ""
         block = [same] if same and not any(ch.isdigit() for ch in same[:3]) else []
         block += values_below(hit, lines, depth=4)
+        block = [b.lstrip(" .,;:-") for b in block]
         block = [b for b in block if b]
         if not block:
             continue
         org = next((o for o in (organisation_in(b) for b in block[:3]) if o), None)
-        name = org or block[0]
+        name = _once(org or block[0])
         lines_of_block = set(range(hit.line.index, hit.line.index + 6))
         return Party(name, 0.9 if org else 0.75), lines_of_block
     return None, set()
+
+
+def _in_phrase(hit: LabelHit) -> bool:
+    """A customer label that is part of other words, not a label: inside a token ("PO-BUYER-7788"), after
+    words ("USt-IdNr. Kunde": the customer's VAT number; "Apr 13 to May 13"), or followed by a word in its
+    own segment ("CUSTOMER COPY", "CUSTOMER SERVICE HOTLINE", "Customer ID", "CUSTOMER'S PAYMENT")."""
+    prefix, rest = hit.prefix, hit.segment.text[hit.end :]
+    if prefix and not prefix[-1].isspace() or any(c.isalpha() for c in prefix):
+        return True
+    return rest[:1] in ("'", "’") or rest.strip()[:1].isalpha()
+
+
+#: the most columns between a label and its value on the same line; further on is the page's next column
+VALUE_GAP = 12
+
+
+def _value_beside(hit: LabelHit) -> bool:
+    """Something follows the label in its segment, or the next segment starts close after it ("BILLED TO"
+    at the left and "SUBSCRIPTION" in the right-hand column are not label and value)."""
+    if hit.segment.text[hit.end :].strip(" :"):
+        return True
+    after = [s.column for s in hit.line.segments if s.column > hit.segment.column]
+    return bool(after) and min(after) - (hit.segment.column + len(hit.segment.text)) <= VALUE_GAP
+
+
+def _once(name: str) -> str:
+    """A name printed twice in a row, as two columns read as one ("SimFin Analytics GmbH SimFin Analytics
+    GmbH" under "Bill to" and "Ship to"), once."""
+    words = name.split()
+    half = len(words) // 2
+    if len(words) % 2 == 0 and half and words[:half] == words[half:]:
+        return " ".join(words[:half])
+    return name
