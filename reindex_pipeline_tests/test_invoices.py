@@ -24,7 +24,7 @@ FLOORS = {
     "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 4), "einvoices-dev": (0.75, 1)},
     "invoice_date": {"invoices-dev": (1.0, 0), "sroie-dev": (0.95, 1), "einvoices-dev": (1.0, 0)},
     "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 2), "einvoices-dev": (1.0, 0)},
-    "vendor_name": {"invoices-dev": (0.86, 0), "sroie-dev": (0.77, 1), "einvoices-dev": (0.5, 1)},
+    "vendor_name": {"invoices-dev": (0.8, 0), "sroie-dev": (0.77, 1), "einvoices-dev": (0.5, 1)},
     "invoice_number": {"einvoices-dev": (0.91, 0)},
 }
 
@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.16")
+    assert RULES_VERSION.startswith("rules-3.17")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -281,7 +281,7 @@ def test_dev_sets_reach_the_measured_leave_issuer_out_figures() -> None:
     got = [(s, r.customer.name if r and r.customer else None) for s, r in zip(samples, reads, strict=True)]
     got = [(s, name) for s, name in got if s.expected.get("customer")]
     right = sum(1 for s, name in got if name and matches("issuer", s.expected["customer"], name))
-    assert right >= 5 and right == sum(1 for _, name in got if name)
+    assert right >= 6 and right == sum(1 for _, name in got if name)
 
 
 def test_a_month_before_a_day_is_a_date_not_a_legal_form() -> None:
@@ -725,6 +725,8 @@ def test_a_customer_label_inside_a_phrase_names_no_customer() -> None:
     assert customer("Acme Ltd\nUSt-IdNr. Kunde:  US-TAXID-7890123\nTotal 5.00\n") is None
     assert customer("Acme Ltd\nCustomer ID\n16BQW0THJ6n0471Rd\nTotal 5.00\n") is None
     assert customer("Acme Ltd\nBill to\nBlue Yonder Airlines\n2 Harbour Road\nTotal 5.00\n") == "Blue Yonder Airlines"
+    assert customer("Acme Ltd\nCLIENT :\nBuyer contact name\nLE CLIENT\n2 rue de la Paix\nTotal 5.00\n") == "LE CLIENT"
+    assert customer("Acme Ltd\nAdresse du Client\nBlue Yonder Airlines\nTotal 5.00\n") == "Blue Yonder Airlines"
     # two columns read as one: the name once
     assert customer("Acme Ltd\nBill to\nSimFin Analytics GmbH SimFin Analytics GmbH\nTotal 5.00\n") == (
         "SimFin Analytics GmbH"

@@ -175,18 +175,28 @@ def customer_from(
         if not block:
             continue
         org = next((o for o in (organisation_in(b) for b in block[:3]) if o), None)
-        name = _once(org or block[0])
+        # a contact's label or role line first ("Buyer contact name", "Attn:") is passed over
+        name = _once(org or next((b for b in block[:3] if plausible_party(b)), block[0]))
         lines_of_block = set(range(hit.line.index, hit.line.index + 6))
         return Party(name, 0.9 if org else 0.75), lines_of_block
     return None, set()
 
 
+#: words before a customer label that make it the label of one of the customer's numbers
+_ID_WORDS = re.compile(
+    r"(?<![^\W\d_])(?:id|nr|no|n°|number|nummer|numéro|num|vat|ust|tva|tax|steuer\w*|po)(?![^\W\d_])", re.IGNORECASE
+)
+
+
 def _in_phrase(hit: LabelHit) -> bool:
     """A customer label that is part of other words, not a label: inside a token ("PO-BUYER-7788"), after
-    words ("USt-IdNr. Kunde": the customer's VAT number; "Apr 13 to May 13"), or followed by a word in its
+    a number's words ("USt-IdNr. Kunde": the customer's VAT number; "Apr 13 to May 13"; but "Adresse du
+    Client" is the customer's label), or followed by a word in its
     own segment ("CUSTOMER COPY", "CUSTOMER SERVICE HOTLINE", "Customer ID", "CUSTOMER'S PAYMENT")."""
     prefix, rest = hit.prefix, hit.segment.text[hit.end :]
-    if prefix and not prefix[-1].isspace() or any(c.isalpha() for c in prefix):
+    if prefix and not prefix[-1].isspace() or _ID_WORDS.search(prefix):
+        return True
+    if hit.label == "to" and any(c.isalpha() for c in prefix):
         return True
     return rest[:1] in ("'", "’") or rest.strip()[:1].isalpha()
 
