@@ -14,9 +14,10 @@ from functools import lru_cache
 _WORD = r"[^\W\d_]{3,12}\.?"
 DATE = re.compile(
     r"(?<![\w/.-])(?:"
-    r"\d{4}-\d{1,2}-\d{1,2}"  # 2023-04-23
+    r"\d{4}([./-])\d{1,2}\1\d{1,2}"  # 2023-04-23, 2016/05/01, 2023.04.23
     r"|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})(?![\d])"  # 04.07.2023, 31/08/2022, 11/13/2023, 02.09.22
     rf"|\d{{1,2}}\.?\s(?:de\s)?{_WORD},?\s(?:de\s)?\d{{4}}"  # 13 Sep, 2022 / 4. März 2023 / 13 de abril de 2023
+    r"|\d{1,2}([-/ ])[^\W\d_]{3,9}\2(?:\d{4}|\d{2})"  # 05-AUG-2017, 30 DEC 17, 01/Nov/2017
     rf"|{_WORD}\s\d{{1,2}}(?:st|nd|rd|th)?,?\s\d{{4}}"  # Oct 31, 2023 / April 13 2023
     r")(?!\d)",
     re.IGNORECASE,
@@ -65,7 +66,7 @@ def parse_date(text: str, languages: tuple[str, ...], month_first: bool = False)
     numeric = bool(re.fullmatch(r"[\d./-]+", text))
     orders = (
         (["MDY", "DMY"] if month_first else ["DMY", "MDY"])
-        if numeric and not re.match(r"\d{4}-", text)
+        if numeric and not re.match(r"\d{4}[./-]", text)
         else ["YMD"]
         if numeric
         else [None]

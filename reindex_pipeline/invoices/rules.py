@@ -13,7 +13,7 @@ from reindex_pipeline.invoices.extractor import read_invoice
 
 RULES_EXTRACTOR = "rules"
 #: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
-RANKER_VERSION = "ranker-109e078a24"
+RANKER_VERSION = "ranker-597afb7bc3"
 #: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
 #: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
 #: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read;
@@ -29,8 +29,10 @@ RANKER_VERSION = "ranker-109e078a24"
 #: 3.15: a legal form of the countries that put it first (PT, OOO, TOV, AT) ends no name ("MANDATE PT");
 #: 3.16: a customer label inside a phrase ("CUSTOMER COPY", "USt-IdNr. Kunde") names no customer, an
 #: identifier, a currency, a legal form or a place is no customer, and a letter's addressee under its sender line is;
-#: 3.17: a customer block's contact line ("Buyer contact name") is passed over for the next plausible name
-RULES_VERSION = f"rules-3.17+{RANKER_VERSION}"
+#: 3.17: a customer block's contact line ("Buyer contact name") is passed over for the next plausible name;
+#: 3.18: dates written year first with slashes or dots ("2016/05/01") and with a month word between hyphens or
+#: before a two-digit year ("05-AUG-2017", "30 DEC 17")
+RULES_VERSION = f"rules-3.18+{RANKER_VERSION}"
 
 
 def extract_rules(pages: list[str]) -> Extraction:
