@@ -190,9 +190,9 @@ _ID_WORDS = re.compile(
 
 def _in_phrase(hit: LabelHit) -> bool:
     """A customer label that is part of other words, not a label: inside a token ("PO-BUYER-7788"), after
-    a number's words ("USt-IdNr. Kunde": the customer's VAT number; "Apr 13 to May 13"; but "Adresse du
-    Client" is the customer's label), or followed by a word in its
-    own segment ("CUSTOMER COPY", "CUSTOMER SERVICE HOTLINE", "Customer ID", "CUSTOMER'S PAYMENT")."""
+    the words of a number ("USt-IdNr. Kunde": the customer's VAT number; but "Adresse du Client" is the
+    customer's label), "to" after words ("Apr 13 to May 13"), or followed by a word in its own segment
+    ("CUSTOMER COPY", "CUSTOMER SERVICE HOTLINE", "Customer ID", "CUSTOMER'S PAYMENT")."""
     prefix, rest = hit.prefix, hit.segment.text[hit.end :]
     if prefix and not prefix[-1].isspace() or _ID_WORDS.search(prefix):
         return True
