@@ -248,6 +248,11 @@ def is_legal_form(text: str) -> bool:
     return "".join(_form_words(text)) in _forms()
 
 
+def is_prefix_form(text: str) -> bool:
+    """The text is a legal form of :func:`prefix_forms` and nothing else ("PT", "OOO")."""
+    return "".join(_form_words(text)) in prefix_forms()
+
+
 def _form_words(text: str) -> list[str]:
     return re.sub(r"[^\w&/]+", " ", text.replace(".", " ").casefold()).split()
 

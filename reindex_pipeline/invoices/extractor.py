@@ -38,7 +38,14 @@ from reindex_pipeline.invoices.matching import (
     value_on_line,
     values_below,
 )
-from reindex_pipeline.invoices.parties import Party, customer_from, org_key, organisation_in, plausible_party
+from reindex_pipeline.invoices.parties import (
+    NAME_CONFIDENCE,
+    Party,
+    customer_from,
+    org_key,
+    organisation_in,
+    plausible_party,
+)
 from reindex_pipeline.invoices.ranker import Ranker, load
 from reindex_pipeline.invoices.text import Line, document_lines
 
@@ -46,9 +53,6 @@ THRESHOLD = 0.5
 #: the confidence of a total the ranker was unsure of but the page's arithmetic confirms (net + tax = gross
 #: under their labels, or the line items adding up to a labelled total); measured by ./dev bench extraction
 CORROBORATED = 0.95
-#: the confidence of a customer read as a letter's addressee (no label names it), as of an unlabelled
-#: customer block's first line
-ADDRESSEE_CONFIDENCE = 0.75
 
 
 @dataclass
@@ -98,7 +102,7 @@ def read_candidates(pages: list[str]) -> Reading:
     if customer is None:  # no label names the customer: a letter's addressee, under its sender line
         letter = addressee_below_sender(page)
         if letter and plausible_party(letter[1]) and org_key(letter[1]) != org_key(letter[0]):
-            customer = Party(organisation_in(letter[1]) or letter[1], ADDRESSEE_CONFIDENCE)
+            customer = Party(organisation_in(letter[1]) or letter[1], NAME_CONFIDENCE)
     candidates = {
         "total": total_candidates(page),
         "invoice_date": date_candidates(page),

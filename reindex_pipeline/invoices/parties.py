@@ -20,6 +20,11 @@ from reindex_pipeline.invoices.text import Line
 _SPLIT = re.compile(r"\s*(?:,\s+(?=\d)|\s[-–—]\s|\s•\s|;\s|,\s+(?=[A-Z][a-z]+\s\d))")
 
 
+#: the confidence of a customer named by its legal form, and of one that is only the first plausible line
+ORGANISATION_CONFIDENCE = 0.9
+NAME_CONFIDENCE = 0.75
+
+
 @dataclass(frozen=True)
 class Party:
     name: str
@@ -58,12 +63,12 @@ def same_organisation(a: str, b: str) -> bool:
 @lru_cache(maxsize=16384)
 def has_legal_form(name: str) -> bool:
     """The name ends in a legal form (cleanco removes whole words for it) and has a name before it."""
-    from reindex_pipeline.invoices.currencies import prefix_forms
+    from reindex_pipeline.invoices.currencies import is_prefix_form
 
     words = name.strip().split()
     base = basename(name.strip()).split()
     removed = " ".join(words[len(base) :])
-    if re.sub(r"[^\w&/]+", "", removed.casefold()) in prefix_forms():
+    if is_prefix_form(removed):
         return False  # a form that comes before the name in its country ("PT", "OOO") is not a suffix
     return (
         0 < len(base) < len(words) <= 9 and any(c.isalpha() for c in base[0]) and sum(c.isalpha() for c in removed) >= 2
@@ -178,7 +183,7 @@ def customer_from(
         # a contact's label or role line first ("Buyer contact name", "Attn:") is passed over
         name = _once(org or next((b for b in block[:3] if plausible_party(b)), block[0]))
         lines_of_block = set(range(hit.line.index, hit.line.index + 6))
-        return Party(name, 0.9 if org else 0.75), lines_of_block
+        return Party(name, ORGANISATION_CONFIDENCE if org else NAME_CONFIDENCE), lines_of_block
     return None, set()
 
 
