@@ -21,7 +21,7 @@ DATASET = Path(os.environ.get("INVOICES_DEV_DIR", DEV_SET))
 #: field -> dev set -> (least share of documents with a right stored value, most wrong stored values),
 #: leave-issuer-out, as measured by ./dev bench extraction (docs/benchmarks.md)
 FLOORS = {
-    "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 4), "einvoices-dev": (0.75, 1)},
+    "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 3), "einvoices-dev": (0.91, 0)},
     "invoice_date": {"invoices-dev": (1.0, 0), "sroie-dev": (0.98, 0), "einvoices-dev": (1.0, 0)},
     "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 2), "einvoices-dev": (1.0, 0)},
     "vendor_name": {"invoices-dev": (0.8, 0), "sroie-dev": (0.77, 1), "einvoices-dev": (0.5, 1)},
@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.18")
+    assert RULES_VERSION.startswith("rules-3.19")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -561,8 +561,8 @@ def test_the_shipped_currency_symbols_are_what_babel_gives() -> None:
 
 
 def test_a_receipt_rounded_to_the_coin_stores_the_rounded_total() -> None:
-    """The amount under a total label that the rounding adjustment makes is what was due; the one before the
-    rounding is not (rule features ``rounded_total`` / ``rounded_away``, weighted by the ranker)."""
+    """The amount under a total label that the rounding adjustment makes is what was due (rule feature
+    ``rounded_total``, weighted by the ranker); the one before the rounding is no candidate."""
     from reindex_pipeline.invoices.extractor import read_candidates, read_invoice
 
     receipt = (
@@ -571,12 +571,15 @@ def test_a_receipt_rounded_to_the_coin_stores_the_rounded_total() -> None:
         "ROUNDING ADJ :\n-0.02\nTOTAL :\n28.20\nCASH :\n50.00\nCHANGE :\n21.80\n"
     )
     features = {c.value: c.features for c in read_candidates([receipt]).candidates["total"]}
-    assert features["28.20"]["rounded_total"] == 1 and features["28.20"]["rounded_away"] == 0
-    assert features["28.22"]["rounded_away"] == 1 and features["28.22"]["rounded_total"] == 0
+    assert features["28.20"]["rounded_total"] == 1 and "28.22" not in features
     assert features["50.00"]["rounded_total"] == features["21.80"]["rounded_total"] == 0
     assert read_invoice([receipt]).values["total"][0] == "28.20"  # the ranker's choice, stored or not
     unsigned = {c.value: c.features for c in read_candidates([receipt.replace("-0.02", "0.02")]).candidates["total"]}
-    assert unsigned["28.20"]["rounded_total"] == 1 and unsigned["28.22"]["rounded_away"] == 1  # printed unsigned
+    assert unsigned["28.20"]["rounded_total"] == 1 and "28.22" not in unsigned  # printed unsigned
+    # the rounded amount under a rounding word of its own: "ROUNDING ADJ 0.01 / ROUNDING 20.00"
+    own = "SHOP\nOIL 5KG\n19.99\nTOTAL\n19.99\nROUNDING ADJ\n0.01\nROUNDING\n20.00\nCASH\n20.00\n"
+    by_value = {c.value: c.features for c in read_candidates([own]).candidates["total"]}
+    assert by_value["20.00"]["rounded_total"] == 1 and "19.99" not in by_value
     tender = read_candidates(["SHOP\nTOTAL\nRM1.38\nROUNDING\nRM0.02\nCASH\nRM1.40\n"]).candidates["total"]
     assert all(c.features["rounded_total"] == 0 for c in tender)  # a tender rounded is no total
     assert extract_rules([receipt]).total in (None, "28.20")
@@ -774,3 +777,58 @@ def test_dates_year_first_with_slashes_and_month_words_between_hyphens() -> None
     assert read("30 DEC 17") == [date(2017, 12, 30)]
     # a count of things is no date; the separators of one date are the same
     assert read("10 NOS 12") == [] and read("2 PCS 2017") == [] and read("2016/05-01") == []
+
+
+def test_labels_and_keywords_match_without_their_accents() -> None:
+    """French capitals are often set without accents: "NET A PAYER" is "net à payer", a total label and a
+    word of what is due, not a net amount."""
+    from reindex_pipeline.invoices.extractor import read_candidates
+    from reindex_pipeline.invoices.matching import accent_tolerant, find_labels, unaccented
+    from reindex_pipeline.invoices.text import document_lines
+
+    assert unaccented("NET À PAYER, Échéance, zł") == "NET A PAYER, Echeance, zł"
+    assert accent_tolerant("à payer") == "[àa] payer"
+    hits = find_labels(document_lines(["NET A PAYER 104,90 EUR\nDATE D'ECHEANCE : 02/03/2026"]))
+    assert {(h.field, h.label) for h in hits} >= {("total", "net a payer"), ("due_date", "date d'echeance")}
+    page = "FACTURE N° F1\nTOTAL HT 100,00\nTVA 4,90\nNET A PAYER 104,90 EUR\n"
+    features = {c.value: c.features for c in read_candidates([page]).candidates["total"]}
+    assert features["104.90"]["label_strong"] == 1 and features["104.90"]["gross_word"] == 1
+    assert features["104.90"]["net_word"] == 0 and features["104.90"]["net_due_word"] == 1
+    assert features["100.00"]["net_word"] == 1
+
+
+def test_the_amount_due_after_a_prepayment_is_no_total_candidate() -> None:
+    """EN 16931's paid amount: "TOTAL TTC 110,00 / Acompte : 10,00 / NET A PAYER 100,00" leaves 110,00 the
+    total; a prepayment of nothing, or an amount that is not the total less it, changes nothing."""
+    from reindex_pipeline.invoices.extractor import read_candidates
+
+    page = "TOTAL HT 100,00\nTOTAL TTC 110,00\nAcompte : 10,00\nNET A PAYER 100,00 EUR\n"
+    lines = [(c.value, c.features["label_strong"]) for c in read_candidates([page]).candidates["total"]]
+    assert ("110.00", 1.0) in lines and ("100.00", 1.0) not in lines  # the net 100,00 stays, unlabelled as total
+    nothing = "TOTAL TTC 110,00\nMontant déjà payé : 0,00\nNET A PAYER 110,00 EUR\n"
+    assert sum(c.value == "110.00" for c in read_candidates([nothing]).candidates["total"]) == 2
+    other = "TOTAL TTC 110,00\nAnzahlung : 10,00\nSumme 50,00\n"
+    assert "50.00" in {c.value for c in read_candidates([other]).candidates["total"]}
+
+
+def test_a_date_is_no_amount_and_a_line_total_is_net() -> None:
+    from reindex_pipeline.invoices.amounts import find_money
+    from reindex_pipeline.invoices.extractor import read_candidates
+
+    assert find_money("Belegdatum 18.02.2025") == ()
+    assert [m.text for m in find_money("Datum: 01.03.2024 Summe 9,90")] == ["9.90"]
+    page = "Line Total Amount €1,000.00\nAllowance: Discount - €10.00\nGross Total Amount €990.00\n"
+    features = {c.value: c.features for c in read_candidates([page]).candidates["total"]}
+    assert features["1000.00"]["net_word"] == 1 and features["990.00"]["net_word"] == 0
+
+
+def test_a_currency_alone_between_a_label_and_its_value_is_skipped() -> None:
+    """A receipt's "TOTAL INCL. GST 6.00%" / "RM" / "47.70": the total label is the value's, and a total that
+    names its tax rate is still a labelled total (a rate's own line, "GST 6% 0.42", is not)."""
+    from reindex_pipeline.invoices.extractor import read_candidates
+
+    receipt = "SHOP\nSUBTOTAL RM\n47.70\nGST 6%\n2.70\nTOTAL INCL. GST 6.00%\nRM\n47.70\nVISA\nRM\n47.70\n"
+    rows = [c.features for c in read_candidates([receipt]).candidates["total"] if c.value == "47.70"]
+    assert any(f["label_above"] == 1 and f["last_labelled"] == 1 for f in rows)
+    rate = {c.value: c.features for c in read_candidates([receipt]).candidates["total"]}["2.70"]
+    assert rate["last_labelled"] == 0 and rate["largest_labelled"] == 0

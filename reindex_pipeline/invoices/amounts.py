@@ -24,6 +24,9 @@ from reindex_pipeline.invoices.currencies import (
 )
 
 _CODE = r"[A-Z]{3}(?![A-Za-z])"
+#: three-letter words of tax and totals in the six languages and Malay receipts ("TOTAL TTC 110,00"): before
+#: an amount they label it, unlike other three letters that are no currency ("REF 2547": an id)
+TAX_ACRONYMS = frozenset({"TTC", "TVA", "VAT", "GST", "SST", "HST", "IVA", "BTW", "NET", "DUE"})
 _NUMBER = r"\d{1,3}(?:[ .,'’]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
 
 
@@ -32,7 +35,7 @@ def _money() -> re.Pattern[str]:
     marker = rf"{_CODE}|{symbol_pattern()}|EURO?S?(?![A-Za-z])"
     return re.compile(
         rf"(?<![\w.,/-])(?P<sign>[-−–]|\()?\s?(?P<before>{marker})?\s?(?P<sign2>[-−])?(?P<number>{_NUMBER})"
-        rf"(?![\d%])(?!\s?%)(?:\s?(?P<after>{marker}))?(?![\w/])",
+        rf"(?![\d%])(?![.,]\d)(?!\s?%)(?:\s?(?P<after>{marker}))?(?![\w/])",
         re.IGNORECASE,
     )
 
@@ -79,6 +82,8 @@ def find_money(text: str) -> tuple[Money, ...]:
             marker = None  # "eur" inside running text is no code
         if m["before"] and part_of_legal_form(text, m.start("before"), m["before"]):
             continue  # "SDN BHD 822737-X": a company and its registration number
+        if marker and marker.upper() in TAX_ACRONYMS and not read_marker(marker):
+            marker = None  # "TOTAL TTC 110,00", "VAT 20.00": a label word before the amount, not its currency
         codes = read_marker(marker)
         if marker and not codes:
             continue  # "ABC 12" where ABC is not a currency: not money, maybe an id

@@ -26,13 +26,14 @@ from reindex_pipeline.invoices.currencies import (
 )
 from reindex_pipeline.invoices.dates import find_dates, month_first
 from reindex_pipeline.invoices.items import find_items
-from reindex_pipeline.invoices.matching import LabelHit, find_labels, starts_with_label, title_of
+from reindex_pipeline.invoices.matching import LabelHit, accent_tolerant, find_labels, starts_with_label, title_of
 from reindex_pipeline.invoices.parties import has_legal_form, org_key, organisation_in, place_names
 from reindex_pipeline.invoices.text import Line, Segment, document_lines
 
 
 def _words(*words: str) -> re.Pattern[str]:
-    return re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)", re.IGNORECASE)
+    """Whole words, any case, accents optional ("à payer" matches "A PAYER")."""
+    return re.compile(r"(?<!\w)(?:" + "|".join(accent_tolerant(w) for w in words) + r")(?!\w)", re.IGNORECASE)
 
 
 # Keyword lexicons: the words of the six languages (and Malay, for receipts) that say what a line holds.
@@ -80,7 +81,26 @@ NET = _words(
     r"excluding",
     r"ex\.? tax",
     r"ohne",
+    r"line total",
+    r"lines total",
+    r"positionssumme",
 )
+# "net" that may mean what is due, tax included: a receipt's "NET TOTAL" (an invoice's "Net total" is before
+# tax: a feature, weighed by the ranker), French "net à payer" (always what is due: never a net amount)
+NET_DUE = _words(r"nett? total", r"net à payer", r"net payable")
+NET_PAYABLE = _words(r"net à payer")
+
+
+def _net(words: str) -> bool:
+    """``words`` name a net amount (before tax): a net word that is not part of "net à payer"."""
+    return bool(NET.search(NET_PAYABLE.sub(" ", words)))
+
+
+def _rate_only(words: str) -> bool:
+    """A rate's line ("GST 6% 0.42"), not a total that names its rate ("TOTAL INCL. GST 6.00%")."""
+    return "%" in words and not GROSS.search(words)
+
+
 TAX = _words(
     r"vat",
     r"tax",
@@ -135,6 +155,26 @@ CHANGE = _words(
     r"vuelto",
     r"wisselgeld",
     r"reszta",
+)
+# What was paid before the invoice (EN 16931's "paid amount", BT-113): the amount due after it is no total.
+PREPAID = _words(
+    r"prepaid",
+    r"prepayment",
+    r"pre-paid",
+    r"advance payment",
+    r"already paid",
+    r"acompte",
+    r"déjà payé",
+    r"anzahlung",
+    r"vorauszahlung",
+    r"bereits (?:be)?zahlt",
+    r"anticipo",
+    r"ya pagado",
+    r"vooruitbetaald",
+    r"vooruitbetaling",
+    r"aanbetaling",
+    r"reeds betaald",
+    r"zaliczka",
 )
 DISCOUNT = _words(r"discount", r"rabatt", r"remise", r"rabais", r"descuento", r"korting", r"rabat", r"saving")
 ITEM_WORDS = _words(r"qty", r"quantity", r"menge", r"qté", r"cantidad", r"aantal", r"ilość", r"unit", r"price", r"pcs?")
@@ -397,7 +437,9 @@ class Page:
             return line.text
         if line.index in self.paired:
             return self.paired[line.index].text + " " + line.text
-        above = self.previous(line, 1)
+        above = self.previous(line, 2)
+        if above and not _has_words(above[0].text) and not find_money(above[0].text):
+            above = above[1:]  # a line of a currency alone ("RM") between a label and its value
         return (above[0].text + " " if above else "") + line.text
 
     def position(self, line: Line) -> float:
@@ -427,8 +469,9 @@ class Page:
                 end = hit.segment.column + hit.end
                 if abs(start - segment.column) <= 6 or start <= segment.column <= end + 2:
                     return hit
-            if len(above.segments) == 1 and any(c.isalpha() for c in above.text):
-                return None  # a line of words of its own is the value's label: the search stops there
+            if len(above.segments) == 1 and _has_words(above.text):
+                # a line of words of its own (not of a currency alone, "RM") is the value's label: stop there
+                return None
         return None
 
 
@@ -501,7 +544,7 @@ def _log_count(n: int) -> float:
 # --- amounts -------------------------------------------------------------------------------------------
 
 
-ROUNDING = re.compile(r"(?<!\w)round", re.IGNORECASE)
+ROUNDING = re.compile(r"(?<!\w)round\w*", re.IGNORECASE)
 
 
 def _under_total_label(page: Page, line: Line, segment: Segment, money: Money) -> bool:
@@ -522,13 +565,24 @@ def total_candidates(page: Page) -> list[Candidate]:
                     found.append((line, segment, money))
     if not found:
         return []
+    context = {line.index: page.context(line) for line, _, _ in found}
+    lines_of: dict[Decimal, list[int]] = {}
+    for line, _, m in found:
+        lines_of.setdefault(m.amount, []).append(line.index)
+    # "TOTAL TTC 110,00 / Acompte : 10,00 / NET A PAYER 100,00": the amount due after a prepayment printed
+    # above it, the prepayment away from an amount printed before that, is not the invoice's total.
+    prepaid = [(line.index, m.amount) for line, _, m in found if m.amount > 0 and PREPAID.search(context[line.index])]
+
+    def after_prepayment(line: Line, amount: Decimal) -> bool:
+        return any(at < line.index and any(i < at for i in lines_of.get(amount + p, ())) for at, p in prepaid)
+
+    found = [(line, segment, m) for line, segment, m in found if not after_prepayment(line, m.amount)]
     amounts = Counter(m.amount for _, _, m in found)
     positive = sorted({a for a in amounts if a > 0}, reverse=True)
     rank = {a: i for i, a in enumerate(positive)}
-    context = {line.index: page.context(line) for line, _, _ in found}
-    net_amounts = {m.amount for line, _, m in found if NET.search(context[line.index])}
+    net_amounts = {m.amount for line, _, m in found if _net(context[line.index])}
     tax_amounts = {
-        m.amount for line, _, m in found if TAX.search(context[line.index]) and not NET.search(context[line.index])
+        m.amount for line, _, m in found if TAX.search(context[line.index]) and not _net(context[line.index])
     }
     tender_amounts = {m.amount for line, _, m in found if TENDER.search(context[line.index])}
     change_amounts = {m.amount for line, _, m in found if CHANGE.search(context[line.index]) and m.amount > 0}
@@ -541,7 +595,7 @@ def total_candidates(page: Page) -> list[Candidate]:
         (line.index, m.amount)
         for line, segment, m in found
         if m.amount > 0
-        and not (NET.search(context[line.index]) or TENDER.search(context[line.index]) or "%" in context[line.index])
+        and not (_net(context[line.index]) or TENDER.search(context[line.index]) or _rate_only(context[line.index]))
         and _under_total_label(page, line, segment, m)
     ]
     # A receipt rounded to the coin: "TOTAL (INCL GST) 31.02 / ROUNDING ADJ -0.02 / TOTAL 31.00". The amount under
@@ -552,15 +606,14 @@ def total_candidates(page: Page) -> list[Candidate]:
         for line, _, m in found
         if 0 < abs(m.amount) < 1 and ROUNDING.search(context[line.index])
     ]
-    lines_of: dict[Decimal, list[int]] = {}
-    for line, _, m in found:
-        lines_of.setdefault(m.amount, []).append(line.index)
     rounded: set[Decimal] = set()
     rounded_from: set[Decimal] = set()
     for line, segment, m in found:
-        if m.amount <= 0 or TENDER.search(context[line.index]) or not adjustments:
+        words = context[line.index]
+        if m.amount <= 0 or TENDER.search(ROUNDING.sub(" ", words)) or not adjustments:
             continue
-        if not _under_total_label(page, line, segment, m):
+        # under a total label, or a rounding word's own amount ("ROUNDING ADJ 0.01 / ROUNDING 20.00")
+        if not (_under_total_label(page, line, segment, m) or (ROUNDING.search(words) and m.amount >= 1)):
             continue
         for at, r in adjustments:
             for before in (m.amount - r, m.amount + r):
@@ -572,6 +625,8 @@ def total_candidates(page: Page) -> list[Candidate]:
     out = []
     for line, segment, money in found:
         amount = money.amount
+        if amount in rounded_from and amount not in rounded:
+            continue  # what the page rounded is not what was due
         same = [h for h in page.labels(line, "total") if _before(h, segment, money.start)]
         same += page.paired_labels(line, "total")
         above = page.label_above(line, segment, "total")
@@ -584,7 +639,8 @@ def total_candidates(page: Page) -> list[Candidate]:
             "label_strong": float(any(h.strong for h in same)),
             "label_above": float(above is not None),
             "gross_word": float(bool(GROSS.search(label_line))),
-            "net_word": float(bool(NET.search(words))),
+            "net_word": float(_net(words)),
+            "net_due_word": float(bool(NET_DUE.search(words))),
             "tax_word": float(bool(TAX.search(words))),
             "percent": float("%" in words),
             "tender_word": float(bool(TENDER.search(words))),
@@ -612,7 +668,6 @@ def total_candidates(page: Page) -> list[Candidate]:
             "rounding_word": float(bool(ROUNDING.search(words))),
             "after_rounding": float(any(amount - r in pool for r in rounding if r != 0)),
             "rounded_total": float(amount in rounded),
-            "rounded_away": float(amount in rounded_from and amount not in rounded),
         }
         out.append(Candidate("total", money.text, features))
     return out

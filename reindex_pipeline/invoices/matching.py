@@ -30,25 +30,50 @@ class LabelHit:
         return self.segment.text[: self.start]
 
 
+def unaccented(text: str) -> str:
+    """``text`` without its accents ("NET À PAYER" -> "NET A PAYER"); letters with no base letter ("ł", "ß")
+    stay."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+
+
+def accent_tolerant(pattern: str) -> str:
+    """A regular expression whose accented letters also match their base letter: "à payer" matches "A PAYER"
+    (French and Spanish capitals are often set without their accents). Only for patterns with no accented
+    letter inside a character class."""
+    out = []
+    for char in pattern:
+        base = unaccented(char)
+        out.append(f"[{char}{base}]" if base != char and len(base) == 1 else char)
+    return "".join(out)
+
+
 @lru_cache(maxsize=1)
 def _vocabulary() -> tuple[re.Pattern[str], dict[str, tuple[str, tuple[str, ...]]]]:
+    """The labels' pattern (accents optional), and each label's field and languages by its unaccented,
+    lower-case form."""
     owner: dict[str, tuple[str, list[str]]] = {}
     for field, by_language in FIELD_LABELS.items():
         for language, labels in by_language.items():
             for label in labels:  # compared with NFKC-normalised text (see text.clean): "n.º" -> "n.o"
                 owner.setdefault(unicodedata.normalize("NFKC", label), (field, []))[1].append(language)
     ordered = sorted(owner, key=len, reverse=True)
-    pattern = re.compile(r"(?<![\w])(" + "|".join(re.escape(x) for x in ordered) + r")", re.IGNORECASE)
-    return pattern, {k: (f, tuple(langs)) for k, (f, langs) in owner.items()}
+    body = "|".join(accent_tolerant(re.escape(x)) for x in ordered)
+    pattern = re.compile(r"(?<![\w])(" + body + r")", re.IGNORECASE)
+    by_form: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for label in ordered:  # two labels with one unaccented form: the longer (then first) one's field
+        field, languages = owner[label]
+        by_form.setdefault(unaccented(label).lower(), (field, tuple(languages)))
+    return pattern, by_form
 
 
 @lru_cache(maxsize=1)
 def _spaced_labels() -> re.Pattern[str]:
     """The long labels with a space after their capital: "F actuurnummer", "T otaal" (how some PDFs set a
     word's first letter apart)."""
-    _, owner = _vocabulary()
-    long = sorted((x for x in owner if len(x) >= 5 and x[:2].isalpha()), key=len, reverse=True)
-    body = "|".join(re.escape(x[0]) + " " + re.escape(x[1:]) for x in long)
+    labels = {x for by_language in FIELD_LABELS.values() for words in by_language.values() for x in words}
+    long = sorted((x for x in labels if len(x) >= 5 and x[:2].isalpha()), key=len, reverse=True)
+    body = "|".join(accent_tolerant(re.escape(x[0]) + " " + re.escape(x[1:])) for x in long)
     return re.compile(r"(?<![\w])(?:" + body + r")", re.IGNORECASE)
 
 
@@ -86,7 +111,7 @@ def find_labels(lines: list[Line]) -> list[LabelHit]:
             for m in pattern.finditer(segment.text):
                 if not _ends_word(segment.text, m.end(), m.group(0)):
                     continue
-                field, languages = owner[m.group(0).lower()]
+                field, languages = owner[unaccented(m.group(0)).lower()]
                 strong = len(segment.text[: m.start()].split()) <= 2
                 hits.append(LabelHit(field, languages, m.group(0).lower(), line, segment, m.start(), m.end(), strong))
     return hits
