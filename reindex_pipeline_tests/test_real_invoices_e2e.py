@@ -77,6 +77,7 @@ def test_real_invoices_restored_from_the_bucket_are_extracted_searchable_and_in_
     scan = fields[documents["Invoice _ TeamGantt-May.pdf"]]
     # its date is the page's 11/5/23 (day first, as its print header's 23.06.23), not the print header's
     assert (scan.get("total"), scan.get("currency"), scan.get("invoice_date")) == ("48.00", "USD", "2023-05-11")
+    assert scan.get("vendor_name") == "TeamGantt"  # its print header's page title (the OCR reads "TeamGanit" below)
 
     client = QdrantStore(path=os.environ["QDRANT_PATH"]).client()
     collection = collection_name(r.q.collection, "all-MiniLM-L6-v2")

@@ -854,8 +854,11 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             name = organisation_in(segment.text)
             if name:
                 raw.append((name, line, {"legal_form": 1.0}))
+    margins = print_margins(page)
     for i, line in enumerate(nonblank[:8]):
-        for segment in line.segments[:2]:
+        # a browser's print header: the page's title, in every segment after the date ("Invoice | TeamGantt")
+        segments = line.segments if line.index in margins else line.segments[:2]
+        for segment in segments:
             if _name_like(segment.text):
                 raw.append((_CUT.split(segment.text)[0], line, {}))
         for span in (2, 3):  # a name broken over the top lines of a receipt: lines of one cell each

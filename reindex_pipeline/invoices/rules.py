@@ -13,7 +13,7 @@ from reindex_pipeline.invoices.extractor import read_invoice
 
 RULES_EXTRACTOR = "rules"
 #: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
-RANKER_VERSION = "ranker-a8f6d88b5e"
+RANKER_VERSION = "ranker-3ff0cd71f1"
 #: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
 #: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
 #: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read;
@@ -34,8 +34,9 @@ RANKER_VERSION = "ranker-a8f6d88b5e"
 #: before a two-digit year ("05-AUG-2017", "30 DEC 17"); 3.19: labels and keywords match without their accents
 #: ("NET A PAYER"), "net à payer" is no net amount, the amount due after a prepayment and the amount a receipt
 #: rounded are no total candidates, a date is no amount ("18.02.2025"), a tax word is no id before an amount
-#: ("TOTAL TTC 110,00"), a line of a currency alone does not part a label from its value
-RULES_VERSION = f"rules-3.19+{RANKER_VERSION}"
+#: ("TOTAL TTC 110,00"), a line of a currency alone does not part a label from its value; 3.20: every part of a
+#: browser's print header is an issuer candidate (its page title: "Invoice | TeamGantt")
+RULES_VERSION = f"rules-3.20+{RANKER_VERSION}"
 
 
 def extract_rules(pages: list[str]) -> Extraction:
