@@ -130,7 +130,10 @@ def organisation_in(text: str) -> str | None:
                 while start > 0 and _capitalised(words[start - 1]):
                     start -= 1
                 if start < base:
-                    return " ".join(words[start:n]).rstrip(",;:")
+                    name = " ".join(words[start:n]).rstrip(",;:")
+                    if _ADDRESS_OR_LABEL.search(name) and any(c.isdigit() for c in name):
+                        return None  # a street and its number ("NO 2, JALAN BULAN BM": BM, an Israeli form)
+                    return name
         return None
     return None
 

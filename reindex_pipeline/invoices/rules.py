@@ -13,7 +13,7 @@ from reindex_pipeline.invoices.extractor import read_invoice
 
 RULES_EXTRACTOR = "rules"
 #: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
-RANKER_VERSION = "ranker-3ff0cd71f1"
+RANKER_VERSION = "ranker-f1738ce870"
 #: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
 #: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
 #: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read;
@@ -35,8 +35,9 @@ RANKER_VERSION = "ranker-3ff0cd71f1"
 #: ("NET A PAYER"), "net à payer" is no net amount, the amount due after a prepayment and the amount a receipt
 #: rounded are no total candidates, a date is no amount ("18.02.2025"), a tax word is no id before an amount
 #: ("TOTAL TTC 110,00"), a line of a currency alone does not part a label from its value; 3.20: every part of a
-#: browser's print header is an issuer candidate (its page title: "Invoice | TeamGantt")
-RULES_VERSION = f"rules-3.20+{RANKER_VERSION}"
+#: browser's print header is an issuer candidate (its page title: "Invoice | TeamGantt"); 3.21: a street and its
+#: number is no organisation, whatever legal form it ends in ("NO 2, JALAN BULAN BM")
+RULES_VERSION = f"rules-3.21+{RANKER_VERSION}"
 
 
 def extract_rules(pages: list[str]) -> Extraction:
