@@ -82,11 +82,11 @@ def find_money(text: str) -> tuple[Money, ...]:
             marker = None  # "eur" inside running text is no code
         if m["before"] and part_of_legal_form(text, m.start("before"), m["before"]):
             continue  # "SDN BHD 822737-X": a company and its registration number
-        if marker and marker.upper() in TAX_ACRONYMS and not read_marker(marker):
-            marker = None  # "TOTAL TTC 110,00", "VAT 20.00": a label word before the amount, not its currency
         codes = read_marker(marker)
         if marker and not codes:
-            continue  # "ABC 12" where ABC is not a currency: not money, maybe an id
+            if marker.upper() not in TAX_ACRONYMS:
+                continue  # "ABC 12" where ABC is not a currency: not money, maybe an id
+            marker = None  # "TOTAL TTC 110,00", "VAT 20.00": a label word before the amount, not its currency
         bracketed = m["sign"] == "(" and ")" in text[m.end() : m.end() + 2]  # ($144.00): a payment, negative
         negative = bool(m["sign"] and m["sign"] != "(" or m["sign2"]) or bracketed
         amount = -price.amount if negative else price.amount

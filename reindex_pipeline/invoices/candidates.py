@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from reindex_pipeline.invoices.amounts import Money, find_money
 from reindex_pipeline.invoices.currencies import (
@@ -445,6 +446,11 @@ class Page:
     def position(self, line: Line) -> float:
         return self.rank.get(line.index, 0) / max(self.count - 1, 1)
 
+    @cached_property
+    def margins(self) -> set[int]:
+        """The lines a browser added when it printed the page (see :func:`print_margins`), found once."""
+        return print_margins(self)
+
     def labels(self, line: Line, name: str) -> list[LabelHit]:
         return [h for h in self.by_line.get(line.index, ()) if h.field == name]
 
@@ -697,7 +703,7 @@ def print_margins(page: Page) -> set[int]:
 
 def date_candidates(page: Page) -> list[Candidate]:
     found = []
-    margins = print_margins(page)
+    margins = page.margins
     for line in page.lines:
         if line.index in margins and TIME.search(line.text):
             continue  # the date the page was printed, not the document's
@@ -854,7 +860,7 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             name = organisation_in(segment.text)
             if name:
                 raw.append((name, line, {"legal_form": 1.0}))
-    margins = print_margins(page)
+    margins = page.margins
     for i, line in enumerate(nonblank[:8]):
         # a browser's print header: the page's title, in every segment after the date ("Invoice | TeamGantt")
         segments = line.segments if line.index in margins else line.segments[:2]

@@ -49,21 +49,26 @@ def accent_tolerant(pattern: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _vocabulary() -> tuple[re.Pattern[str], dict[str, tuple[str, tuple[str, ...]]]]:
-    """The labels' pattern (accents optional), and each label's field and languages by its unaccented,
-    lower-case form."""
+def _owners() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Every label, longest first, with its field and languages."""
     owner: dict[str, tuple[str, list[str]]] = {}
     for field, by_language in FIELD_LABELS.items():
         for language, labels in by_language.items():
             for label in labels:  # compared with NFKC-normalised text (see text.clean): "n.º" -> "n.o"
                 owner.setdefault(unicodedata.normalize("NFKC", label), (field, []))[1].append(language)
-    ordered = sorted(owner, key=len, reverse=True)
-    body = "|".join(accent_tolerant(re.escape(x)) for x in ordered)
+    return {k: (owner[k][0], tuple(owner[k][1])) for k in sorted(owner, key=len, reverse=True)}
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> tuple[re.Pattern[str], dict[str, tuple[str, tuple[str, ...]]]]:
+    """The labels' pattern (accents optional), and each label's field and languages by its unaccented,
+    lower-case form."""
+    owner = _owners()
+    body = "|".join(accent_tolerant(re.escape(x)) for x in owner)
     pattern = re.compile(r"(?<![\w])(" + body + r")", re.IGNORECASE)
     by_form: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for label in ordered:  # two labels with one unaccented form: the longer (then first) one's field
-        field, languages = owner[label]
-        by_form.setdefault(unaccented(label).lower(), (field, tuple(languages)))
+    for label, found in owner.items():  # two labels with one unaccented form: the longer (then first) one's
+        by_form.setdefault(unaccented(label).lower(), found)
     return pattern, by_form
 
 
@@ -71,8 +76,7 @@ def _vocabulary() -> tuple[re.Pattern[str], dict[str, tuple[str, tuple[str, ...]
 def _spaced_labels() -> re.Pattern[str]:
     """The long labels with a space after their capital: "F actuurnummer", "T otaal" (how some PDFs set a
     word's first letter apart)."""
-    labels = {x for by_language in FIELD_LABELS.values() for words in by_language.values() for x in words}
-    long = sorted((x for x in labels if len(x) >= 5 and x[:2].isalpha()), key=len, reverse=True)
+    long = [x for x in _owners() if len(x) >= 5 and x[:2].isalpha()]
     body = "|".join(accent_tolerant(re.escape(x[0]) + " " + re.escape(x[1:])) for x in long)
     return re.compile(r"(?<![\w])(?:" + body + r")", re.IGNORECASE)
 
