@@ -24,7 +24,7 @@ FLOORS = {
     "total": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 3), "einvoices-dev": (0.91, 0)},
     "invoice_date": {"invoices-dev": (1.0, 0), "sroie-dev": (0.98, 0), "einvoices-dev": (1.0, 0)},
     "currency": {"invoices-dev": (1.0, 0), "sroie-dev": (0.91, 2), "einvoices-dev": (1.0, 0)},
-    "vendor_name": {"invoices-dev": (0.93, 0), "sroie-dev": (0.77, 1), "einvoices-dev": (0.5, 1)},
+    "vendor_name": {"invoices-dev": (0.8, 0), "sroie-dev": (0.79, 3), "einvoices-dev": (0.75, 1)},
     "invoice_number": {"einvoices-dev": (0.91, 0)},
 }
 
@@ -228,7 +228,7 @@ def test_spelling_variants_of_one_organisation_share_a_key() -> None:
 
 def test_the_demo_corpus_extracts_right_and_nearly_fully() -> None:
     docs = [d for d in build_corpus(120, seed=7).documents if d.pages]
-    assert RULES_VERSION.startswith("rules-3.21")
+    assert RULES_VERSION.startswith("rules-3.22")
     silent: dict[str, int] = {}
     for doc in docs:
         got = extract_rules(doc.pages)
@@ -760,6 +760,13 @@ def test_a_letters_addressee_is_the_line_under_its_sender_line() -> None:
     assert reading.customer is not None and reading.customer.name == "Prime Tech Solutions"
     # a line of parts without a street or a postcode is no sender line
     assert read_candidates(["Home · Pricing · Blog\nPrime Tech Solutions\nTotal 5.00\n"]).customer is None
+    # parties named after their roles: the sender "Seller Company" is a name, so its addressee is the customer
+    # and no issuer candidate
+    template = page.replace("Global Goods Inc.", "Seller Company").replace("Prime Tech Solutions", "Buyer Company")
+    reading = read_candidates([template])
+    assert reading.customer is not None and reading.customer.name == "Buyer Company"
+    names = {c.value for c in reading.candidates["vendor_name"]}
+    assert "Seller Company" in names and "Buyer Company" not in names
 
 
 def test_dates_year_first_with_slashes_and_month_words_between_hyphens() -> None:
@@ -856,3 +863,29 @@ def test_a_street_and_its_number_is_no_organisation() -> None:
     assert organisation_in("NO 2, JALAN BULAN BM U5/BM, SEKSYEN U5,") is None
     assert organisation_in("MEI LET RESTAURANT SDN BHD") == "MEI LET RESTAURANT SDN BHD"
     assert organisation_in("Abbey Road Studios Ltd") == "Abbey Road Studios Ltd"  # a street word, no number
+
+
+def test_a_role_word_before_a_legal_form_is_a_name_not_a_label() -> None:
+    """Templates name their parties after their roles ("Seller Company", "Lieferant GmbH & Co. KG"): a legal
+    form is never a label's value, so the role word and the legal form together are the name."""
+    from reindex_pipeline.invoices.parties import opens_with_label, organisation_in, plausible_party, role_named
+
+    assert role_named("Seller Company") and role_named("Lieferant GmbH & Co. KG") and role_named("Supplier Ltd.")
+    assert not role_named("Seller") and not role_named("Invoice Date Sep 13") and not role_named("Kunden AG Mitte")
+    assert not opens_with_label("Seller Company") and opens_with_label("Seller: ACME GmbH")
+    assert organisation_in("Seller Company · 123 Seller St · 12345 Seller City") == "Seller Company"
+    assert plausible_party("Buyer Company") and not plausible_party("Buyer")
+
+
+def test_the_name_above_a_phone_line_is_not_above_an_address() -> None:
+    """A party's name is the line above its street; the line above a phone number is the address's last line
+    ("SELANGOR DARUL EHSAN" / "TEL : 012-2060 778"), not a name over its address."""
+    from reindex_pipeline.invoices.extractor import read_candidates
+
+    receipt = (
+        "B & BEST RESTAURANT\n(001610235-P)\nNO.12,JALAN SS4C/5,PETALING JAYA\nSELANGOR DARUL EHSAN\n"
+        "TEL : 012-2060 778\nTOTAL\n7.40\n"
+    )
+    features = {c.value: c.features for c in read_candidates([receipt]).candidates["vendor_name"]}
+    assert features["SELANGOR DARUL EHSAN"]["above_address"] == 0
+    assert features["B & BEST RESTAURANT"]["first_line"] == 1

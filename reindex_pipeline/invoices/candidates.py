@@ -27,8 +27,8 @@ from reindex_pipeline.invoices.currencies import (
 )
 from reindex_pipeline.invoices.dates import find_dates, month_first
 from reindex_pipeline.invoices.items import find_items
-from reindex_pipeline.invoices.matching import LabelHit, accent_tolerant, find_labels, starts_with_label, title_of
-from reindex_pipeline.invoices.parties import has_legal_form, org_key, organisation_in, place_names
+from reindex_pipeline.invoices.matching import LabelHit, accent_tolerant, find_labels, title_of
+from reindex_pipeline.invoices.parties import has_legal_form, opens_with_label, org_key, organisation_in, place_names
 from reindex_pipeline.invoices.text import Line, Segment, document_lines
 
 
@@ -258,7 +258,8 @@ REGISTRATION = _words(
     r"nif",
     r"roc",
 )
-ADDRESS = _words(
+#: words of a street or postal address
+STREET_WORDS = (
     r"street",
     r"st\.",
     r"road",
@@ -298,12 +299,6 @@ ADDRESS = _words(
     r"p\.?o\.? box",
     r"postfach",
     r"cedex",
-    r"tel\.?",
-    r"fax",
-    r"phone",
-    r"e-?mail",
-    r"www",
-    r"http\w*",
     r"seksyen",
     r"bandar",
     r"kampung",
@@ -312,6 +307,17 @@ ADDRESS = _words(
     r"block",
     r"level",
 )
+#: words of a line of contact details, part of an address block but no street
+CONTACT_WORDS = (
+    r"tel\.?",
+    r"fax",
+    r"phone",
+    r"e-?mail",
+    r"www",
+    r"http\w*",
+)
+STREET = _words(*STREET_WORDS)
+ADDRESS = _words(*STREET_WORDS, *CONTACT_WORDS)
 POSTCODE = re.compile(r"(?<![\w-])(?:\d{4,6}|[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|\d{2}-\d{3})(?![\w-])")
 OTHER_NUMBER = _words(
     r"customer",
@@ -828,7 +834,8 @@ _NAME_WORDS = 12
 def _name_like(text: str) -> bool:
     """Text that could be a name: no label, no "label: value", mostly letters."""
     letters = sum(c.isalpha() for c in text)
-    return letters >= 2 and ":" not in text and not starts_with_label(text) and sum(c.isdigit() for c in text) < letters
+    name = _CUT.split(text)[0]
+    return letters >= 2 and ":" not in text and not opens_with_label(name) and sum(c.isdigit() for c in text) < letters
 
 
 def _before_colon(name: str, text: str) -> bool:
@@ -880,7 +887,7 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
         if (
             above.segments
             and _name_like(above.segments[0].text)
-            and ADDRESS.search(street)
+            and STREET.search(street)
             and any(c.isdigit() for c in street)
         ):
             raw.append((_CUT.split(above.segments[0].text)[0], above, {"above_address": 1.0}))
@@ -914,7 +921,7 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             "own_line_twice": float(counts[key] > 1),
             "digits": sum(c.isdigit() for c in name) / max(len(name), 1),
             "address": float(bool(ADDRESS.search(name) or POSTCODE.search(name))),
-            "label": float(starts_with_label(name) or bool(TITLE.search(name)) or _before_colon(name, line.text)),
+            "label": float(opens_with_label(name) or bool(TITLE.search(name)) or _before_colon(name, line.text)),
             "upper": sum(c.isupper() for c in name) / max(letters, 1),
             "words": min(len(name.split()), 10) / 10,
             "near_registration": float(any(abs(line.index - i) <= 4 for i in registration_lines)),

@@ -107,6 +107,14 @@ def starts_with_label(text: str) -> bool:
     return m is not None and _ends_word(text, m.end(), m.group(0))
 
 
+def is_label(text: str) -> bool:
+    """``text`` is a field label and nothing else ("Seller", "Lieferant:")."""
+    pattern, _ = _vocabulary()
+    text = text.strip().rstrip(" :")
+    m = pattern.match(text)
+    return m is not None and m.end() == len(text)
+
+
 def find_labels(lines: list[Line]) -> list[LabelHit]:
     pattern, owner = _vocabulary()
     hits = []

@@ -14,10 +14,10 @@ from functools import lru_cache
 
 from cleanco import basename as _cleanco_basename
 
-from reindex_pipeline.invoices.matching import LabelHit, starts_with_label, value_on_line, values_below
+from reindex_pipeline.invoices.matching import LabelHit, is_label, starts_with_label, value_on_line, values_below
 from reindex_pipeline.invoices.text import Line
 
-_SPLIT = re.compile(r"\s*(?:,\s+(?=\d)|\s[-–—]\s|\s•\s|;\s|,\s+(?=[A-Z][a-z]+\s\d))")
+_SPLIT = re.compile(r"\s*(?:,\s+(?=\d)|\s[-–—]\s|\s[•·]\s|;\s|,\s+(?=[A-Z][a-z]+\s\d))")
 
 
 #: the confidence of a customer named by its legal form, and of one that is only the first plausible line
@@ -108,6 +108,19 @@ def place_names() -> frozenset[str]:
     return frozenset(key for key in map(org_key, names) if key)
 
 
+def role_named(name: str) -> bool:
+    """A party named after its role and a legal form, as templates and test invoices name them ("Seller
+    Company", "Lieferant GmbH & Co. KG", "Supplier Ltd."): a label word before a legal form is a name, since
+    a legal form alone is never a label's value."""
+    base = basename(name).strip(" ,.")
+    return bool(base) and base != name.strip(" ,.") and is_label(base)
+
+
+def opens_with_label(text: str) -> bool:
+    """``text`` opens with a field label that is not the role word of a name (see :func:`role_named`)."""
+    return starts_with_label(text) and not role_named(text)
+
+
 def organisation_in(text: str) -> str | None:
     """The organisation name a piece of text starts with ("Atlassian Pty Ltd, Level 6, ..." -> "Atlassian
     Pty Ltd"), or None. A legal form that is a month before a number is a date ("Next Billing Date Sep 13":
@@ -115,7 +128,7 @@ def organisation_in(text: str) -> str | None:
     for part in _SPLIT.split(text):
         part = part.strip(" ,;:|")
         words = part.split()
-        if not words or len(words) > 9 or starts_with_label(part):
+        if not words or len(words) > 9 or opens_with_label(part):
             continue
         # "Calendly LLC Invoice Amount ..." in plain text: the name ends at its legal form
         for n in range(len(words), 0, -1):
@@ -159,7 +172,7 @@ def plausible_party(name: str) -> bool:
 
     letters = sum(c.isalpha() for c in name)
     digits = sum(c.isdigit() for c in name)
-    if letters < 2 or digits > letters or starts_with_label(name) or _ADDRESS_OR_LABEL.search(name):
+    if letters < 2 or digits > letters or opens_with_label(name) or _ADDRESS_OR_LABEL.search(name):
         return False
     if ":" in name or (digits and " " not in name.strip()):
         return False  # "label: value", or one token with digits: an identifier

@@ -13,7 +13,7 @@ from reindex_pipeline.invoices.extractor import read_invoice
 
 RULES_EXTRACTOR = "rules"
 #: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
-RANKER_VERSION = "ranker-f1738ce870"
+RANKER_VERSION = "ranker-4e1a5a697a"
 #: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
 #: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
 #: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read;
@@ -36,8 +36,10 @@ RANKER_VERSION = "ranker-f1738ce870"
 #: rounded are no total candidates, a date is no amount ("18.02.2025"), a tax word is no id before an amount
 #: ("TOTAL TTC 110,00"), a line of a currency alone does not part a label from its value; 3.20: every part of a
 #: browser's print header is an issuer candidate (its page title: "Invoice | TeamGantt"); 3.21: a street and its
-#: number is no organisation, whatever legal form it ends in ("NO 2, JALAN BULAN BM")
-RULES_VERSION = f"rules-3.21+{RANKER_VERSION}"
+#: number is no organisation, whatever legal form it ends in ("NO 2, JALAN BULAN BM"); 3.22: a role word before a
+#: legal form is a name, not a label ("Seller Company", "Lieferant GmbH"), an organisation ends at a "·", and the
+#: name above an address block is above its street, not above its phone line
+RULES_VERSION = f"rules-3.22+{RANKER_VERSION}"
 
 
 def extract_rules(pages: list[str]) -> Extraction:
