@@ -867,6 +867,10 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             name = organisation_in(segment.text)
             if name:
                 raw.append((name, line, {"legal_form": 1.0}))
+    sender = sender_line(page)
+    sender_name = sender[1][0] if sender else None
+    if sender is not None:  # the sender line's name, however its parts are parted
+        raw.append((sender[1][0], nonblank[sender[0]], {}))
     margins = page.margins
     for i, line in enumerate(nonblank[:8]):
         # a browser's print header: the page's title, in every segment after the date ("Invoice | TeamGantt")
@@ -921,7 +925,11 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             "own_line_twice": float(counts[key] > 1),
             "digits": sum(c.isdigit() for c in name) / max(len(name), 1),
             "address": float(bool(ADDRESS.search(name) or POSTCODE.search(name))),
-            "label": float(opens_with_label(name) or bool(TITLE.search(name)) or _before_colon(name, line.text)),
+            "label": float(
+                opens_with_label(name)
+                or bool(TITLE.search(name))
+                or (name != sender_name and _before_colon(name, line.text))
+            ),
             "upper": sum(c.isupper() for c in name) / max(letters, 1),
             "words": min(len(name.split()), 10) / 10,
             "near_registration": float(any(abs(line.index - i) <= 4 for i in registration_lines)),
@@ -1018,28 +1026,41 @@ def number_candidates(page: Page) -> list[Candidate]:
 
 
 #: the parts of a sender line ("Muster GmbH · Musterstraße 17 · 654321 Musterort")
-_SENDER_PARTS = re.compile(r"\s[·•|–—]\s")
+_SENDER_PARTS = re.compile(r"\s[·•|–—-]\s")
 
 
-def addressee_below_sender(page: Page) -> tuple[str, str] | None:
-    """(sender, addressee) from a letter's sender line: the one line over the address window that holds the
-    sender's name, street and town in parts (DIN 5008 and the layouts that follow it); the addressee's
-    name is the first line under it in the same column."""
+def sender_line(page: Page) -> tuple[int, list[str]] | None:
+    """A letter's sender line: the one line over the address window that holds the sender's name, street and
+    town in parts (DIN 5008 and the layouts that follow it); its place among the page's non-blank lines, and
+    its parts. OCR may read the parts' dots as colons or dashes ("Seller Company : 123 Seller St - ...")."""
     nonblank = [line for line in page.lines if not line.blank]
     for i, line in enumerate(nonblank[: max(len(nonblank) // 3, 12)]):
         if not line.segments:
             continue
-        first = line.segments[0]
-        parts = _SENDER_PARTS.split(line.text.strip())
+        parts = [p.strip() for p in _SENDER_PARTS.split(line.text.strip())]
+        name, colon, street = parts[0].partition(" : ")
+        if colon and has_legal_form(name):  # OCR's colon for a dot after the sender's name, not a label's
+            parts[:1] = [name.strip(), street.strip()]
         if len(parts) < 3 or not _name_like(parts[0]):
             continue
-        if not any(ADDRESS.search(p) or POSTCODE.search(p) for p in parts[1:]):
-            continue
-        for below in nonblank[i + 1 : i + 3]:
-            under = [s for s in below.segments if abs(s.column - first.column) <= 4]
-            if under:
-                return parts[0].strip(), under[0].text.strip()
+        if any(ADDRESS.search(p) or POSTCODE.search(p) for p in parts[1:]):
+            return i, parts
+    return None
+
+
+def addressee_below_sender(page: Page) -> tuple[str, str] | None:
+    """(sender, addressee) from a letter's sender line (:func:`sender_line`): the addressee's name is the
+    first line under it in the same column."""
+    found = sender_line(page)
+    if found is None:
         return None
+    i, parts = found
+    nonblank = [line for line in page.lines if not line.blank]
+    first = nonblank[i].segments[0]
+    for below in nonblank[i + 1 : i + 3]:
+        under = [s for s in below.segments if abs(s.column - first.column) <= 4]
+        if under:
+            return parts[0], under[0].text.strip()
     return None
 
 

@@ -38,8 +38,10 @@ RANKER_VERSION = "ranker-4e1a5a697a"
 #: browser's print header is an issuer candidate (its page title: "Invoice | TeamGantt"); 3.21: a street and its
 #: number is no organisation, whatever legal form it ends in ("NO 2, JALAN BULAN BM"); 3.22: a role word before a
 #: legal form is a name, not a label ("Seller Company", "Lieferant GmbH"), an organisation ends at a "·", and the
-#: name above an address block is above its street, not above its phone line
-RULES_VERSION = f"rules-3.22+{RANKER_VERSION}"
+#: name above an address block is above its street, not above its phone line; 3.23: a sender line as OCR reads it
+#: ("Seller Company : 123 Seller St - ...": a colon after a name with a legal form, dashes) and its name is an
+#: issuer candidate that the colon does not make a label
+RULES_VERSION = f"rules-3.23+{RANKER_VERSION}"
 
 
 def extract_rules(pages: list[str]) -> Extraction:
