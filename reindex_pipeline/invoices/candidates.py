@@ -457,6 +457,11 @@ class Page:
         """The lines a browser added when it printed the page (see :func:`print_margins`), found once."""
         return print_margins(self)
 
+    @cached_property
+    def sender(self) -> tuple[int, list[str]] | None:
+        """The page's sender line (see :func:`sender_line`), found once."""
+        return sender_line(self)
+
     def labels(self, line: Line, name: str) -> list[LabelHit]:
         return [h for h in self.by_line.get(line.index, ()) if h.field == name]
 
@@ -867,7 +872,7 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             name = organisation_in(segment.text)
             if name:
                 raw.append((name, line, {"legal_form": 1.0}))
-    sender = sender_line(page)
+    sender = page.sender
     sender_name = sender[1][0] if sender else None
     if sender is not None:  # the sender line's name, however its parts are parted
         raw.append((sender[1][0], nonblank[sender[0]], {}))
@@ -1051,7 +1056,7 @@ def sender_line(page: Page) -> tuple[int, list[str]] | None:
 def addressee_below_sender(page: Page) -> tuple[str, str] | None:
     """(sender, addressee) from a letter's sender line (:func:`sender_line`): the addressee's name is the
     first line under it in the same column."""
-    found = sender_line(page)
+    found = page.sender
     if found is None:
         return None
     i, parts = found
