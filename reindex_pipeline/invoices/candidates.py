@@ -831,9 +831,20 @@ _DOMAIN = re.compile(r"(?:https?://|www\.|@)([a-z0-9-]+(?:\.[a-z0-9-]+)*)\.[a-z]
 _FREE_MAIL = {"gmail", "outlook", "hotmail", "yahoo", "gmx", "web", "icloud", "proton", "protonmail", "wp", "onet"}
 #: domains that name a role, not a party ("seller@seller.com", "info@example.com" in a template): no name evidence
 _ROLE_DOMAINS = {"example", "seller", "buyer", "vendor", "supplier", "customer", "client", "company", "domain", "test"}
-_CUT = re.compile(r"\s(?:[-–—|•·]|\()\s?|,\s|\s{2,}")
+#: a party's page on a social network ("m.facebook.com/b-best-restaurant"): its name, as the network spells it
+_SOCIAL_PAGE = re.compile(
+    r"(?<![\w-])(?:facebook|fb|instagram|linkedin|twitter|tiktok|youtube)\.com/(?:company/|pages/|@)?([a-z0-9][\w.-]*)",
+    re.IGNORECASE,
+)
+_CUT = re.compile(r"\s(?:[-–—|•·]|\()\s?|\((?=\d)|,\s|\s{2,}")
 #: the most words a party's name has; a longer line is a sentence of the terms, not a name
 _NAME_WORDS = 12
+
+
+def _compact(text: str) -> str:
+    """Letters and digits only, lower case: a name as a domain or a page address spells it ("B & BEST
+    RESTAURANT", "b-best-restaurant" -> "bbestrestaurant")."""
+    return re.sub(r"[\W_]", "", text.lower())
 
 
 def _name_like(text: str) -> bool:
@@ -856,6 +867,7 @@ def _clean_name(text: str) -> str:
 
 def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
     domains = {d.split(".")[-1].lower() for d in _DOMAIN.findall(page.text)} - _FREE_MAIL - _ROLE_DOMAINS
+    domains |= {_compact(slug) for slug in _SOCIAL_PAGE.findall(page.text)}
     registration_lines = {line.index for line in page.lines if REGISTRATION.search(line.text)}
     places = place_names()
     raw: list[tuple[str, Line, dict[str, float]]] = []
@@ -898,6 +910,9 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             and _name_like(above.segments[0].text)
             and STREET.search(street)
             and any(c.isdigit() for c in street)
+            # a building's name over the address that names it again ("PUSAT DAGANGAN PHILEO DAMANSARA" over
+            # "UNIT 105, BLOCK A,PUSAT DAGANGAN PHILEO DAMANSARA,") is part of the address
+            and org_key(_CUT.split(above.segments[0].text)[0]) not in org_key(street)
         ):
             raw.append((_CUT.split(above.segments[0].text)[0], above, {"above_address": 1.0}))
     counts = Counter(org_key(line.text) for line in nonblank)
@@ -923,9 +938,7 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
             "bold": float(line.bold),
             "alone": float(len(line.segments) == 1 and line.segments[0].text.strip() == name),
             "customer_block": float(line.index in customer_lines),
-            "in_domain": float(
-                any(w in domains for w in key.split() if len(w) >= 4) or key.replace(" ", "") in domains
-            ),
+            "in_domain": float(any(w in domains for w in key.split() if len(w) >= 4) or _compact(key) in domains),
             "repeated": _log_count(text_key.count(f" {key} ") - 1),
             "own_line_twice": float(counts[key] > 1),
             "digits": sum(c.isdigit() for c in name) / max(len(name), 1),

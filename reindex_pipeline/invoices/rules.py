@@ -13,7 +13,7 @@ from reindex_pipeline.invoices.extractor import read_invoice
 
 RULES_EXTRACTOR = "rules"
 #: the learned ranker the extractor ships (``invoices/ranker.json``; a test checks they agree)
-RANKER_VERSION = "ranker-4e1a5a697a"
+RANKER_VERSION = "ranker-576e61b4ef"
 #: 2.0: generic multilingual rules over any page text, confidences, normalised amounts (was: demo markdown only);
 #: 3.0: candidates per field ranked by a model learned leave-issuer-out, nothing stored below its threshold;
 #: 3.1: labels a PDF spaced apart after their capital ("F actuurnummer") joined before anything is read;
@@ -40,8 +40,10 @@ RANKER_VERSION = "ranker-4e1a5a697a"
 #: legal form is a name, not a label ("Seller Company", "Lieferant GmbH"), an organisation ends at a "·", and the
 #: name above an address block is above its street, not above its phone line; 3.23: a sender line as OCR reads it
 #: ("Seller Company : 123 Seller St - ...": a colon after a name with a legal form, dashes) and its name is an
-#: issuer candidate that the colon does not make a label
-RULES_VERSION = f"rules-3.23+{RANKER_VERSION}"
+#: issuer candidate that the colon does not make a label; 3.24: a party's social page spells its name as a domain
+#: does ("M.FACEBOOK.COM/B-BEST-RESTAURANT"), a name ends at a registration number glued to it ("SB(306295-X)"),
+#: and a building's name over the address that names it again is part of the address
+RULES_VERSION = f"rules-3.24+{RANKER_VERSION}"
 
 
 def extract_rules(pages: list[str]) -> Extraction:
