@@ -125,6 +125,26 @@ def runs_of(dagster_url: str, since: float) -> list[tuple[str, str, float | None
         ).fetchall()
 
 
+def phase_seconds(dagster_url: str, since: float) -> dict[str, tuple[int, float]]:
+    """Per reindexed asset: how many partitions the runs since ``since`` reindexed and the seconds their phase
+    took, summed over the documents (each materialisation's ``duration_s``)."""
+    out: dict[str, list[float]] = {}
+    with psycopg.connect(dagster_url) as conn:
+        rows = conn.execute(
+            "SELECT event FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' "
+            "AND timestamp >= to_timestamp(%s) AT TIME ZONE 'UTC'",
+            (since,),
+        )
+        for (event,) in rows:
+            materialization = dg.deserialize_value(event, dg.EventLogEntry).asset_materialization
+            if materialization is None or "duration_s" not in materialization.metadata:
+                continue
+            seconds = out.setdefault(materialization.asset_key.to_user_string(), [0, 0.0])
+            seconds[0] += 1
+            seconds[1] += float(materialization.metadata["duration_s"].value)
+    return {key: (int(n), total) for key, (n, total) in sorted(out.items())}
+
+
 def handled_ticks(url: str, bucket: Path, handled: int, targets: list[tuple[str, str]]) -> None:
     """``handled`` tiny objects in the bucket, recorded as handled; then the sensor's ticks over them."""
     started = time.perf_counter()
@@ -217,6 +237,10 @@ def dropped_backup(args, files, bucket: Path, targets, app_url: str, dagster_url
     for name, status, start, end in runs:
         span = f"{start - at:6.1f} s -> {end - at:6.1f} s" if start and end else "not run"
         print(f"    {span}  {name} {status}")
+    reindex_s = sum(end - start for name, _, start, end in runs if start and end and name != "restore_ingest")
+    print(f"  reindex runs: {reindex_s:.1f} s from start to end in all; their phases, summed over the documents:")
+    for key, (n, seconds) in phase_seconds(dagster_url, started).items():
+        print(f"    {key:<18}{n:6,} documents {seconds:7.1f} s ({seconds / max(n, 1) * 1000:.0f} ms a document)")
 
 
 if __name__ == "__main__":

@@ -934,3 +934,14 @@ def test_a_buildings_name_over_the_address_that_names_it_is_no_name_above_an_add
     other = receipt.replace("UNIT 105, BLOCK A,PUSAT DAGANGAN PHILEO DAMANSARA,", "UNIT 105, BLOCK A, JALAN 2,")
     features = {c.value: c.features for c in read_candidates([other]).candidates["vendor_name"]}
     assert features["PUSAT DAGANGAN PHILEO DAMANSARA"]["above_address"] == 1
+
+
+def test_country_names_are_found_whole_and_capitalised() -> None:
+    """Only the names whose first word is on the page are tried; the longest name wins where two overlap
+    ("Guinea-Bissau", not "Guinea"), and a lower-case word is no country ("chad")."""
+    from reindex_pipeline.invoices.currencies import countries_in
+
+    assert countries_in("Bissau, Guinea-Bissau") == {"GW": 2}
+    assert countries_in("Conakry, Guinea") == {"GN": 2}
+    assert countries_in("ask chad at Malaysia Airlines") == {"MY": 2}
+    assert countries_in("no country here") == {}

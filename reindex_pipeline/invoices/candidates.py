@@ -857,7 +857,13 @@ def _name_like(text: str) -> bool:
 def _before_colon(name: str, text: str) -> bool:
     """The name is followed by a colon on its line ("COMPANY NO:", "TELEPHONE:"): a label whose value is
     elsewhere (the colon is not part of a segment's text, nor of the cleaned name)."""
-    return bool(re.search(re.escape(name) + r"\s*:", re.sub(r"\s+", " ", text)))
+    flat = re.sub(r"\s+", " ", text)
+    at = flat.find(name)
+    while at >= 0:
+        if flat[at + len(name) :].lstrip().startswith(":"):
+            return True
+        at = flat.find(name, at + 1)
+    return False
 
 
 def _clean_name(text: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -189,17 +190,40 @@ def _country_names() -> dict[str, str]:
     return owners
 
 
+_WORD = re.compile(r"\w+")
+
+
 @lru_cache(maxsize=1)
-def _country_pattern() -> re.Pattern[str]:
-    alternatives = "|".join(re.escape(n) for n in sorted(_country_names(), key=lambda m: (-len(m), m)))
+def _names_by_first_word() -> dict[str, tuple[str, ...]]:
+    """Country names by their first run of word characters ("guinea" -> "guinea", "guinea-bissau")."""
+    by_word: dict[str, list[str]] = {}
+    for name in _country_names():
+        match = _WORD.match(name)
+        if match:
+            by_word.setdefault(match.group(0).lower(), []).append(name)
+    return {word: tuple(names) for word, names in by_word.items()}
+
+
+@lru_cache(maxsize=4096)
+def _country_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=lambda m: (-len(m), m)))
     return re.compile(rf"(?<!\w)({alternatives})(?!\w)", re.IGNORECASE)
+
+
+def _country_matches(text: str) -> Iterator[re.Match[str]]:
+    """The country names in ``text``, longest first where they overlap. Only the names whose first word is a
+    word of the text are tried: one pattern of all 700 names costs ~2.5 ms a page, this a fraction of it."""
+    by_word = _names_by_first_word()
+    words = {w.lower() for w in _WORD.findall(text)}
+    names = tuple(sorted({n for w in words for n in by_word.get(w, ())}))
+    return _country_pattern(names).finditer(text) if names else iter(())
 
 
 def countries_in(text: str, organisation_countries: list[str] = ()) -> Counter[str]:
     """Territory codes the document names: country names, web and mail domains' country codes, and the
     countries of its organisations' legal forms (each a weaker vote)."""
     votes: Counter[str] = Counter()
-    for m in _country_pattern().finditer(text):
+    for m in _country_matches(text):
         word = m.group(1)
         if word[0].isupper():  # a name, not a word: "chad", "jordan" in lower case are left alone
             votes[_country_names()[word.casefold()]] += 2

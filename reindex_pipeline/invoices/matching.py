@@ -90,7 +90,13 @@ def mend_spacing(text: str) -> str:
         found = m.group(0)
         return found[0] + found[2:] if found[0].isupper() and found[2].islower() else found
 
+    # only a capital standing alone before a space can be mended: without one the labels' pattern finds nothing
+    if not any(m.group(1).isupper() for m in _LONE_LETTER.finditer(text)):
+        return text
     return _spaced_labels().sub(join, text)
+
+
+_LONE_LETTER = re.compile(r"(?<!\w)(\w) (?=\w)")
 
 
 def _ends_word(text: str, end: int, label: str) -> bool:
