@@ -628,6 +628,18 @@ def test_the_name_above_a_street_address_is_an_issuer_candidate() -> None:
     assert issuers["Northwind Traders"]["above_address"] == 1
     # (a street above its suite is flagged too: the ranker weighs the flag beside "address" and the rest)
     assert issuers["Timonium"]["above_address"] == issuers["Address"]["above_address"] == 0
+    # a building's name over the address that names it again is part of the address
+    receipt = (
+        "TQ FOR SHOPPING WITH MYNEWS.COM\nPUSAT DAGANGAN PHILEO DAMANSARA\n"
+        "UNIT 105, BLOCK A,PUSAT DAGANGAN PHILEO DAMANSARA,\nNO.9, JALAN 16/11,,46350,PETALING JAYA\nTOTAL 6.00\n"
+    )
+    for street, above in (
+        ("UNIT 105, BLOCK A,PUSAT DAGANGAN PHILEO DAMANSARA,", 0),
+        ("UNIT 105, BLOCK A, JALAN 2,", 1),
+    ):
+        page = receipt.replace("UNIT 105, BLOCK A,PUSAT DAGANGAN PHILEO DAMANSARA,", street)
+        issuers = {c.value: c.features for c in read_candidates([page]).candidates["vendor_name"]}
+        assert issuers["PUSAT DAGANGAN PHILEO DAMANSARA"]["above_address"] == above
 
 
 def test_a_german_or_dutch_street_is_one_word_before_its_house_number() -> None:
@@ -920,20 +932,6 @@ def test_a_registration_number_glued_to_a_name_ends_it() -> None:
 
     assert _CUT.split("MYNEWS RETAIL SB(306295-X) FKA BISON STORES SB")[0] == "MYNEWS RETAIL SB"
     assert _CUT.split("AIK HUAT HARDWARE(SETIA ALAM)")[0] == "AIK HUAT HARDWARE(SETIA ALAM)"
-
-
-def test_a_buildings_name_over_the_address_that_names_it_is_no_name_above_an_address() -> None:
-    from reindex_pipeline.invoices.extractor import read_candidates
-
-    receipt = (
-        "TQ FOR SHOPPING WITH MYNEWS.COM\nPUSAT DAGANGAN PHILEO DAMANSARA\n"
-        "UNIT 105, BLOCK A,PUSAT DAGANGAN PHILEO DAMANSARA,\nNO.9, JALAN 16/11,,46350,PETALING JAYA\nTOTAL 6.00\n"
-    )
-    features = {c.value: c.features for c in read_candidates([receipt]).candidates["vendor_name"]}
-    assert features["PUSAT DAGANGAN PHILEO DAMANSARA"]["above_address"] == 0
-    other = receipt.replace("UNIT 105, BLOCK A,PUSAT DAGANGAN PHILEO DAMANSARA,", "UNIT 105, BLOCK A, JALAN 2,")
-    features = {c.value: c.features for c in read_candidates([other]).candidates["vendor_name"]}
-    assert features["PUSAT DAGANGAN PHILEO DAMANSARA"]["above_address"] == 1
 
 
 def test_country_names_are_found_whole_and_capitalised() -> None:

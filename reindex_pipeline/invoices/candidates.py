@@ -458,6 +458,11 @@ class Page:
         return print_margins(self)
 
     @cached_property
+    def nonblank(self) -> list[Line]:
+        """The page's lines that hold text, in order."""
+        return [line for line in self.lines if not line.blank]
+
+    @cached_property
     def sender(self) -> tuple[int, list[str]] | None:
         """The page's sender line (see :func:`sender_line`), found once."""
         return sender_line(self)
@@ -877,7 +882,7 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
     registration_lines = {line.index for line in page.lines if REGISTRATION.search(line.text)}
     places = place_names()
     raw: list[tuple[str, Line, dict[str, float]]] = []
-    nonblank = [line for line in page.lines if not line.blank]
+    nonblank = page.nonblank
     for hit in page.hits:
         if hit.field == "vendor" and hit.strong:
             rest = hit.segment.text[hit.end :].strip(" :")
@@ -893,7 +898,7 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
     sender = page.sender
     sender_name = sender[1][0] if sender else None
     if sender is not None:  # the sender line's name, however its parts are parted
-        raw.append((sender[1][0], nonblank[sender[0]], {}))
+        raw.append((sender_name, nonblank[sender[0]], {}))
     margins = page.margins
     for i, line in enumerate(nonblank[:8]):
         # a browser's print header: the page's title, in every segment after the date ("Invoice | TeamGantt")
@@ -911,16 +916,17 @@ def issuer_candidates(page: Page, customer_lines: set[int]) -> list[Candidate]:
     # a party's address block: the name on the line above its street ("TeamGantt / 1810 York Road / Suite 317")
     for above, below in zip(nonblank, nonblank[1:], strict=False):
         street = below.segments[0].text if below.segments else ""
+        name = _CUT.split(above.segments[0].text)[0] if above.segments else ""
         if (
-            above.segments
+            name
             and _name_like(above.segments[0].text)
             and STREET.search(street)
             and any(c.isdigit() for c in street)
             # a building's name over the address that names it again ("PUSAT DAGANGAN PHILEO DAMANSARA" over
             # "UNIT 105, BLOCK A,PUSAT DAGANGAN PHILEO DAMANSARA,") is part of the address
-            and org_key(_CUT.split(above.segments[0].text)[0]) not in org_key(street)
+            and org_key(name) not in org_key(street)
         ):
-            raw.append((_CUT.split(above.segments[0].text)[0], above, {"above_address": 1.0}))
+            raw.append((name, above, {"above_address": 1.0}))
     counts = Counter(org_key(line.text) for line in nonblank)
     text_key = " " + org_key(page.text) + " "
     best: dict[str, Candidate] = {}
@@ -1057,7 +1063,7 @@ def sender_line(page: Page) -> tuple[int, list[str]] | None:
     """A letter's sender line: the one line over the address window that holds the sender's name, street and
     town in parts (DIN 5008 and the layouts that follow it); its place among the page's non-blank lines, and
     its parts. OCR may read the parts' dots as colons or dashes ("Seller Company : 123 Seller St - ...")."""
-    nonblank = [line for line in page.lines if not line.blank]
+    nonblank = page.nonblank
     for i, line in enumerate(nonblank[: max(len(nonblank) // 3, 12)]):
         if not line.segments:
             continue
@@ -1079,7 +1085,7 @@ def addressee_below_sender(page: Page) -> tuple[str, str] | None:
     if found is None:
         return None
     i, parts = found
-    nonblank = [line for line in page.lines if not line.blank]
+    nonblank = page.nonblank
     first = nonblank[i].segments[0]
     for below in nonblank[i + 1 : i + 3]:
         under = [s for s in below.segments if abs(s.column - first.column) <= 4]
@@ -1098,7 +1104,7 @@ def organisation_names(page: Page) -> list[str]:
         if not COURTESY.search(s.text) and (n := organisation_in(s.text)) and not COURTESY.search(n)
     ]
     # a name broken before its legal form: "MPH BOOKSTORES" / "SDN BHD"
-    nonblank = [line for line in page.lines if not line.blank]
+    nonblank = page.nonblank
     for above, line in zip(nonblank, nonblank[1:], strict=False):
         if len(line.segments) == 1 and is_legal_form(line.text) and _name_like(above.text):
             names.append(f"{above.segments[0].text} {line.text.strip()}")

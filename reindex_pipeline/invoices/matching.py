@@ -81,6 +81,10 @@ def _spaced_labels() -> re.Pattern[str]:
     return re.compile(r"(?<![\w])(?:" + body + r")", re.IGNORECASE)
 
 
+#: a letter standing alone before a space and a word: where a spaced label ("F actuurnummer") can start
+_LONE_LETTER = re.compile(r"(?<!\w)(\w) (?=\w)")
+
+
 def mend_spacing(text: str) -> str:
     """``text`` with the labels a PDF spaced apart after their capital joined again ("F actuurnummer:" ->
     "Factuurnummer:"), before labels are matched; a lower-case letter before the space ("a mount") is a word
@@ -94,9 +98,6 @@ def mend_spacing(text: str) -> str:
     if not any(m.group(1).isupper() for m in _LONE_LETTER.finditer(text)):
         return text
     return _spaced_labels().sub(join, text)
-
-
-_LONE_LETTER = re.compile(r"(?<!\w)(\w) (?=\w)")
 
 
 def _ends_word(text: str, end: int, label: str) -> bool:
