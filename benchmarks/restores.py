@@ -115,14 +115,27 @@ def follow(url: str, keys: list[str], dropped: float, timeout: float) -> dict:
     return {**seen, "outcome": dict(outcome), "errors": errors, "requests": requests, "with_fields": indexed}
 
 
-def runs_of(dagster_url: str, since: float) -> list[tuple[str, str, float | None, float | None]]:
-    """The runs created since ``since``: job, status, start and end (epoch seconds), in order of start."""
+def runs_of(dagster_url: str, since: float) -> list[tuple[str, str, float | None, float | None, str]]:
+    """The runs created since ``since``: job, status, start and end (epoch seconds), run id, in order of start."""
     with psycopg.connect(dagster_url) as conn:
         return conn.execute(
-            "SELECT pipeline_name, status, start_time, end_time FROM runs "
+            "SELECT pipeline_name, status, start_time, end_time, run_id FROM runs "
             "WHERE create_timestamp >= to_timestamp(%s) AT TIME ZONE 'UTC' ORDER BY start_time NULLS LAST",
             (since,),
         ).fetchall()
+
+
+def reindex_steps(app_url: str, run_ids: list[str]) -> dict[str, tuple[int, float, float]]:
+    """Per reindex run (its audit entry): documents completed, the step's reindex seconds, and of those the
+    seconds spent handing materialisations to Dagster's event log."""
+    with psycopg.connect(app_url) as conn:
+        rows = conn.execute(
+            "SELECT details->>'run_id', (details->>'completed')::int, (details->>'duration_s')::float, "
+            "(details->>'event_log_s')::float FROM audit_events WHERE kind IN ('reindex.completed', "
+            "'reindex.failed') AND details->>'run_id' = ANY(%s)",
+            (run_ids,),
+        ).fetchall()
+    return {run_id: (n, seconds, events) for run_id, n, seconds, events in rows}
 
 
 def phase_seconds(dagster_url: str, since: float) -> dict[str, tuple[int, float]]:
@@ -231,13 +244,18 @@ def dropped_backup(args, files, bucket: Path, targets, app_url: str, dagster_url
     for error, n in result["errors"].most_common(5):
         print(f"  {n:5d} x {error}")
     runs = runs_of(dagster_url, started)
-    for label, n in sorted(Counter(f"{name} {status}" for name, status, _, _ in runs).items()):
+    for label, n in sorted(Counter(f"{name} {status}" for name, status, *_ in runs).items()):
         print(f"  runs: {n:4d} {label}")
     at = dropped - t0 + started  # the drop's end, in epoch seconds
-    for name, status, start, end in runs:
+    steps = reindex_steps(app_url, [run_id for *_, run_id in runs])
+    for name, status, start, end, run_id in runs:
         span = f"{start - at:6.1f} s -> {end - at:6.1f} s" if start and end else "not run"
-        print(f"    {span}  {name} {status}")
-    reindex_s = sum(end - start for name, _, start, end in runs if start and end and name != "restore_ingest")
+        step = steps.get(run_id)
+        detail = (
+            f": {step[0]:,} documents in {step[1]:.1f} s ({step[2]:.1f} s handing events to Dagster)" if step else ""
+        )
+        print(f"    {span}  {name} {status}{detail}")
+    reindex_s = sum(end - start for name, _, start, end, _ in runs if start and end and name != "restore_ingest")
     print(f"  reindex runs: {reindex_s:.1f} s from start to end in all; their phases, summed over the documents:")
     for key, (n, seconds) in phase_seconds(dagster_url, started).items():
         print(f"    {key:<18}{n:6,} documents {seconds:7.1f} s ({seconds / max(n, 1) * 1000:.0f} ms a document)")
