@@ -254,6 +254,8 @@ def build_resources(environ: Mapping[str, str], resolved: bool = False) -> dict[
             openai_model=settings.openai_embedding_model,
             openai_base_url=settings.openai_base_url,
             dimensions=settings.embedding_dimensions,
+            precision=settings.embedding_precision,
+            threads=settings.embedding_threads,
         ),
         "reindex_policy": ReindexPolicy(
             operator_user_id=settings.operator_user_id,

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from reindex_pipeline.minilm import PRECISIONS
+
 #: name -> (what it does, default). The README's table is checked against this, and ``Settings.from_env``
 #: takes its defaults from here where the default is a value.
 ENV_VARS: dict[str, tuple[str, str]] = {
@@ -33,6 +35,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "OPENAI_BASE_URL": ("Another OpenAI-compatible endpoint (a proxy, Azure, a local server).", "api.openai.com"),
     "OPENAI_MAX_IN_FLIGHT": ("Documents whose model calls may be in flight at once, paced under the rate limit.", "32"),
     "EMBEDDING_DIMENSIONS": ("Fewer embedding dimensions than the model's own (a new collection).", "the model's"),
+    "EMBEDDING_PRECISION": (
+        "What the offline model computes in: `auto` (bfloat16 where the CPU has it natively), `float32`, `bfloat16`.",
+        "auto",
+    ),
+    "EMBEDDING_THREADS": ("Torch threads of the offline model.", "one core fewer than the machine has"),
     "REINDEX_OPERATOR_USER_ID": ("Admin user id that UI backfills without a requester run as.", "none"),
     "REINDEX_MAX_ATTEMPTS": ("Queue attempts before a request is failed.", "4"),
     "REINDEX_FULL_CRON": ("Cron of the scheduled full reindex (the schedule starts switched off).", "0 3 * * 0"),
@@ -73,6 +80,8 @@ class Settings:
     openai_base_url: str | None
     openai_max_in_flight: int
     embedding_dimensions: int | None
+    embedding_precision: str
+    embedding_threads: int | None
     operator_user_id: str | None
     max_attempts: int
     max_documents_per_run: int
@@ -114,6 +123,8 @@ class Settings:
             openai_base_url=get("OPENAI_BASE_URL"),
             openai_max_in_flight=number("OPENAI_MAX_IN_FLIGHT"),
             embedding_dimensions=_positive_int("EMBEDDING_DIMENSIONS", get("EMBEDDING_DIMENSIONS"), 0) or None,
+            embedding_precision=_choice("EMBEDDING_PRECISION", text("EMBEDDING_PRECISION"), PRECISIONS),
+            embedding_threads=_positive_int("EMBEDDING_THREADS", get("EMBEDDING_THREADS"), 0) or None,
             operator_user_id=get("REINDEX_OPERATOR_USER_ID"),
             max_attempts=number("REINDEX_MAX_ATTEMPTS"),
             full_reindex_cron=text("REINDEX_FULL_CRON"),
@@ -154,6 +165,12 @@ def env_default(name: str) -> str:
     """The default ``ENV_VARS`` gives ``name``: what ``Settings.from_env`` uses when it is unset, for the
     variables whose default is a value (the others' describe what happens instead)."""
     return ENV_VARS[name][1]
+
+
+def _choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _positive_int(name: str, raw: str | None, default: int) -> int:
