@@ -145,6 +145,39 @@ def test_a_failing_document_keeps_its_old_index_and_the_others_complete(env: Env
     assert {d: env.snapshot(d) for d in eligible[:3]} == others_before
 
 
+def test_a_document_postgres_refuses_fails_alone_and_the_next_ones_in_its_batch_complete(env: Env) -> None:
+    """A batch's documents share one connection for their transactions: one rolled back by the database leaves
+    the connection usable for the next document, and its own old extracted rows in place."""
+    admin = str(USERS["admin"].id)
+    env.run(requester_id=admin, resources=env.resources(version="rules-3.0"))
+    eligible = env.eligible()
+    victim = eligible[3]
+    before = env.snapshot(victim)["derived"]["data"]
+    with psycopg.connect(env.db_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse_victim() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.document_id::text = TG_ARGV[0] THEN RAISE EXCEPTION 'refused by the test trigger'; END IF; "
+            "RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse_victim BEFORE INSERT ON documents_data FOR EACH ROW "
+            f"EXECUTE FUNCTION refuse_victim('{victim}')"
+        )
+    try:
+        result = env.run(requester_id=admin, resources=env.resources(version="rules-3.1"), raise_on_error=False)
+    finally:
+        with psycopg.connect(env.db_url, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER refuse_victim ON documents_data")
+            conn.execute("DROP FUNCTION refuse_victim()")
+    assert not result.success
+    failed = result.failure_data_for_node("reindex_documents").user_failure_data.metadata["failed_documents"].value
+    assert [(f["document_id"], f["phase"]) for f in failed] == [(victim, "extraction")]
+    assert "refused by the test trigger" in failed[0]["error"]
+    assert env.snapshot(victim)["derived"]["data"] == before
+    for doc_id in eligible[:3] + eligible[4:]:  # before and after it, in its batch and the next ones
+        assert {r["extractor_version"] for r in env.snapshot(doc_id)["derived"]["data"]} == {"rules-3.1"}, doc_id
+
+
 def test_a_failed_graph_cleanup_keeps_the_documents_done_and_their_next_pass_clears_it(env: Env) -> None:
     """The graph cleanup of earlier passes runs for a batch of documents after their new passes went live.
     If it fails, the documents are done (readers see the new passes), the consistency check names the
