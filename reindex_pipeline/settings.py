@@ -48,6 +48,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "Reindex runs at once when Qdrant is a server (local Qdrant: one); requests fill them.",
         "4",
     ),
+    "RESTORE_INGEST_RUNS": (
+        "Restore ingest runs (parse, OCR, chunk) at once: the `restore_ingest` pool's slots, set by `up`.",
+        "2",
+    ),
     "REINDEX_RUN_SILENCE_SECONDS": ("A reindex run whose worker stopped beating this long is failed.", "60"),
     "DAGSTER_PORT": ("Port of the Dagster UI started by `up`.", "3000"),
     "FALKORDB_HOST": ("Embedded FalkorDB host (exported by `up` to Dagster).", "127.0.0.1"),
@@ -58,6 +62,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "1000",
     ),
 }
+
+
+#: The Dagster pool of the runs that ingest restored files: its slots are how many run at once.
+RESTORE_INGEST_POOL = "restore_ingest"
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ class Settings:
     max_attempts: int
     max_documents_per_run: int
     parallel_runs: int
+    restore_ingest_runs: int
     full_reindex_cron: str
     dagster_port: int
     run_silence_seconds: int
@@ -130,6 +139,7 @@ class Settings:
             full_reindex_cron=text("REINDEX_FULL_CRON"),
             max_documents_per_run=number("REINDEX_MAX_DOCUMENTS_PER_RUN"),
             parallel_runs=number("REINDEX_PARALLEL_RUNS"),
+            restore_ingest_runs=number("RESTORE_INGEST_RUNS"),
             dagster_port=number("DAGSTER_PORT"),
             run_silence_seconds=number("REINDEX_RUN_SILENCE_SECONDS"),
             falkordb_host=text("FALKORDB_HOST"),

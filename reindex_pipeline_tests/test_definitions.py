@@ -93,6 +93,7 @@ def test_pools_have_their_slots_before_any_run_one_for_local_qdrant_n_for_a_serv
     stack_state, tmp_path: Path, monkeypatch
 ) -> None:
     from reindex_pipeline.defs.reindex import build_reindex_asset
+    from reindex_pipeline.defs.restores import restore_ingest
     from reindex_pipeline.resources import build_resources
     from reindex_pipeline.settings import Settings
     from reindex_pipeline.stack.supervisor import set_pool_slots
@@ -114,7 +115,7 @@ def test_pools_have_their_slots_before_any_run_one_for_local_qdrant_n_for_a_serv
     monkeypatch.setenv("DAGSTER_ARTIFACTS_DIR", env["DAGSTER_ARTIFACTS_DIR"])
     with dg.DagsterInstance.from_config(str(home)) as instance:
         storage = instance.event_log_storage
-        for pool in ("qdrant", "reindex"):
+        for pool in ("qdrant", "reindex", "restore_ingest"):
             storage.delete_concurrency_limit(pool)  # as on a fresh instance
         set_pool_slots(home, local, env)
         # Known to the run queue before any run needs them: the queue treats a pool it has not seen yet as
@@ -122,6 +123,9 @@ def test_pools_have_their_slots_before_any_run_one_for_local_qdrant_n_for_a_serv
         assert "qdrant" in storage.get_concurrency_keys()
         assert storage.get_concurrency_info("qdrant").slot_count == 1
         assert "reindex" not in storage.get_concurrency_keys()
+        # restored files are ingested two runs at a time, whatever holds the vectors
+        assert storage.get_concurrency_info("restore_ingest").slot_count == 2
+        assert restore_ingest.graph.node_named("ingest_restored_files").definition.pool == "restore_ingest"
         set_pool_slots(home, server, env)
         assert storage.get_concurrency_info("reindex").slot_count == 3
         assert storage.get_concurrency_info("qdrant").slot_count == 1

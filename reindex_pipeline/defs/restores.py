@@ -24,10 +24,14 @@ from reindex_pipeline.ingest.parsing import UnreadableFile, check_size
 from reindex_pipeline.ingest.restore_keys import InvalidRestoreKey, parse_restore_key
 from reindex_pipeline.ingest.restores import batches, ingest_objects, queue_unqueued
 from reindex_pipeline.resources import AppDatabase, Bucket
+from reindex_pipeline.settings import RESTORE_INGEST_POOL
 
 JOB_NAME = "restore_ingest"
-#: Files a ``restore_ingest`` run takes: each run pays its start (~2 s) once for all of them.
-FILES_PER_RUN = 200
+#: Files a ``restore_ingest`` run takes: each run pays its start (~2 s) once for all of them, and runs of the
+#: ``restore_ingest`` pool (RESTORE_INGEST_RUNS at once, 2 by default) share the machine with the reindex run
+#: of what they stored. 1,000 restored files at 200 a run: five runs, four at once on 2 cores, 8.4 files/s
+#: from drop to indexed; at 500 a run, two runs, 10.6 files/s (docs/benchmarks.md).
+FILES_PER_RUN = 500
 #: New objects a tick records (the rest are recorded by the next ticks).
 MAX_NEW_PER_TICK = 5000
 #: Seconds after which pending objects whose run has not taken them are launched again (its run never came
@@ -39,7 +43,7 @@ class RestoreIngestConfig(dg.Config):
     object_ids: list[int] = Field(description="restore_objects rows to ingest (pending ones; others are left)")
 
 
-@dg.op(name="ingest_restored_files")
+@dg.op(name="ingest_restored_files", pool=RESTORE_INGEST_POOL)
 def ingest_restored_files(
     context: dg.OpExecutionContext, config: RestoreIngestConfig, app_db: AppDatabase, bucket: Bucket
 ) -> dg.Output:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from reindex_pipeline.settings import Settings
+from reindex_pipeline.settings import RESTORE_INGEST_POOL, Settings
 from reindex_pipeline.stack import processes
 from reindex_pipeline.stack.falkordb import EmbeddedFalkorDB, FalkorProcess
 from reindex_pipeline.stack.postgres import EmbeddedPostgres, PostgresProcess
@@ -297,7 +297,8 @@ class Stack:
 
 def set_pool_slots(home: Path, settings: Settings, env: dict[str, str]) -> None:
     """Give the pools their slots before the daemon dequeues a run: ``qdrant`` one (local mode admits one
-    process), and with a Qdrant server the ``reindex`` pool REINDEX_PARALLEL_RUNS.
+    process), with a Qdrant server the ``reindex`` pool REINDEX_PARALLEL_RUNS, and ``restore_ingest``
+    RESTORE_INGEST_RUNS.
 
     ``pools.default_limit`` alone is not enough: Dagster's run queue gives a pool its default limit the first
     time a queued run needs it, but decides that same pass as if the pool had no limit, so on a fresh instance
@@ -305,6 +306,7 @@ def set_pool_slots(home: Path, settings: Settings, env: dict[str, str]) -> None:
     waiting 30 s for the Qdrant folder, and the request was retried from the start)."""
     with dagster_instance(home, env) as instance:
         instance.event_log_storage.set_concurrency_slots("qdrant", 1)
+        instance.event_log_storage.set_concurrency_slots(RESTORE_INGEST_POOL, settings.restore_ingest_runs)
         if settings.reindex_pool != "qdrant":
             instance.event_log_storage.set_concurrency_slots(settings.reindex_pool, settings.parallel_runs)
 
