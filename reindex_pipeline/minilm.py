@@ -8,7 +8,7 @@ lower-cased WordPiece, at most 256 tokens, padded to the longest text of a batch
 vectors (tested against sentence-transformers to 1e-5).
 
 On a CPU that computes bfloat16 natively (Intel AMX or AVX-512 BF16: ``native_bfloat16``), ``encode`` can run
-the matrix products in bfloat16 (torch autocast; layer norms, pooling and the norm stay in float32): 2.4x
+the matrix products in bfloat16 (torch autocast; layer norms, pooling and the norm stay in float32): 2.5-2.7x
 faster here, each vector within a cosine of 0.99996 of the float32 one (docs/benchmarks.md, "Embedding in
 bfloat16"). Without native support bfloat16 is emulated and slower, so ``auto`` keeps float32 there.
 """
